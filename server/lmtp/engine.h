@@ -1,0 +1,101 @@
+// Engine: one LMTP session (RFC 2033) as a state machine with no I/O.
+//
+// Bytes from the peer go in through feed(); replies come out of take_output(). Between the two the
+// engine parses commands, judges recipients through its Backend, streams the message (dot-unstuffed,
+// line ends normalised to CRLF, Return-Path and Received prepended, Message-ID and Date added when
+// missing) into a MessageSink, and when the message is complete stops with a DeliveryRequest for the
+// session to carry to the store. Nothing is delivered and no reply is owed for the message until the
+// session calls delivered() with one Reply per recipient.
+//
+// Replies to a pipelined batch accumulate: the session sends take_output() when feed() returns,
+// i.e. when every complete command in hand has been answered or the engine waits for a delivery.
+//
+// Memory is bounded whatever the peer sends: a command line is held up to the configured limit
+// (beyond it the line is discarded to its end and refused whole with `500 5.5.2 Line too long`),
+// message data is never held beyond a small buffer, and header names are bounded.
+//
+// Replies, codes and capability order are Cyrus lmtpd's with the corrections in DESIGN.md; see
+// server/lmtp/engine.cc for the table.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "server/lmtp/backend.h"
+#include "server/lmtp/reply.h"
+
+namespace cubby::lmtp {
+
+struct EngineConfig {
+  std::string servername = "localhost";
+  uint64_t max_message_size = 0;  // stored bytes; 0 = unlimited (advertised as SIZE 2147483647)
+  size_t max_command_line = 4096; // bytes including CRLF
+  size_t max_recipients = 1000;   // per transaction; beyond: 452 4.5.3 Too many recipients
+  uint64_t max_header_size = 1 << 20;  // header section bytes; beyond: 552 5.3.4 per recipient
+  bool soft_noauth = true;        // 430 4.7.0 (true) or 530 5.7.0 (false) at MAIL when unauthenticated
+  bool munge8bit = false;         // replace 8-bit header bytes with 'X'
+  bool reject8bit = false;        // refuse 8-bit header bytes (554 5.6.0)
+  bool serverinfo = true;         // "(Cubby <version>)" in Received
+};
+
+// What the session knows about the peer.
+struct PeerInfo {
+  bool preauth = false;        // UNIX socket, or lmtpd -a: authenticated as "postman"
+  std::string client_host;     // for Received: "[unix socket]", "[1.2.3.4]" or "name [1.2.3.4]"
+  bool tls = false;
+};
+
+class Engine {
+ public:
+  Engine(EngineConfig config, PeerInfo peer, Backend& backend, std::string session_id);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Queues the greeting `220 <servername> Cubby LMTP server ready`.
+  void start();
+  // Takes bytes from the peer and processes every complete command (and message data) in hand,
+  // stopping early when a delivery is awaited or the session is closed.
+  void feed(std::string_view bytes);
+  // The delivery the engine is waiting for, once; empty when none.
+  std::optional<DeliveryRequest> take_delivery();
+  // Ends the awaited delivery: `replies` holds one Reply per recipient of the request, in order.
+  // Queues them, resets the transaction and goes on with any input still in hand.
+  void delivered(std::vector<Reply> replies);
+
+  // Replies queued since the last call.
+  std::string take_output();
+  bool has_output() const { return !output_.empty(); }
+  // The peer said QUIT, or the session was ended; send the output and close.
+  bool closed() const { return closed_; }
+  // True between the final dot and delivered().
+  bool awaiting_delivery() const;
+  // True while a MAIL transaction is open (recipients or data in progress).
+  bool in_transaction() const;
+
+  // The idle timer fired: `451 4.3.0 System I/O error` per recipient if inside DATA, then
+  // `421 4.4.1 bye idle for too long`; the session is closed.
+  void timeout();
+  // The server is stopping: the session closes with `421 4.3.2 Shutting down` as soon as no
+  // transaction is open (at once if none is).
+  void shutdown();
+
+  const std::string& session_id() const { return session_id_; }
+
+  struct Impl;  // the state machine (engine.cc)
+
+ private:
+  std::string session_id_;
+  std::string output_;
+  bool closed_ = false;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A fresh session id: "<servername>-<unixtime>-<pid>-<n>-<random>", as Cyrus forms them.
+std::string new_session_id(const std::string& servername);
+
+}  // namespace cubby::lmtp
