@@ -57,7 +57,8 @@ class Settings {
   bool get_bool(std::string_view name) const;
   int64_t get_int(std::string_view name) const;
   uint64_t get_bytes(std::string_view name) const;  // bytesize: plain bytes or K/M/G suffix
-  std::chrono::seconds get_duration(std::string_view name) const;  // s/m/h/d suffix, bare = option unit
+  // Durations: a number with an optional unit (ms, s, m, h, d); a bare number is in seconds.
+  std::chrono::milliseconds get_duration(std::string_view name) const;
   std::vector<std::string> get_list(std::string_view name) const;  // whitespace or comma separated
 
   // partition-<name> entries: name -> root directory.

@@ -1,0 +1,40 @@
+// listen= values of the services file, resolved to socket addresses, and listening sockets made
+// from them.
+//
+// Accepted forms (as Cyrus's master/master.c parse_inet_listen): `/path` (a UNIX socket), `port`,
+// `host:port` (split at the last `:`), `[v6addr]:port`, `[v6addr]`; `port` is a number or a service
+// name from /etc/services (`lmtp` is 24 even where /etc/services lacks it). No host means the wildcard
+// address. One address is returned per getaddrinfo() result, restricted by proto (tcp: v4 and v6,
+// tcp4, tcp6), so one listening socket is made per resolved address.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "conf/result.h"
+
+namespace cubby::conf {
+
+struct ListenAddress {
+  bool is_unix = false;
+  std::string path;  // UNIX socket path when is_unix
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+  // "/path", "1.2.3.4:24" or "[::1]:24".
+  std::string display() const;
+};
+
+// Resolves `listen`; the error says what is wrong with it.
+Result<std::vector<ListenAddress>, std::string> resolve_listen(std::string_view listen,
+                                                               std::string_view proto = "tcp");
+
+// Creates a listening socket (close-on-exec, SO_REUSEADDR; IPV6_V6ONLY on v6). A UNIX socket's
+// stale file is removed first and the socket gets `mode` permission bits. Returns the descriptor,
+// owned by the caller, or what failed (with strerror).
+Result<int, std::string> bind_listener(const ListenAddress& address, int backlog, int unix_mode);
+
+}  // namespace cubby::conf
