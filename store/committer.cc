@@ -1,0 +1,110 @@
+// The committer thread: group commit and periodic checkpoints; see committer.h.
+#include "store/committer.h"
+
+#include <chrono>
+
+#include "conf/log.h"
+
+namespace cubby::store {
+namespace {
+
+// Stage files kept open (and locked) until a checkpoint; beyond this many, checkpoint at once.
+constexpr size_t kMaxPendingStages = 1024;
+
+}  // namespace
+
+Result<std::unique_ptr<Committer>, Error> Committer::start(const StoreConfig& config) {
+  auto index = Index::open(config.index_path());
+  if (!index.ok()) return fail(index.error());
+  std::unique_ptr<Committer> c(new Committer(config, std::move(index.value())));
+  c->thread_ = std::thread([p = c.get()] { p->run(); });
+  return c;
+}
+
+Committer::Committer(const StoreConfig& config, Index index)
+    : config_(config), index_(std::move(index)) {}
+
+Committer::~Committer() { stop(); }
+
+void Committer::submit(DeliveryBatch batch, Done done) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.emplace_back(std::move(batch), std::move(done));
+  }
+  wake_.notify_one();
+}
+
+void Committer::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+Committer::Stats Committer::stats() {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+void Committer::run() {
+  using Clock = std::chrono::steady_clock;
+  Checkpoint checkpoint;
+  auto last_checkpoint = Clock::now();
+  auto do_checkpoint = [&] {
+    if (checkpoint.empty()) return;
+    if (auto e = checkpoint.run(index_)) {
+      CUBBY_LOG_ERR("checkpoint failed (will retry): %s", e->detail.c_str());
+    } else {
+      std::lock_guard lock(mutex_);
+      ++stats_.checkpoints;
+    }
+    last_checkpoint = Clock::now();
+  };
+
+  for (;;) {
+    std::vector<std::pair<DeliveryBatch, Done>> work;
+    bool stopping;
+    {
+      std::unique_lock lock(mutex_);
+      auto deadline = last_checkpoint + config_.checkpoint_interval;
+      if (queue_.empty() && !stopping_) {
+        if (checkpoint.empty()) {
+          wake_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+        } else {
+          wake_.wait_until(lock, deadline, [&] { return !queue_.empty() || stopping_; });
+        }
+      }
+      while (!queue_.empty() && work.size() < config_.commit_batch) {
+        work.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      stopping = stopping_ && queue_.empty();
+    }
+
+    if (!work.empty()) {
+      DeliveryGroup group(config_, index_);
+      for (auto& [batch, done] : work) group.add(std::move(batch));
+      group.stage();
+      group.commit();
+      group.link();
+      group.retire(checkpoint);
+      auto results = group.results();
+      {
+        std::lock_guard lock(mutex_);
+        ++stats_.groups;
+        stats_.messages += work.size();
+      }
+      for (size_t i = 0; i < work.size(); ++i) work[i].second(std::move(results[i]));
+    }
+
+    if (stopping || checkpoint.pending_stages() >= kMaxPendingStages ||
+        Clock::now() - last_checkpoint >= config_.checkpoint_interval) {
+      do_checkpoint();
+    }
+    if (stopping) return;
+  }
+}
+
+}  // namespace cubby::store

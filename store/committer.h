@@ -1,0 +1,56 @@
+// Committer: a worker's delivery thread. Sessions submit finished messages; the committer carries
+// whatever has queued up through one DeliveryGroup (one set of fsyncs, one SQLite commit for all of
+// them: group commit), then reports each result through its callback, and every
+// store_checkpoint_interval runs a Checkpoint for everything delivered since the last one.
+//
+// It owns its own Index connection. Callbacks run on the committer thread: a session must hop back
+// to its own thread (the server posts to its io_context). stop() (and the destructor) finishes the
+// queued work, runs a last checkpoint and joins the thread.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "conf/result.h"
+#include "store/config.h"
+#include "store/delivery.h"
+#include "store/index.h"
+
+namespace cubby::store {
+
+class Committer {
+ public:
+  using Done = std::function<void(DeliveryResult)>;
+
+  static Result<std::unique_ptr<Committer>, Error> start(const StoreConfig& config);
+  ~Committer();
+
+  // Thread-safe. `done` is called exactly once, on the committer thread.
+  void submit(DeliveryBatch batch, Done done);
+  void stop();
+
+  // Counters since start, for logs and tests.
+  struct Stats {
+    uint64_t groups = 0, messages = 0, checkpoints = 0;
+  };
+  Stats stats();
+
+ private:
+  Committer(const StoreConfig& config, Index index);
+  void run();
+
+  StoreConfig config_;
+  Index index_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::pair<DeliveryBatch, Done>> queue_;
+  bool stopping_ = false;
+  Stats stats_;
+  std::thread thread_;
+};
+
+}  // namespace cubby::store

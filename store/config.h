@@ -1,0 +1,34 @@
+// StoreConfig: the settings the store needs, read once from the settings file.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <string>
+
+#include "conf/result.h"
+#include "conf/settings.h"
+
+namespace cubby::store {
+
+struct StoreConfig {
+  std::string config_directory;                 // holds cubby.sqlite and the recovery lock
+  std::map<std::string, std::string> partitions;  // name -> root directory
+  std::string default_partition = "default";
+  bool hash_spool = false;                      // hashimapspool
+  bool unix_hierarchy_sep = true;               // unixhierarchysep
+  bool single_instance = true;                  // singleinstancestore: link, don't copy
+  std::chrono::milliseconds checkpoint_interval{1000};  // store_checkpoint_interval
+  size_t commit_batch = 256;                    // store_commit_batch
+
+  std::string index_path() const { return config_directory + "/cubby.sqlite"; }
+  // Root directory of a partition; "" when there is no such partition.
+  std::string partition_root(const std::string& partition) const {
+    auto it = partitions.find(partition);
+    return it == partitions.end() ? std::string() : it->second;
+  }
+  // Checks that there is at least one partition and that the default partition exists.
+  static Result<StoreConfig, std::string> from(const conf::Settings& settings);
+};
+
+}  // namespace cubby::store

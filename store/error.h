@@ -1,0 +1,30 @@
+// Error: why a store operation failed, as a value.
+//
+// The code says what kind of failure it is (the LMTP layer maps it to a reply: kNoSpace → 451 4.3.1,
+// kNotFound → 550 5.1.1, the rest → 451 4.3.0); `detail` says what exactly, for logs and cubbyctl.
+#pragma once
+
+#include <cerrno>
+#include <string>
+
+namespace cubby::store {
+
+enum class Errc {
+  kIo,        // a system call failed
+  kNoSpace,   // ENOSPC or EDQUOT
+  kNotFound,  // no such mailbox or message
+  kExists,    // mailbox already exists
+  kBadName,   // a mailbox or partition name we refuse
+  kCorrupt,   // index and files disagree
+};
+
+struct Error {
+  Errc code = Errc::kIo;
+  std::string detail;
+  const std::string& str() const { return detail; }
+};
+
+// An Error for a failed system call: "<what>: <strerror(err)>", kNoSpace for ENOSPC/EDQUOT.
+Error sys_error(const std::string& what, int err = errno);
+
+}  // namespace cubby::store

@@ -1,0 +1,88 @@
+// File-system steps of the store; see fs.h.
+#include "store/fs.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace cubby::store {
+
+Error sys_error(const std::string& what, int err) {
+  Errc code = (err == ENOSPC || err == EDQUOT) ? Errc::kNoSpace : Errc::kIo;
+  return Error{code, what + ": " + std::strerror(err)};
+}
+
+Fd& Fd::operator=(Fd&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = o.release();
+  }
+  return *this;
+}
+
+Fd::~Fd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::string parent_dir(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+std::optional<Error> fsync_dir(const std::string& dir) {
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return sys_error("open " + dir);
+  if (::fsync(fd.get()) != 0) return sys_error("fsync " + dir);
+  return std::nullopt;
+}
+
+std::optional<Error> make_dirs(const std::string& dir) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return std::nullopt;
+    return Error{Errc::kIo, dir + ": exists and is not a directory"};
+  }
+  std::string parent = parent_dir(dir);
+  if (parent != dir) {
+    if (auto err = make_dirs(parent)) return err;
+  }
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return sys_error("mkdir " + dir);
+  return fsync_dir(parent);
+}
+
+std::optional<Error> copy_file(const std::string& from, const std::string& to) {
+  Fd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!in) return sys_error("open " + from);
+  Fd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!out) return sys_error("create " + to);
+  auto failed = [&](const std::string& what) {
+    Error e = sys_error(what);
+    ::unlink(to.c_str());
+    return e;
+  };
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(in.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return failed("read " + from);
+    }
+    if (n == 0) break;
+    for (ssize_t off = 0; off < n;) {
+      ssize_t w = ::write(out.get(), buf + off, n - off);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return failed("write " + to);
+      }
+      off += w;
+    }
+  }
+  if (::fsync(out.get()) != 0) return failed("fsync " + to);
+  return std::nullopt;
+}
+
+}  // namespace cubby::store

@@ -1,0 +1,42 @@
+// File-system steps the store's durability protocol is built from.
+//
+// Each returns an Error value instead of throwing. fsync_dir() makes the entries of a directory
+// durable; make_dirs() creates missing directories (mode 0700) and fsyncs each parent it changed so a
+// new mailbox directory survives a crash; copy_file() writes a durable copy (used when link() fails).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "store/error.h"
+
+namespace cubby::store {
+
+std::optional<Error> fsync_dir(const std::string& dir);
+std::optional<Error> make_dirs(const std::string& dir);
+// Copies `from` to a new file `to` (0600), fsyncs it, and removes it again if anything failed.
+std::optional<Error> copy_file(const std::string& from, const std::string& to);
+// The parent directory of `path` ("." when it has none).
+std::string parent_dir(const std::string& path);
+
+// A file descriptor owned by its holder; closed on destruction.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(o.release()) {}
+  Fd& operator=(Fd&& o) noexcept;
+  ~Fd();
+  int get() const { return fd_; }
+  int release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+  explicit operator bool() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace cubby::store

@@ -1,0 +1,238 @@
+// The SQLite index: schema and queries; see index.h.
+#include "store/index.h"
+
+#include <sys/random.h>
+
+#include <cstdio>
+#include <ctime>
+
+namespace cubby::store {
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS mailboxes(
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  uniqueid TEXT NOT NULL UNIQUE,
+  partition TEXT NOT NULL,
+  dir TEXT NOT NULL,
+  uidvalidity INTEGER NOT NULL,
+  uidnext INTEGER NOT NULL DEFAULT 1,
+  created INTEGER NOT NULL,
+  acl TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS messages(
+  mailbox INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+  uid INTEGER NOT NULL,
+  guid TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  internaldate INTEGER NOT NULL,
+  stage TEXT NOT NULL,
+  pending INTEGER NOT NULL DEFAULT 1,
+  PRIMARY KEY(mailbox, uid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS messages_pending ON messages(stage) WHERE pending = 1;
+CREATE INDEX IF NOT EXISTS messages_guid ON messages(guid);
+)sql";
+
+constexpr const char* kMailboxColumns =
+    "id, name, uniqueid, partition, dir, uidvalidity, uidnext, created, acl";
+
+MailboxRecord read_mailbox(const Statement& s) {
+  return MailboxRecord{s.int_at(0), s.text_at(1), s.text_at(2), s.text_at(3), s.text_at(4),
+                       s.int_at(5), s.int_at(6),  s.int_at(7),  s.text_at(8)};
+}
+
+MessageRecord read_message(const Statement& s) {
+  return MessageRecord{s.int_at(0), s.int_at(1), s.text_at(2), s.int_at(3),
+                       s.int_at(4), s.text_at(5), s.int_at(6) != 0};
+}
+
+std::string new_uniqueid() {
+  unsigned char b[16];
+  if (getrandom(b, sizeof b, 0) != sizeof b) {
+    for (auto& c : b) c = static_cast<unsigned char>(std::rand());
+  }
+  char out[33];
+  for (int i = 0; i < 16; ++i) snprintf(out + 2 * i, 3, "%02x", b[i]);
+  return out;
+}
+
+}  // namespace
+
+struct Index::Statements {
+  explicit Statements(Db& db)
+      : find_mailbox(db, (std::string("SELECT ") + kMailboxColumns +
+                          " FROM mailboxes WHERE name = ?").c_str()),
+        mailbox_by_id(db, (std::string("SELECT ") + kMailboxColumns +
+                           " FROM mailboxes WHERE id = ?").c_str()),
+        list_mailboxes(db, (std::string("SELECT ") + kMailboxColumns +
+                            " FROM mailboxes ORDER BY name").c_str()),
+        insert_mailbox(db,
+                       "INSERT INTO mailboxes(name, uniqueid, partition, dir, uidvalidity, "
+                       "uidnext, created) VALUES(?, ?, ?, ?, ?, 1, ?) RETURNING id"),
+        delete_mailbox(db, "DELETE FROM mailboxes WHERE id = ?"),
+        allocate_uid(db,
+                     "UPDATE mailboxes SET uidnext = uidnext + 1 WHERE id = ? "
+                     "RETURNING uidnext - 1"),
+        raise_uidnext(db, "UPDATE mailboxes SET uidnext = max(uidnext, ?) WHERE id = ?"),
+        insert_message(db,
+                       "INSERT INTO messages(mailbox, uid, guid, size, internaldate, stage, pending) "
+                       "VALUES(?, ?, ?, ?, ?, ?, ?)"),
+        delete_message(db, "DELETE FROM messages WHERE mailbox = ? AND uid = ?"),
+        clear_stage(db,
+                    "UPDATE messages SET pending = 0 WHERE stage = ? AND pending = 1 AND mailbox IN "
+                    "(SELECT id FROM mailboxes WHERE partition = ?)"),
+        messages(db,
+                 "SELECT mailbox, uid, guid, size, internaldate, stage, pending FROM messages "
+                 "WHERE mailbox = ? ORDER BY uid"),
+        message(db,
+                "SELECT mailbox, uid, guid, size, internaldate, stage, pending FROM messages "
+                "WHERE mailbox = ? AND uid = ?"),
+        staged_rows(db,
+                    "SELECT m.mailbox, m.uid, m.guid, m.size, m.internaldate, m.stage, m.pending, "
+                    "b.partition FROM messages m JOIN mailboxes b ON b.id = m.mailbox "
+                    "WHERE m.pending = 1") {}
+  Statement find_mailbox, mailbox_by_id, list_mailboxes, insert_mailbox, delete_mailbox,
+      allocate_uid, raise_uidnext, insert_message, delete_message, clear_stage, messages, message,
+      staged_rows;
+};
+
+Result<Index, Error> Index::open(const std::string& path) {
+  auto db = Db::open(path);
+  if (!db.ok()) return fail(db.error());
+  if (auto e = db->exec(kSchema)) return fail(*e);
+  return Index(std::move(db.value()));
+}
+
+Index::Index(Db db) : db_(std::make_unique<Db>(std::move(db))), st_(std::make_unique<Statements>(*db_)) {}
+Index::Index(Index&&) noexcept = default;
+Index::~Index() {
+  st_.reset();  // statements go before their connection
+}
+
+std::optional<MailboxRecord> Index::find_mailbox(const std::string& name) {
+  auto& s = st_->find_mailbox;
+  s.bind(1, name);
+  auto row = s.step();
+  std::optional<MailboxRecord> out;
+  if (row.ok() && row.value()) out = read_mailbox(s);
+  s.reset();
+  return out;
+}
+
+std::optional<MailboxRecord> Index::mailbox_by_id(int64_t id) {
+  auto& s = st_->mailbox_by_id;
+  s.bind(1, id);
+  auto row = s.step();
+  std::optional<MailboxRecord> out;
+  if (row.ok() && row.value()) out = read_mailbox(s);
+  s.reset();
+  return out;
+}
+
+std::vector<MailboxRecord> Index::list_mailboxes() {
+  std::vector<MailboxRecord> out;
+  auto& s = st_->list_mailboxes;
+  for (;;) {
+    auto row = s.step();
+    if (!row.ok() || !row.value()) break;
+    out.push_back(read_mailbox(s));
+  }
+  s.reset();
+  return out;
+}
+
+Result<MailboxRecord, Error> Index::insert_mailbox(const std::string& name,
+                                                   const std::string& partition,
+                                                   const std::string& dir) {
+  MailboxRecord m;
+  m.name = name;
+  m.uniqueid = new_uniqueid();
+  m.partition = partition;
+  m.dir = dir;
+  m.uidvalidity = static_cast<int64_t>(time(nullptr));
+  m.created = m.uidvalidity;
+  auto& s = st_->insert_mailbox;
+  s.bind(1, m.name).bind(2, m.uniqueid).bind(3, m.partition).bind(4, m.dir);
+  s.bind(5, m.uidvalidity).bind(6, m.created);
+  auto row = s.step();
+  if (!row.ok()) {
+    s.reset();
+    return fail(row.error());
+  }
+  m.id = s.int_at(0);
+  s.reset();
+  return m;
+}
+
+std::optional<Error> Index::delete_mailbox(int64_t id) {
+  return st_->delete_mailbox.bind(1, id).run();
+}
+
+Result<std::optional<int64_t>, Error> Index::allocate_uid(int64_t mailbox) {
+  auto& s = st_->allocate_uid;
+  s.bind(1, mailbox);
+  auto row = s.step();
+  if (!row.ok()) return fail(row.error());
+  std::optional<int64_t> uid;
+  if (row.value()) uid = s.int_at(0);
+  s.reset();
+  return uid;
+}
+
+std::optional<Error> Index::raise_uidnext(int64_t mailbox, int64_t uid) {
+  return st_->raise_uidnext.bind(1, uid + 1).bind(2, mailbox).run();
+}
+
+std::optional<Error> Index::insert_message(const MessageRecord& m) {
+  auto& s = st_->insert_message;
+  s.bind(1, m.mailbox).bind(2, m.uid).bind(3, m.guid).bind(4, m.size).bind(5, m.internaldate);
+  s.bind(6, m.stage).bind(7, int64_t{m.pending});
+  return s.run();
+}
+
+std::optional<Error> Index::delete_message(int64_t mailbox, int64_t uid) {
+  return st_->delete_message.bind(1, mailbox).bind(2, uid).run();
+}
+
+std::optional<Error> Index::clear_stage(const std::string& partition, const std::string& name) {
+  return st_->clear_stage.bind(1, name).bind(2, partition).run();
+}
+
+std::vector<MessageRecord> Index::messages(int64_t mailbox) {
+  std::vector<MessageRecord> out;
+  auto& s = st_->messages;
+  s.bind(1, mailbox);
+  for (;;) {
+    auto row = s.step();
+    if (!row.ok() || !row.value()) break;
+    out.push_back(read_message(s));
+  }
+  s.reset();
+  return out;
+}
+
+std::optional<MessageRecord> Index::message(int64_t mailbox, int64_t uid) {
+  auto& s = st_->message;
+  s.bind(1, mailbox).bind(2, uid);
+  auto row = s.step();
+  std::optional<MessageRecord> out;
+  if (row.ok() && row.value()) out = read_message(s);
+  s.reset();
+  return out;
+}
+
+std::vector<Index::StagedRow> Index::staged_rows() {
+  std::vector<StagedRow> out;
+  auto& s = st_->staged_rows;
+  for (;;) {
+    auto row = s.step();
+    if (!row.ok() || !row.value()) break;
+    out.push_back(StagedRow{read_message(s), s.text_at(7)});
+  }
+  s.reset();
+  return out;
+}
+
+}  // namespace cubby::store

@@ -1,0 +1,91 @@
+// Index: the store's metadata in SQLite ({configdirectory}/cubby.sqlite, WAL): mailboxes and the
+// messages in them.
+//
+// One Index is one connection, used by one thread. Workers keep two: one for RCPT-time lookups on
+// the event-loop thread and one for the committer thread. The schema:
+//   mailboxes(id, name, uniqueid, partition, dir, uidvalidity, uidnext, created, acl)
+//   messages(mailbox, uid, guid, size, internaldate, stage, pending)
+// `uidnext` only grows (invariant 4: a UID is never reused, even after a failed delivery or a
+// crash, because it is allocated inside the committing transaction). `stage` names the stage file
+// the message was linked from: it identifies the delivery transaction (all rows of one transaction
+// on one partition share one inode: invariant 3, which cubbyctl check verifies). `pending` is set
+// until the link's directory entry is known to be durable; recovery relinks pending rows whose file
+// is missing from their stage file, which is kept until then.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "conf/result.h"
+#include "store/error.h"
+#include "store/sqlite.h"
+
+namespace cubby::store {
+
+struct MailboxRecord {
+  int64_t id = 0;
+  std::string name;      // internal
+  std::string uniqueid;  // stable across renames
+  std::string partition;
+  std::string dir;       // relative to the partition root
+  int64_t uidvalidity = 0;
+  int64_t uidnext = 1;
+  int64_t created = 0;
+  std::string acl;
+};
+
+struct MessageRecord {
+  int64_t mailbox = 0;
+  int64_t uid = 0;
+  std::string guid;  // XXH3-128, hex
+  int64_t size = 0;
+  int64_t internaldate = 0;
+  std::string stage;     // stage file name: the delivery transaction
+  bool pending = true;   // the link may not be durable yet; the stage file still exists
+};
+
+class Index {
+ public:
+  static Result<Index, Error> open(const std::string& path);
+  Index(Index&&) noexcept;
+  ~Index();
+
+  Db& db() { return *db_; }
+
+  std::optional<MailboxRecord> find_mailbox(const std::string& name);
+  std::optional<MailboxRecord> mailbox_by_id(int64_t id);
+  std::vector<MailboxRecord> list_mailboxes();
+  Result<MailboxRecord, Error> insert_mailbox(const std::string& name, const std::string& partition,
+                                              const std::string& dir);
+  std::optional<Error> delete_mailbox(int64_t id);  // and its message rows
+
+  // Inside a transaction: the next UID of `mailbox` (and uidnext moves past it); nullopt if the
+  // mailbox no longer exists.
+  Result<std::optional<int64_t>, Error> allocate_uid(int64_t mailbox);
+  // Raises uidnext to at least `uid + 1` (used when adopting files).
+  std::optional<Error> raise_uidnext(int64_t mailbox, int64_t uid);
+  std::optional<Error> insert_message(const MessageRecord& m);
+  std::optional<Error> delete_message(int64_t mailbox, int64_t uid);
+  // Marks the rows made from stage file `name` on `partition` durable (pending = 0).
+  std::optional<Error> clear_stage(const std::string& partition, const std::string& name);
+
+  std::vector<MessageRecord> messages(int64_t mailbox);
+  std::optional<MessageRecord> message(int64_t mailbox, int64_t uid);
+  // Pending rows, with their mailbox's partition.
+  struct StagedRow {
+    MessageRecord message;
+    std::string partition;
+  };
+  std::vector<StagedRow> staged_rows();
+
+ private:
+  explicit Index(Db db);
+  struct Statements;
+  std::unique_ptr<Db> db_;
+  std::unique_ptr<Statements> st_;
+};
+
+}  // namespace cubby::store

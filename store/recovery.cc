@@ -1,0 +1,128 @@
+// Crash recovery of stage files and pending rows; see recovery.h.
+#include "store/recovery.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <map>
+#include <set>
+
+#include "store/fs.h"
+#include "store/sqlite.h"
+#include "store/stage_file.h"
+
+namespace cubby::store {
+namespace {
+
+bool exists(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+std::vector<std::string> list_dir(const std::string& dir) {
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* ent = ::readdir(d)) {
+      std::string n = ent->d_name;
+      if (n != "." && n != "..") names.push_back(std::move(n));
+    }
+    ::closedir(d);
+  }
+  return names;
+}
+
+}  // namespace
+
+Result<RecoveryReport, Error> recover(const StoreConfig& config, Index& index) {
+  const std::string lock_path = config.config_directory + "/recovery.lock";
+  Fd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!lock) return fail(sys_error("open " + lock_path));
+  if (::flock(lock.get(), LOCK_EX) != 0) return fail(sys_error("flock " + lock_path));
+
+  RecoveryReport report;
+  // (partition, stage name) -> pending rows made from it.
+  std::map<std::pair<std::string, std::string>, std::vector<MessageRecord>> pending;
+  for (auto& row : index.staged_rows()) {
+    pending[{row.partition, row.message.stage}].push_back(std::move(row.message));
+  }
+  std::map<int64_t, MailboxRecord> mailboxes;
+  auto mailbox = [&](int64_t id) -> const MailboxRecord* {
+    auto it = mailboxes.find(id);
+    if (it == mailboxes.end()) {
+      auto m = index.mailbox_by_id(id);
+      if (!m) return nullptr;
+      it = mailboxes.emplace(id, *m).first;
+    }
+    return &it->second;
+  };
+  auto file_of = [&](const std::string& partition, const MessageRecord& m) -> std::string {
+    const MailboxRecord* box = mailbox(m.mailbox);
+    if (!box) return {};
+    return config.partition_root(partition) + "/" + box->dir + "/" + std::to_string(m.uid) + ".";
+  };
+
+  std::set<std::pair<std::string, std::string>> seen;  // stage files found on disk
+  for (const auto& [partition, root] : config.partitions) {
+    const std::string dir = stage_dir(root);
+    for (const auto& name : list_dir(dir)) {
+      const std::string path = dir + "/" + name;
+      Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+      if (!fd) continue;  // removed meanwhile by its owner
+      seen.insert({partition, name});
+      if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+        ++report.stage_files_live;
+        continue;
+      }
+      auto rows = pending.find({partition, name});
+      if (rows == pending.end()) {
+        // No pending row: either never committed, or committed and already durable (its rows were
+        // marked before a crash stopped the removal). Both ways the file is no longer needed.
+        ::unlink(path.c_str());
+        ++report.stage_files_removed;
+        continue;
+      }
+      std::set<std::string> dirs;
+      for (const auto& m : rows->second) {
+        const std::string target = file_of(partition, m);
+        if (target.empty() || exists(target)) continue;
+        if (::link(path.c_str(), target.c_str()) != 0) {
+          if (auto e = copy_file(path, target)) return fail(*e);  // keep the stage file; retry later
+        }
+        ++report.links_restored;
+        dirs.insert(parent_dir(target));
+      }
+      for (const auto& d : dirs) {
+        if (auto e = fsync_dir(d)) return fail(*e);
+      }
+      auto txn = Transaction::begin(index.db());
+      if (!txn.ok()) return fail(txn.error());
+      if (auto e = index.clear_stage(partition, name)) return fail(*e);
+      if (auto e = txn->commit()) return fail(*e);
+      ::unlink(path.c_str());
+      ++report.stage_files_retired;
+    }
+  }
+
+  // Pending rows whose stage file is gone: fine if their file is there, lost otherwise.
+  for (const auto& [key, rows] : pending) {
+    if (seen.count(key)) continue;
+    auto txn = Transaction::begin(index.db());
+    if (!txn.ok()) return fail(txn.error());
+    for (const auto& m : rows) {
+      const std::string target = file_of(key.first, m);
+      if (!target.empty() && !exists(target)) {
+        report.lost.push_back(target + " (uid " + std::to_string(m.uid) + ", stage " + key.second +
+                              ")");
+        index.delete_message(m.mailbox, m.uid);
+      }
+    }
+    if (auto e = index.clear_stage(key.first, key.second)) return fail(*e);
+    if (auto e = txn->commit()) return fail(*e);
+  }
+  return report;
+}
+
+}  // namespace cubby::store
