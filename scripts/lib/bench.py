@@ -27,7 +27,7 @@ How each figure is measured:
   store bytes     growth of `du -s -B1` over the message store (one du invocation, so a hard-linked
                   inode counts once): allocated blocks, metadata files in it included.
   peak RSS        the largest VmHWM among the server's LMTP worker processes (descendants of the
-                  master whose name contains "lmtp"), sampled every 100 ms and at the end.
+                  master whose name contains "lmtp"), sampled every 250 ms and at the end.
 """
 
 import argparse
@@ -162,7 +162,7 @@ def vm_hwm_kib(pid):
 
 
 class RssSampler:
-    """Samples the VmHWM of the master's LMTP workers every 100 ms until stopped."""
+    """Samples the VmHWM of the master's LMTP workers every 250 ms until stopped."""
 
     def __init__(self, master):
         self.master = master
@@ -179,7 +179,7 @@ class RssSampler:
                 self.peak_kib = max(self.peak_kib, vm_hwm_kib(pid))
 
     def _run(self):
-        while not self._stop.wait(0.1):
+        while not self._stop.wait(0.25):
             self.sample()
 
     def stop(self):
