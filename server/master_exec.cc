@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -31,8 +32,8 @@ void child_say(const char* a, const char* b, const char* c) {
   }
 }
 
-// Moves `fd` to `target` without close-on-exec. `fd` is first copied above the targets so that
-// installing one cannot clobber the other.
+// Puts `fd` on `target` without close-on-exec. The caller first copies both descriptors above 4 so
+// that installing one cannot clobber the other.
 bool child_install(int fd, int target) {
   if (fd < 0) return true;
   return dup2(fd, target) == target;
@@ -104,8 +105,12 @@ Result<pid_t, std::string> spawn(const Launch& launch) {
   sigset_t all, saved;
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, &saved);
+  pid_t parent = getpid();
   pid_t pid = fork();
   if (pid == 0) {
+    // If the master dies without stopping its workers (kill -9, a crash), they drain and exit
+    // rather than hold its sockets against the next master.
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) _exit(kExitExecFailed);
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;

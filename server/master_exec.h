@@ -46,7 +46,8 @@ struct Launch {
 };
 
 // Forks and execs `launch`. In the child: status_fd and listen_fd land on 3 and 4 without
-// close-on-exec, every signal is reset to its default and unblocked, and the rlimit is applied.
+// close-on-exec, every signal is reset to its default and unblocked, the rlimit is applied, and
+// the child gets SIGTERM should the master die (PR_SET_PDEATHSIG).
 // Descriptors the caller opened must be close-on-exec (see mark_descriptors_cloexec()).
 // Returns the child's pid, or why fork failed.
 Result<pid_t, std::string> spawn(const Launch& launch);
