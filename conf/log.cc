@@ -5,6 +5,7 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <mutex>
 
@@ -19,6 +20,7 @@ std::mutex g_mutex;  // the committer thread logs too; keep stderr lines whole
 }  // namespace
 
 void init(const std::string& ident, bool to_stderr) {
+  if (const char* env = getenv("CUBBY_LOG_STDERR"); env && env[0] == '1') to_stderr = true;
   g_ident = ident;
   g_stderr = to_stderr;
   if (!to_stderr) openlog(g_ident.c_str(), LOG_PID | LOG_NDELAY, LOG_MAIL);

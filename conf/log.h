@@ -11,7 +11,8 @@
 
 namespace cubby::log {
 
-// to_stderr: write to stderr instead of syslog (the -D foreground mode, and tests).
+// to_stderr: write to stderr instead of syslog (the -D foreground mode, and tests). A process whose
+// environment has CUBBY_LOG_STDERR=1 (set by cubby-master -D for its children) logs to stderr too.
 void init(const std::string& ident, bool to_stderr);
 // At or above this priority lines are written (default LOG_INFO; LOG_DEBUG with debug on).
 void set_level(int priority);
