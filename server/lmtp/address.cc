@@ -148,44 +148,47 @@ Result<MailCommand, Reply> parse_mail(std::string_view args) {
   if (!path) return fail(syntax_error());
   MailCommand mail;
   mail.from = std::move(*path);
-  auto fault = for_each_parameter(args.substr(used), [&](std::string_view token) -> std::optional<Reply> {
-    if (istarts_with(token, "SIZE=")) {
-      const std::string_view v = token.substr(5);
-      if (v.empty() || !ascii_digit(v[0])) {
-        return make_reply(501, "5.5.2", "SIZE requires a value");
-      }
-      uint64_t n = 0;
-      for (char c : v) {
-        if (!ascii_digit(c)) return syntax_error();
-        const uint64_t d = uint64_t(c - '0');
-        n = n > (std::numeric_limits<uint64_t>::max() - d) / 10 ? std::numeric_limits<uint64_t>::max()
-                                                                : n * 10 + d;
-      }
-      mail.has_size = true;
-      mail.size = n;
-    } else if (istarts_with(token, "BODY=")) {
-      const std::string_view v = token.substr(5);
-      if (iequals(v, "7BIT") || iequals(v, "8BITMIME")) return std::nullopt;
-      // Cyrus matches the value as a prefix, then refuses what trails it as a syntax error.
-      if (istarts_with(v, "7BIT") || istarts_with(v, "8BITMIME")) return syntax_error();
-      return make_reply(501, "5.5.4", "Unrecognized BODY type");
-    } else if (istarts_with(token, "AUTH=")) {
-      std::string_view v = token.substr(5);
-      mail.auth_id.clear();
-      if (v == "<>") return std::nullopt;
-      // As Cyrus, a malformed value means "no authorised submitter", not a refusal.
-      if (auto decoded = decode_xtext(v)) {
-        std::string_view id = *decoded;
-        if (id.size() >= 2 && id.front() == '<' && id.back() == '>') id = id.substr(1, id.size() - 2);
-        mail.auth_id.assign(id);
-      }
-    } else if (iequals(token, "SMTPUTF8")) {
-      mail.smtputf8 = true;
-    } else {
-      return unrecognized_parameters();
-    }
-    return std::nullopt;
-  });
+  auto fault =
+      for_each_parameter(args.substr(used), [&](std::string_view token) -> std::optional<Reply> {
+        if (istarts_with(token, "SIZE=")) {
+          const std::string_view v = token.substr(5);
+          if (v.empty() || !ascii_digit(v[0])) {
+            return make_reply(501, "5.5.2", "SIZE requires a value");
+          }
+          uint64_t n = 0;
+          for (char c : v) {
+            if (!ascii_digit(c)) return syntax_error();
+            const uint64_t d = uint64_t(c - '0');
+            n = n > (std::numeric_limits<uint64_t>::max() - d) / 10
+                    ? std::numeric_limits<uint64_t>::max()
+                    : n * 10 + d;
+          }
+          mail.has_size = true;
+          mail.size = n;
+        } else if (istarts_with(token, "BODY=")) {
+          const std::string_view v = token.substr(5);
+          if (iequals(v, "7BIT") || iequals(v, "8BITMIME")) return std::nullopt;
+          // Cyrus matches the value as a prefix, then refuses what trails it as a syntax error.
+          if (istarts_with(v, "7BIT") || istarts_with(v, "8BITMIME")) return syntax_error();
+          return make_reply(501, "5.5.4", "Unrecognized BODY type");
+        } else if (istarts_with(token, "AUTH=")) {
+          std::string_view v = token.substr(5);
+          mail.auth_id.clear();
+          if (v == "<>") return std::nullopt;
+          // As Cyrus, a malformed value means "no authorised submitter", not a refusal.
+          if (auto decoded = decode_xtext(v)) {
+            std::string_view id = *decoded;
+            if (id.size() >= 2 && id.front() == '<' && id.back() == '>')
+              id = id.substr(1, id.size() - 2);
+            mail.auth_id.assign(id);
+          }
+        } else if (iequals(token, "SMTPUTF8")) {
+          mail.smtputf8 = true;
+        } else {
+          return unrecognized_parameters();
+        }
+        return std::nullopt;
+      });
   if (fault) return fail(std::move(*fault));
   if (mail.from.has_8bit && !mail.smtputf8) return fail(non_ascii_needs_smtputf8());
   return mail;
@@ -199,11 +202,12 @@ Result<RcptCommand, Reply> parse_rcpt(std::string_view args, bool smtputf8) {
   if (!path || path->address.empty()) return fail(syntax_error());
   RcptCommand rcpt;
   rcpt.to = std::move(*path);
-  auto fault = for_each_parameter(args.substr(used), [&](std::string_view token) -> std::optional<Reply> {
-    if (!iequals(token, "IGNOREQUOTA")) return unrecognized_parameters();
-    rcpt.ignore_quota = true;
-    return std::nullopt;
-  });
+  auto fault =
+      for_each_parameter(args.substr(used), [&](std::string_view token) -> std::optional<Reply> {
+        if (!iequals(token, "IGNOREQUOTA")) return unrecognized_parameters();
+        rcpt.ignore_quota = true;
+        return std::nullopt;
+      });
   if (fault) return fail(std::move(*fault));
   if (rcpt.to.has_8bit && !smtputf8) return fail(non_ascii_needs_smtputf8());
   return rcpt;

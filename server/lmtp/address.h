@@ -40,9 +40,9 @@ std::optional<Path> parse_path(std::string_view s, size_t* consumed);
 struct MailCommand {
   Path from;
   bool has_size = false;
-  uint64_t size = 0;          // SIZE=; UINT64_MAX when the number does not fit
-  std::string auth_id;        // AUTH= decoded; "" when absent, `<>` or malformed (as Cyrus)
-  bool smtputf8 = false;      // SMTPUTF8 parameter
+  uint64_t size = 0;      // SIZE=; UINT64_MAX when the number does not fit
+  std::string auth_id;    // AUTH= decoded; "" when absent, `<>` or malformed (as Cyrus)
+  bool smtputf8 = false;  // SMTPUTF8 parameter
 };
 
 struct RcptCommand {

@@ -4,8 +4,8 @@
 // Contract: construct (or reset()) right after the DATA command's CRLF; then call feed() with the
 // bytes from the peer, in order, in chunks of any size (down to one byte). feed() hands every byte
 // of message content, unstuffed and otherwise untouched, to `out` in order, and stops right after
-// the terminating <CRLF>.<CRLF>: it returns how many input bytes it used (all of them unless the end
-// was found) and whether the end was found. Bytes after the end are not looked at.
+// the terminating <CRLF>.<CRLF>: it returns how many input bytes it used (all of them unless the
+// end was found) and whether the end was found. Bytes after the end are not looked at.
 //
 // Lines are delimited by CRLF only: a CRLF-delimited line that starts with '.' loses the dot, and
 // the line "." alone ends the data. A bare LF or bare CR never starts a line, so <LF>.<LF>,

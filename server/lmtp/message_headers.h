@@ -14,7 +14,7 @@
 namespace cubby::lmtp {
 
 struct TraceInfo {
-  std::string_view mail_from;    // MAIL FROM address without brackets; "" for <>
+  std::string_view mail_from;  // MAIL FROM address without brackets; "" for <>
   std::string_view servername;
   std::string_view lhlo;         // LHLO argument, "" when none was given
   std::string_view client_host;  // "[unix socket]", "[1.2.3.4]", "name [1.2.3.4]"

@@ -122,6 +122,20 @@ Reply MessageWriter::fault_reply() const {
 size_t MessageWriter::headers(std::string_view in, size_t i) {
   const size_t n = in.size();
   for (; i < n; ++i) {
+    if (field_ == Field::kValue && capture_ == Capture::kNone && !pending_cr_) {
+      // Fast path through an ordinary value: printable ASCII runs go out at once.
+      size_t j = i;
+      while (j<n&& static_cast<unsigned char>(in[j])> '\r' &&
+             static_cast<unsigned char>(in[j]) < 0x80) {
+        ++j;
+      }
+      if (j > i) {
+        if (!count_header_bytes(j - i)) return n;
+        if (!skip_field_) emit(in.substr(i, j - i));
+        i = j;
+        if (i == n) return n;
+      }
+    }
     const char c = in[i];
     if (pending_cr_) {
       pending_cr_ = false;

@@ -14,14 +14,19 @@ std::optional<std::string> path_of(std::string_view s) {
   return p->address;
 }
 
-std::string wire_of(const Result<MailCommand, Reply>& r) { return r.ok() ? "ok" : r.error().wire(); }
-std::string wire_of(const Result<RcptCommand, Reply>& r) { return r.ok() ? "ok" : r.error().wire(); }
+std::string wire_of(const Result<MailCommand, Reply>& r) {
+  return r.ok() ? "ok" : r.error().wire();
+}
+std::string wire_of(const Result<RcptCommand, Reply>& r) {
+  return r.ok() ? "ok" : r.error().wire();
+}
 
 TEST(AddressPath, AcceptsCommonForms) {
   EXPECT_EQ(path_of("<>"), "");
   EXPECT_EQ(path_of("<alice@example.com>"), "alice@example.com");
   EXPECT_EQ(path_of("<alice>"), "alice");
-  EXPECT_EQ(path_of("<first.last+tag@sub-domain.example.com>"), "first.last+tag@sub-domain.example.com");
+  EXPECT_EQ(path_of("<first.last+tag@sub-domain.example.com>"),
+            "first.last+tag@sub-domain.example.com");
   EXPECT_EQ(path_of("<\"john doe\"@example.com>"), "\"john doe\"@example.com");
   EXPECT_EQ(path_of("<\"a\\\"b\"@example.com>"), "\"a\\\"b\"@example.com");
   EXPECT_EQ(path_of("<a\\,b@example.com>"), "a\\,b@example.com");
@@ -38,14 +43,31 @@ TEST(AddressPath, DropsTheSourceRoute) {
 }
 
 TEST(AddressPath, RefusesBadForms) {
-  for (const char* bad : {"", "alice@example.com", "<alice@example.com", "< alice@example.com>",
-                          "<alice @example.com>", "<ali ce@example.com>", "<alice@>",
-                          "<alice@exa mple.com>", "<alice@example_com>", "<a(b)@example.com>",
-                          "<a;b@example.com>", "<a:b@example.com>", "<a[b@example.com>",
-                          "<\"unterminated@example.com>", "<@relay.example>", "<@relay.example:>",
-                          "<@relay.example;alice@example.com>", "<@:alice@example.com>",
-                          "<user@[abc]>", "<user@[IPv6:]>", "<user@[192.0.2.1>", "<user@[]>",
-                          "<a\tb@example.com>", "<a\x7f@example.com>", "<a\\>"}) {
+  for (const char* bad : {"",
+                          "alice@example.com",
+                          "<alice@example.com",
+                          "< alice@example.com>",
+                          "<alice @example.com>",
+                          "<ali ce@example.com>",
+                          "<alice@>",
+                          "<alice@exa mple.com>",
+                          "<alice@example_com>",
+                          "<a(b)@example.com>",
+                          "<a;b@example.com>",
+                          "<a:b@example.com>",
+                          "<a[b@example.com>",
+                          "<\"unterminated@example.com>",
+                          "<@relay.example>",
+                          "<@relay.example:>",
+                          "<@relay.example;alice@example.com>",
+                          "<@:alice@example.com>",
+                          "<user@[abc]>",
+                          "<user@[IPv6:]>",
+                          "<user@[192.0.2.1>",
+                          "<user@[]>",
+                          "<a\tb@example.com>",
+                          "<a\x7f@example.com>",
+                          "<a\\>"}) {
     size_t used = 0;
     EXPECT_FALSE(parse_path(bad, &used).has_value()) << bad;
   }
@@ -53,14 +75,19 @@ TEST(AddressPath, RefusesBadForms) {
 
 TEST(AddressPath, EightBitMustBeValidUtf8) {
   size_t used = 0;
-  auto p = parse_path("<j\xC3\xBCrgen@b\xC3\xBC" "cher.example>", &used);
+  auto p = parse_path(
+      "<j\xC3\xBCrgen@b\xC3\xBC"
+      "cher.example>",
+      &used);
   ASSERT_TRUE(p);
   EXPECT_TRUE(p->has_8bit);
-  EXPECT_EQ(p->address, "j\xC3\xBCrgen@b\xC3\xBC" "cher.example");
-  EXPECT_FALSE(parse_path("<j\xFCrgen@example.com>", &used));        // Latin-1, not UTF-8
-  EXPECT_FALSE(parse_path("<j\xC3@example.com>", &used));            // truncated sequence
-  EXPECT_FALSE(parse_path("<\xC0\xAF@example.com>", &used));         // overlong
-  EXPECT_FALSE(parse_path("<\xED\xA0\x80@example.com>", &used));     // surrogate
+  EXPECT_EQ(p->address,
+            "j\xC3\xBCrgen@b\xC3\xBC"
+            "cher.example");
+  EXPECT_FALSE(parse_path("<j\xFCrgen@example.com>", &used));     // Latin-1, not UTF-8
+  EXPECT_FALSE(parse_path("<j\xC3@example.com>", &used));         // truncated sequence
+  EXPECT_FALSE(parse_path("<\xC0\xAF@example.com>", &used));      // overlong
+  EXPECT_FALSE(parse_path("<\xED\xA0\x80@example.com>", &used));  // surrogate
   auto quoted = parse_path("<\"\xE2\x82\xAC uro\"@example.com>", &used);
   ASSERT_TRUE(quoted);
   EXPECT_TRUE(quoted->has_8bit);

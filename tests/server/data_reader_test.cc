@@ -100,7 +100,8 @@ TEST(DataReader, AnyChunkingGivesTheSameContent) {
   std::string wire;
   for (int i = 0; i < 200; ++i) {
     wire += (i % 7 == 0) ? ".." : "";
-    wire += "line " + std::to_string(i) + (i % 5 == 0 ? "\n.\n" : "") + (i % 11 == 0 ? "\r.\r" : "");
+    wire +=
+        "line " + std::to_string(i) + (i % 5 == 0 ? "\n.\n" : "") + (i % 11 == 0 ? "\r.\r" : "");
     wire += (i % 13 == 0) ? "\r\n.\rx" : "";
     wire += "\r\n";
   }

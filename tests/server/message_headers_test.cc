@@ -3,7 +3,6 @@
 #include "server/lmtp/message_headers.h"
 
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cstdlib>
@@ -68,7 +67,8 @@ TEST(MessageHeaders, ReceivedAsCyrusFoldsIt) {
   EXPECT_EQ(trace_headers(t),
             "Return-Path: <bob@example.org>\r\n"
             "Received: from mx.example.com ([unix socket])\r\n"
-            "\t by mail.example.com (Cubby " CUBBY_VERSION ") with LMTPA;\r\n"
+            "\t by mail.example.com (Cubby " CUBBY_VERSION
+            ") with LMTPA;\r\n"
             "\t Wed, 15 Jul 2026 12:00:00 +0000\r\n");
 
   t.auth_id = "postman";
@@ -107,8 +107,8 @@ TEST(MessageHeaders, ReturnPathForms) {
 TEST(MessageHeaders, GeneratedMessageId) {
   const std::string a = generate_message_id("mail.example.com", kWhen);
   const std::string b = generate_message_id("mail.example.com", kWhen);
-  EXPECT_TRUE(std::regex_match(
-      a, std::regex("<cubby-lmtpd-" + std::to_string(getpid()) + "-1784116800-[0-9]+@mail\\.example\\.com>")))
+  EXPECT_TRUE(std::regex_match(a, std::regex("<cubby-lmtpd-" + std::to_string(getpid()) +
+                                             "-1784116800-[0-9]+@mail\\.example\\.com>")))
       << a;
   EXPECT_NE(a, b);
 }

@@ -21,9 +21,9 @@ const std::string kMsgId = "Message-ID: <1@example.org>\r\n";
 
 struct Written {
   MessageWriter::Fault fault;
-  std::string reply;    // fault_reply().wire() when fault != kNone
-  std::string stored;   // what reached the sink, without kTrace
-  uint64_t size;        // writer's size() (trace included)
+  std::string reply;   // fault_reply().wire() when fault != kNone
+  std::string stored;  // what reached the sink, without kTrace
+  uint64_t size;       // writer's size() (trace included)
   std::string message_id, date;
   std::shared_ptr<StoredMessage> sink;
 };
@@ -44,8 +44,9 @@ Written write(std::string_view content, WriterConfig config = {},
   w.finish();
   Written out{w.fault(), "", "", w.size(), w.message_id(), w.date(), stored};
   if (out.fault != MessageWriter::Fault::kNone) out.reply = w.fault_reply().wire();
-  out.stored = stored->bytes.substr(0, kTrace.size()) == kTrace ? stored->bytes.substr(kTrace.size())
-                                                                 : stored->bytes;
+  out.stored = stored->bytes.substr(0, kTrace.size()) == kTrace
+                   ? stored->bytes.substr(kTrace.size())
+                   : stored->bytes;
   return out;
 }
 
@@ -110,12 +111,14 @@ TEST(MessageWriter, RemovesReturnPathWithItsContinuations) {
                  "Return-Path : <spaced@example.net>\r\nX-Return-Path: kept\r\n\r\nReturn-Path: "
                  "body is not headers\r\n");
   EXPECT_EQ(w.fault, MessageWriter::Fault::kNone);
-  EXPECT_EQ(w.stored, kMsgId + kDate + "X-Return-Path: kept\r\n\r\nReturn-Path: body is not headers\r\n");
+  EXPECT_EQ(w.stored,
+            kMsgId + kDate + "X-Return-Path: kept\r\n\r\nReturn-Path: body is not headers\r\n");
 }
 
 TEST(MessageWriter, FoldedHeadersAreKeptAndCapturedUnfolded) {
-  const std::string msg = "Message-ID:\r\n <folded@example.org>\r\nDate: Wed, 15 Jul 2026\r\n 12:00:00 +0000\r\n"
-                          "Subject: a\r\n\tb\r\n\r\n";
+  const std::string msg =
+      "Message-ID:\r\n <folded@example.org>\r\nDate: Wed, 15 Jul 2026\r\n 12:00:00 +0000\r\n"
+      "Subject: a\r\n\tb\r\n\r\n";
   auto w = write(msg);
   EXPECT_EQ(w.fault, MessageWriter::Fault::kNone);
   EXPECT_EQ(w.stored, msg);
@@ -130,24 +133,18 @@ TEST(MessageWriter, WhitespaceBeforeTheColonIsAllowed) {
 }
 
 TEST(MessageWriter, InvalidHeaderForms) {
-  for (std::string bad : {"From sender@example.org Tue Jul 15 12:00:00 2026\r\nSubject: x\r\n\r\n",
-                          " continuation first: x\r\nSubject: x\r\n\r\n",
-                          "\tcontinuation first\r\n\r\n",
-                          "Subject: x\r\nno colon here\r\n\r\nbody\r\n",
-                          "Subject: x\r\nNoColonAtAll\r\n",
-                          "Subject: x\r\nNoColonAtEnd",
-                          "Bad Name: x\r\n\r\n",
-                          ": empty name\r\n\r\n",
-                          "Sub\x01ject: x\r\n\r\n",
-                          "Subj\xC3\xA9t: x\r\n\r\n",
-                          "Subject x\r\n\r\n",
-                          "Message-ID:\r\n\r\n",
-                          "Message-ID:   \t\r\n\r\n",
-                          "Message-ID:\r\n \r\n\r\n"}) {
+  for (std::string bad :
+       {"From sender@example.org Tue Jul 15 12:00:00 2026\r\nSubject: x\r\n\r\n",
+        " continuation first: x\r\nSubject: x\r\n\r\n", "\tcontinuation first\r\n\r\n",
+        "Subject: x\r\nno colon here\r\n\r\nbody\r\n", "Subject: x\r\nNoColonAtAll\r\n",
+        "Subject: x\r\nNoColonAtEnd", "Bad Name: x\r\n\r\n", ": empty name\r\n\r\n",
+        "Sub\x01ject: x\r\n\r\n", "Subj\xC3\xA9t: x\r\n\r\n", "Subject x\r\n\r\n",
+        "Message-ID:\r\n\r\n", "Message-ID:   \t\r\n\r\n", "Message-ID:\r\n \r\n\r\n"}) {
     auto w = write(bad);
     EXPECT_EQ(w.fault, MessageWriter::Fault::kBadHeader) << bad;
     EXPECT_EQ(w.reply, kBadHeader) << bad;
-    EXPECT_EQ(w.stored, "") << "nothing written after a fault (the trace is discarded too): " << bad;
+    EXPECT_EQ(w.stored, "") << "nothing written after a fault (the trace is discarded too): "
+                            << bad;
   }
 }
 
@@ -209,7 +206,8 @@ TEST(MessageWriter, EightBitHeaderValuesUnderTheThreeSettings) {
   auto rejected = write(msg, reject);
   EXPECT_EQ(rejected.fault, MessageWriter::Fault::kEightBitHeader);
   EXPECT_EQ(rejected.reply, "554 5.6.0 Message contains non-ASCII characters in headers\r\n");
-  EXPECT_EQ(write(kMsgId + kDate + "\r\nbody \xC3\xA9\r\n", reject).fault, MessageWriter::Fault::kNone);
+  EXPECT_EQ(write(kMsgId + kDate + "\r\nbody \xC3\xA9\r\n", reject).fault,
+            MessageWriter::Fault::kNone);
 }
 
 TEST(MessageWriter, HeaderSectionSizeIsBounded) {
@@ -217,7 +215,8 @@ TEST(MessageWriter, HeaderSectionSizeIsBounded) {
   config.max_header_size = 100;
   EXPECT_EQ(write("X: " + std::string(90, 'a') + "\r\n\r\nbody\r\n", config).fault,
             MessageWriter::Fault::kNone);
-  auto big = write("X: " + std::string(200, 'a') + "\r\n\r\n" + std::string(1000, 'b') + "\r\n", config);
+  auto big =
+      write("X: " + std::string(200, 'a') + "\r\n\r\n" + std::string(1000, 'b') + "\r\n", config);
   EXPECT_EQ(big.fault, MessageWriter::Fault::kHeaderTooLarge);
   EXPECT_EQ(big.reply, "552 5.3.4 Message header size exceeds limit\r\n");
 }
@@ -225,7 +224,8 @@ TEST(MessageWriter, HeaderSectionSizeIsBounded) {
 TEST(MessageWriter, TooLargeStopsWritingButCountsTheSize) {
   WriterConfig config;
   config.max_message_size = 100000;
-  const std::string msg = kMsgId + kDate + "\r\n" + test::repeat(std::string(99, 'x') + "\r\n", 5000);
+  const std::string msg =
+      kMsgId + kDate + "\r\n" + test::repeat(std::string(99, 'x') + "\r\n", 5000);
   auto w = write(msg, config);
   EXPECT_EQ(w.fault, MessageWriter::Fault::kTooLarge);
   EXPECT_EQ(w.size, kTrace.size() + msg.size());
@@ -253,8 +253,10 @@ TEST(MessageWriter, SinkFailureIsReported) {
 }
 
 TEST(MessageWriter, AnyChunkingGivesTheSameBytes) {
-  std::string msg = "Return-Path: <x>\r\n x\r\nSubject: a\rb\n\tc\r\n\tfolded\n" + kDate + "X:\r\n\r\n";
-  for (int i = 0; i < 300; ++i) msg += "line " + std::to_string(i) + (i % 3 ? "\r\n" : i % 2 ? "\n" : "\r");
+  std::string msg =
+      "Return-Path: <x>\r\n x\r\nSubject: a\rb\n\tc\r\n\tfolded\n" + kDate + "X:\r\n\r\n";
+  for (int i = 0; i < 300; ++i)
+    msg += "line " + std::to_string(i) + (i % 3 ? "\r\n" : i % 2 ? "\n" : "\r");
   const Written whole = write(msg);
   ASSERT_EQ(whole.fault, MessageWriter::Fault::kNone);
   std::mt19937 rng(7);
@@ -266,8 +268,9 @@ TEST(MessageWriter, AnyChunkingGivesTheSameBytes) {
     EXPECT_EQ(std::regex_replace(w.stored, std::regex("<cubby-lmtpd-[^>]+>"), "<id>"),
               std::regex_replace(whole.stored, std::regex("<cubby-lmtpd-[^>]+>"), "<id>"));
   }
-  EXPECT_EQ(std::regex_replace(write(msg, {}, {1}).stored, std::regex("<cubby-lmtpd-[^>]+>"), "<id>"),
-            std::regex_replace(whole.stored, std::regex("<cubby-lmtpd-[^>]+>"), "<id>"));
+  EXPECT_EQ(
+      std::regex_replace(write(msg, {}, {1}).stored, std::regex("<cubby-lmtpd-[^>]+>"), "<id>"),
+      std::regex_replace(whole.stored, std::regex("<cubby-lmtpd-[^>]+>"), "<id>"));
 }
 
 TEST(MessageWriter, IsReusable) {
