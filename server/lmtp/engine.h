@@ -1,11 +1,11 @@
 // Engine: one LMTP session (RFC 2033) as a state machine with no I/O.
 //
 // Bytes from the peer go in through feed(); replies come out of take_output(). Between the two the
-// engine parses commands, judges recipients through its Backend, streams the message (dot-unstuffed,
-// line ends normalised to CRLF, Return-Path and Received prepended, Message-ID and Date added when
-// missing) into a MessageSink, and when the message is complete stops with a DeliveryRequest for the
-// session to carry to the store. Nothing is delivered and no reply is owed for the message until the
-// session calls delivered() with one Reply per recipient.
+// engine parses commands, judges recipients through its Backend, streams the message
+// (dot-unstuffed, line ends normalised to CRLF, Return-Path and Received prepended, Message-ID and
+// Date added when missing) into a MessageSink, and when the message is complete stops with a
+// DeliveryRequest for the session to carry to the store. Nothing is delivered and no reply is owed
+// for the message until the session calls delivered() with one Reply per recipient.
 //
 // Replies to a pipelined batch accumulate: the session sends take_output() when feed() returns,
 // i.e. when every complete command in hand has been answered or the engine waits for a delivery.
@@ -32,20 +32,20 @@ namespace cubby::lmtp {
 
 struct EngineConfig {
   std::string servername = "localhost";
-  uint64_t max_message_size = 0;  // stored bytes; 0 = unlimited (advertised as SIZE 2147483647)
-  size_t max_command_line = 4096; // bytes including CRLF
-  size_t max_recipients = 1000;   // per transaction; beyond: 452 4.5.3 Too many recipients
+  uint64_t max_message_size = 0;   // stored bytes; 0 = unlimited (advertised as SIZE 2147483647)
+  size_t max_command_line = 4096;  // bytes including CRLF
+  size_t max_recipients = 1000;    // per transaction; beyond: 452 4.5.3 Too many recipients
   uint64_t max_header_size = 1 << 20;  // header section bytes; beyond: 552 5.3.4 per recipient
-  bool soft_noauth = true;        // 430 4.7.0 (true) or 530 5.7.0 (false) at MAIL when unauthenticated
-  bool munge8bit = false;         // replace 8-bit header bytes with 'X'
-  bool reject8bit = false;        // refuse 8-bit header bytes (554 5.6.0)
-  bool serverinfo = true;         // "(Cubby <version>)" in Received
+  bool soft_noauth = true;  // 430 4.7.0 (true) or 530 5.7.0 (false) at MAIL when unauthenticated
+  bool munge8bit = false;   // replace 8-bit header bytes with 'X'
+  bool reject8bit = false;  // refuse 8-bit header bytes (554 5.6.0)
+  bool serverinfo = true;   // "(Cubby <version>)" in Received
 };
 
 // What the session knows about the peer.
 struct PeerInfo {
-  bool preauth = false;        // UNIX socket, or lmtpd -a: authenticated as "postman"
-  std::string client_host;     // for Received: "[unix socket]", "[1.2.3.4]" or "name [1.2.3.4]"
+  bool preauth = false;     // UNIX socket, or lmtpd -a: authenticated as "postman"
+  std::string client_host;  // for Received: "[unix socket]", "[1.2.3.4]" or "name [1.2.3.4]"
   bool tls = false;
 };
 
@@ -76,9 +76,13 @@ class Engine {
   bool awaiting_delivery() const;
   // True while a MAIL transaction is open (recipients or data in progress).
   bool in_transaction() const;
+  // Bytes of peer input held unprocessed: the start of a command line (always shorter than
+  // max_command_line), or what arrived while a delivery was awaited. For back-pressure and tests.
+  size_t buffered_input() const;
 
-  // The idle timer fired: `451 4.3.0 System I/O error` per recipient if inside DATA, then
-  // `421 4.4.1 bye idle for too long`; the session is closed.
+  // The idle timer fired: `451 4.3.0 System I/O error` per recipient if inside a message (DATA,
+  // or BDAT chunks begun), then `421 4.4.1 bye idle for too long`; the session is closed. While a
+  // delivery is awaited only the 421 is queued (the replies belong to the delivery).
   void timeout();
   // The server is stopping: the session closes with `421 4.3.2 Shutting down` as soon as no
   // transaction is open (at once if none is).

@@ -1,0 +1,523 @@
+// The LMTP session state machine; see engine.h.
+//
+// Replies (Cyrus lmtpd's, with DESIGN.md's corrections):
+//   greeting            220 <servername> Cubby LMTP server ready
+//   LHLO x              250-<servername> 8BITMIME ENHANCEDSTATUSCODES PIPELINING SIZE <n> CHUNKING
+//                       SMTPUTF8 [AUTH EXTERNAL when preauth] IGNOREQUOTA, 250 Ok SESSIONID=<sid>
+//   NOOP / QUIT         250 2.0.0 ok / 221 2.0.0 bye
+//   RSET                250 2.0.0 Ok SESSIONID=<new sid>
+//   VRFY x              252 2.3.3 try RCPT to attempt delivery
+//   AUTH x              504 5.5.4 Unrecognized authentication type (until SASL arrives)
+//   STARTTLS, unknown   500 5.5.2 Syntax error
+//   line over limit     500 5.5.2 Line too long (the whole line is discarded)
+//   m... unauthenticated 430 4.7.0 / 530 5.7.0 Authentication required (soft_noauth)
+//   MAIL                503 5.5.1 Nested MAIL command; 501 ... (address.h);
+//                       552 5.2.3 Message SIZE exceeds fixed maximum message size (<max>);
+//                       250 2.1.0 ok
+//   RCPT                503 5.5.1 Need MAIL command; 501 ...; 553 5.6.7 ...;
+//                       452 4.5.3 Too many recipients; the backend's rejection; 250 2.1.5 ok
+//   DATA                503 5.5.1 No recipients; 503 5.5.1 DATA not permitted after BDAT;
+//                       the backend's open_message() failure; 354 go ahead
+//   BDAT n [LAST]       501 5.5.4 Syntax error in parameters (nothing consumed); after the n
+//                       bytes: 503 5.5.1 Need MAIL command / No recipients, or
+//                       250 2.0.0 <n> octets received (not LAST)
+//   after the message   one reply per recipient: the writer's fault (554 5.6.0 ..., 552 5.2.3
+//                       Message size (<n>) exceeds ..., 552 5.3.4 ..., the sink's 451) or
+//                       whatever delivered() brings
+//   timeout()           451 4.3.0 System I/O error per recipient inside a message, then
+//                       421 4.4.1 bye idle for too long
+//   shutdown()          421 4.3.2 Shutting down, once no transaction is open
+#include "server/lmtp/engine.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <ctime>
+#include <random>
+
+#include "server/lmtp/address.h"
+#include "server/lmtp/ascii.h"
+#include "server/lmtp/data_reader.h"
+#include "server/lmtp/message_headers.h"
+#include "server/lmtp/message_writer.h"
+
+namespace cubby::lmtp {
+namespace {
+
+constexpr uint64_t kUnlimitedSize = 2147483647;    // what Cyrus advertises for "no limit"
+constexpr size_t kMaxLhlo = 249;                   // Cyrus keeps this much of the LHLO argument
+constexpr size_t kKeepBufferCapacity = 64 * 1024;  // larger idle input buffers are released
+
+constexpr std::string_view kSyntaxError = "500 5.5.2 Syntax error\r\n";
+constexpr std::string_view kLineTooLong = "500 5.5.2 Line too long\r\n";
+constexpr std::string_view kBadParameters = "501 5.5.4 Syntax error in parameters\r\n";
+constexpr std::string_view kNeedMail = "503 5.5.1 Need MAIL command\r\n";
+constexpr std::string_view kNoRecipients = "503 5.5.1 No recipients\r\n";
+constexpr std::string_view kIoError = "451 4.3.0 System I/O error\r\n";
+
+bool has_control(std::string_view s) {
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) return true;
+  }
+  return false;
+}
+
+// Cuts `s` to at most `n` bytes without splitting a UTF-8 sequence.
+std::string_view cut_utf8(std::string_view s, size_t n) {
+  if (s.size() <= n) return s;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n);
+}
+
+}  // namespace
+
+struct Engine::Impl {
+  enum class Mode {
+    kCommand,      // reading command lines
+    kDiscardLine,  // skipping the rest of an over-long command line
+    kData,         // inside DATA
+    kBdat,         // reading the bytes of a BDAT chunk
+  };
+
+  Impl(Engine& engine, EngineConfig cfg, PeerInfo p, Backend& b)
+      : e(engine),
+        config(std::move(cfg)),
+        peer(std::move(p)),
+        backend(b),
+        authenticated(peer.preauth),
+        writer(WriterConfig{config.servername, config.max_message_size, config.max_header_size,
+                            config.munge8bit, config.reject8bit}) {}
+
+  Engine& e;
+  const EngineConfig config;
+  const PeerInfo peer;
+  Backend& backend;
+  bool authenticated;
+  std::string lhlo;
+
+  // Input not yet processed: the start of a command line, or what arrived while a delivery was
+  // awaited.
+  std::string pending;
+  Mode mode = Mode::kCommand;
+  bool discard_cr = false;  // kDiscardLine: the last byte seen was a CR
+
+  // The transaction.
+  std::optional<MailCommand> mail;
+  std::vector<RecipientVerdict> recipients;
+  std::unique_ptr<MessageSink> sink;
+  bool bdat_used = false;       // a BDAT chunk was taken into this transaction's message
+  uint64_t bdat_remaining = 0;  // kBdat: bytes of the chunk still to read
+  uint64_t bdat_size = 0;
+  bool bdat_last = false;
+  std::optional<std::string> bdat_error;  // kBdat: the chunk is consumed, then this is the reply
+  DataReader reader;
+  MessageWriter writer;
+  bool awaiting = false;
+  size_t awaited_replies = 0;
+  std::optional<DeliveryRequest> delivery;
+  bool shutdown_pending = false;
+
+  void say(std::string_view wire) { e.output_.append(wire); }
+  void say(const Reply& reply) { e.output_ += reply.wire(); }
+  uint64_t size_limit() const {
+    return config.max_message_size != 0 ? config.max_message_size : kUnlimitedSize;
+  }
+  bool in_transaction() const { return mail.has_value() || awaiting; }
+  bool inside_message() const {
+    return mode == Mode::kData || (mode == Mode::kBdat && !bdat_error) || bdat_used;
+  }
+
+  void feed(std::string_view bytes);
+  size_t process(std::string_view v);
+  void release_input();
+  void command(std::string_view line);
+
+  void lhlo_command(std::string_view arg);
+  void mail_command(std::string_view args);
+  void rcpt_command(std::string_view args);
+  void data_command();
+  void bdat_command(std::string_view args);
+  void rset_command();
+
+  std::optional<Reply> begin_message();
+  void bdat_chunk_done();
+  void end_of_message();
+  void end_transaction();
+  void delivered(std::vector<Reply> replies);
+  void timeout();
+};
+
+// ---- input ----
+
+void Engine::Impl::feed(std::string_view bytes) {
+  while (!bytes.empty() && !e.closed_) {
+    if (awaiting) {
+      pending.append(bytes);
+      return;
+    }
+    if (pending.empty()) {
+      // The common case: work straight from the peer's bytes, copying nothing.
+      const size_t used = process(bytes);
+      bytes.remove_prefix(used);
+      if (!bytes.empty() && !awaiting && !e.closed_) {
+        pending.assign(bytes);  // the start of a command line, shorter than the limit
+        return;
+      }
+      continue;
+    }
+    // `pending` holds the start of a command line: complete it up to the next LF at most, so that
+    // what follows the line (message data, say) is not copied.
+    const size_t lf = bytes.find('\n');
+    const size_t take = lf == std::string_view::npos ? bytes.size() : lf + 1;
+    pending.append(bytes.substr(0, take));
+    bytes.remove_prefix(take);
+    const size_t used = process(pending);
+    pending.erase(0, used);
+  }
+  release_input();
+}
+
+void Engine::Impl::release_input() {
+  if (e.closed_) pending.clear();  // nothing more will be read
+  if (pending.empty() && pending.capacity() > kKeepBufferCapacity) std::string().swap(pending);
+}
+
+size_t Engine::Impl::process(std::string_view v) {
+  size_t pos = 0;
+  for (;;) {
+    if (shutdown_pending && !e.closed_ && mode == Mode::kCommand && !in_transaction()) {
+      say("421 4.3.2 Shutting down\r\n");
+      e.closed_ = true;
+    }
+    if (e.closed_ || awaiting || pos >= v.size()) return pos;
+
+    switch (mode) {
+      case Mode::kCommand: {
+        const size_t end = v.find("\r\n", pos);
+        if (end == std::string_view::npos) {
+          if (v.size() - pos < config.max_command_line) return pos;  // wait for the rest
+          discard_cr = v.back() == '\r';
+          mode = Mode::kDiscardLine;
+          return v.size();
+        }
+        const std::string_view line = v.substr(pos, end - pos);
+        pos = end + 2;
+        if (line.size() + 2 > config.max_command_line) {
+          say(kLineTooLong);
+        } else {
+          command(line);
+        }
+        break;
+      }
+      case Mode::kDiscardLine: {
+        if (discard_cr && v[pos] == '\n') {
+          ++pos;
+        } else {
+          const size_t end = v.find("\r\n", pos);
+          if (end == std::string_view::npos) {
+            discard_cr = v.back() == '\r';
+            return v.size();
+          }
+          pos = end + 2;
+        }
+        discard_cr = false;
+        mode = Mode::kCommand;
+        say(kLineTooLong);
+        break;
+      }
+      case Mode::kData: {
+        const DataReader::Progress p = reader.feed(v.substr(pos), writer);
+        pos += p.consumed;
+        if (p.done) end_of_message();
+        break;
+      }
+      case Mode::kBdat: {
+        const size_t take = static_cast<size_t>(std::min<uint64_t>(bdat_remaining, v.size() - pos));
+        if (!bdat_error) writer.content(v.substr(pos, take));
+        pos += take;
+        bdat_remaining -= take;
+        if (bdat_remaining == 0) bdat_chunk_done();
+        break;
+      }
+    }
+  }
+}
+
+// ---- commands ----
+
+void Engine::Impl::command(std::string_view line) {
+  // Cyrus refuses anything starting with 'm' before matching the keyword.
+  if (!authenticated && !line.empty() && ascii_lower(line[0]) == 'm') {
+    say(config.soft_noauth ? "430 4.7.0 Authentication required\r\n"
+                           : "530 5.7.0 Authentication required\r\n");
+    return;
+  }
+  if (istarts_with(line, "RCPT ")) return rcpt_command(line.substr(5));
+  if (istarts_with(line, "MAIL ")) return mail_command(line.substr(5));
+  if (iequals(line, "DATA")) return data_command();
+  if (istarts_with(line, "BDAT ")) return bdat_command(line.substr(5));
+  if (istarts_with(line, "LHLO ")) return lhlo_command(line.substr(5));
+  if (iequals(line, "RSET")) return rset_command();
+  if (iequals(line, "NOOP")) return say("250 2.0.0 ok\r\n");
+  if (iequals(line, "QUIT")) {
+    say("221 2.0.0 bye\r\n");
+    end_transaction();
+    e.closed_ = true;
+    return;
+  }
+  if (istarts_with(line, "VRFY ")) return say("252 2.3.3 try RCPT to attempt delivery\r\n");
+  if (istarts_with(line, "AUTH ")) return say("504 5.5.4 Unrecognized authentication type\r\n");
+  // STARTTLS is not offered yet: like any unknown command.
+  say(kSyntaxError);
+}
+
+void Engine::Impl::lhlo_command(std::string_view arg) {
+  // The argument goes into the Received header: no control characters (Cyrus does not check).
+  if (has_control(arg)) return say(kBadParameters);
+  lhlo.assign(cut_utf8(arg, kMaxLhlo));
+  std::string& out = e.output_;
+  out += "250-";
+  out += config.servername;
+  out += "\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-PIPELINING\r\n250-SIZE ";
+  out += std::to_string(size_limit());
+  out += "\r\n250-CHUNKING\r\n250-SMTPUTF8\r\n";
+  if (peer.preauth) out += "250-AUTH EXTERNAL\r\n";
+  out += "250-IGNOREQUOTA\r\n250 Ok SESSIONID=<";
+  out += e.session_id_;
+  out += ">\r\n";
+}
+
+void Engine::Impl::mail_command(std::string_view args) {
+  if (mail) return say("503 5.5.1 Nested MAIL command\r\n");
+  auto parsed = parse_mail(args);
+  if (!parsed) return say(parsed.error());
+  if (parsed->has_size && parsed->size > size_limit()) {
+    return say("552 5.2.3 Message SIZE exceeds fixed maximum message size (" +
+               std::to_string(size_limit()) + ")\r\n");
+  }
+  mail = std::move(parsed.value());
+  say("250 2.1.0 ok\r\n");
+}
+
+void Engine::Impl::rcpt_command(std::string_view args) {
+  if (!mail) return say(kNeedMail);
+  // The message was opened for the recipients known at the first BDAT chunk.
+  if (bdat_used) return say("503 5.5.1 RCPT not permitted after BDAT\r\n");
+  auto parsed = parse_rcpt(args, mail->smtputf8);
+  if (!parsed) return say(parsed.error());
+  if (config.max_recipients != 0 && recipients.size() >= config.max_recipients) {
+    return say("452 4.5.3 Too many recipients\r\n");
+  }
+  RecipientRequest request;
+  request.address = std::move(parsed->to.address);
+  request.ignore_quota = parsed->ignore_quota;
+  request.declared_size = mail->size;
+  request.auth_id = mail->auth_id;
+  RecipientVerdict verdict = backend.check_recipient(request);
+  if (!verdict.accepted) return say(verdict.rejection);
+  verdict.request = std::move(request);  // the engine's parse is authoritative
+  recipients.push_back(std::move(verdict));
+  say("250 2.1.5 ok\r\n");
+}
+
+void Engine::Impl::data_command() {
+  if (bdat_used) return say("503 5.5.1 DATA not permitted after BDAT\r\n");
+  if (!mail || recipients.empty()) return say(kNoRecipients);
+  if (auto refused = begin_message()) {
+    say(*refused);
+    end_transaction();
+    return;
+  }
+  say("354 go ahead\r\n");
+  reader.reset();
+  mode = Mode::kData;
+}
+
+void Engine::Impl::bdat_command(std::string_view args) {
+  // BDAT <size> [LAST], RFC 3030.
+  size_t i = 0;
+  uint64_t n = 0;
+  while (i < args.size() && ascii_digit(args[i])) {
+    const uint64_t d = uint64_t(args[i] - '0');
+    if (n > (UINT64_MAX - d) / 10) return say(kBadParameters);
+    n = n * 10 + d;
+    ++i;
+  }
+  const std::string_view rest = args.substr(i);
+  if (i == 0 || !(rest.empty() || iequals(rest, " LAST"))) return say(kBadParameters);
+
+  bdat_size = n;
+  bdat_remaining = n;
+  bdat_last = !rest.empty();
+  bdat_error.reset();
+  mode = Mode::kBdat;
+  if (!mail) {
+    bdat_error = std::string(kNeedMail);
+  } else if (recipients.empty()) {
+    bdat_error = std::string(kNoRecipients);
+  } else if (!bdat_used) {
+    if (auto refused = begin_message()) {
+      bdat_error = refused->wire();
+      end_transaction();
+    } else {
+      bdat_used = true;
+    }
+  }
+  if (bdat_remaining == 0) bdat_chunk_done();
+}
+
+void Engine::Impl::bdat_chunk_done() {
+  mode = Mode::kCommand;
+  if (bdat_error) {
+    say(*bdat_error);
+    bdat_error.reset();
+    return;
+  }
+  if (bdat_last) return end_of_message();
+  say("250 2.0.0 " + std::to_string(bdat_size) + " octets received\r\n");
+}
+
+void Engine::Impl::rset_command() {
+  e.session_id_ = new_session_id(config.servername);
+  say("250 2.0.0 Ok SESSIONID=<" + e.session_id_ + ">\r\n");
+  end_transaction();
+}
+
+// ---- the message ----
+
+std::optional<Reply> Engine::Impl::begin_message() {
+  auto opened = backend.open_message(recipients);
+  if (!opened) return opened.error();
+  sink = std::move(opened.value());
+  const time_t now = std::time(nullptr);
+  TraceInfo trace;
+  trace.mail_from = mail->from.address;
+  trace.servername = config.servername;
+  trace.lhlo = lhlo;
+  trace.client_host = peer.client_host;
+  trace.auth_id = mail->auth_id;
+  trace.serverinfo = config.serverinfo;
+  trace.tls = peer.tls;
+  trace.authenticated = authenticated;
+  trace.now = now;
+  writer.start(sink.get(), trace_headers(trace), now);
+  return std::nullopt;
+}
+
+void Engine::Impl::end_of_message() {
+  mode = Mode::kCommand;
+  writer.finish();
+  if (writer.fault() != MessageWriter::Fault::kNone) {
+    // Refused as a whole: every recipient is told, the stage is discarded, nothing is delivered.
+    const std::string wire = writer.fault_reply().wire();
+    for (size_t i = 0; i < recipients.size(); ++i) say(wire);
+    end_transaction();
+    return;
+  }
+  DeliveryRequest request;
+  request.sink = std::move(sink);
+  request.info.session_id = e.session_id_;
+  request.info.mail_from = mail->from.address;
+  request.info.auth_id = mail->auth_id;
+  request.info.message_id = writer.message_id();
+  request.info.date = writer.date();
+  request.info.size = writer.size();
+  awaited_replies = recipients.size();
+  request.recipients = std::move(recipients);
+  delivery = std::move(request);
+  awaiting = true;
+}
+
+void Engine::Impl::end_transaction() {
+  mail.reset();
+  recipients.clear();
+  sink.reset();  // a sink not handed over discards what was written
+  bdat_used = false;
+}
+
+void Engine::Impl::delivered(std::vector<Reply> replies) {
+  if (!awaiting || e.closed_) return;
+  awaiting = false;
+  delivery.reset();
+  for (size_t i = 0; i < awaited_replies; ++i) {
+    if (i < replies.size()) {
+      say(replies[i]);
+    } else {
+      say(kIoError);  // a recipient the committer forgot must still get an answer
+    }
+  }
+  awaited_replies = 0;
+  end_transaction();
+  const size_t used = process(pending);
+  pending.erase(0, used);
+  release_input();
+}
+
+void Engine::Impl::timeout() {
+  if (e.closed_) return;
+  if (!awaiting && inside_message()) {
+    for (size_t i = 0; i < recipients.size(); ++i) say(kIoError);
+  }
+  end_transaction();
+  delivery.reset();
+  awaiting = false;
+  say("421 4.4.1 bye idle for too long\r\n");
+  e.closed_ = true;
+  release_input();
+}
+
+// ---- Engine ----
+
+Engine::Engine(EngineConfig config, PeerInfo peer, Backend& backend, std::string session_id)
+    : session_id_(std::move(session_id)),
+      impl_(std::make_unique<Impl>(*this, std::move(config), std::move(peer), backend)) {}
+
+Engine::~Engine() = default;
+
+void Engine::start() {
+  output_ += "220 " + impl_->config.servername + " Cubby LMTP server ready\r\n";
+}
+
+void Engine::feed(std::string_view bytes) { impl_->feed(bytes); }
+
+std::optional<DeliveryRequest> Engine::take_delivery() {
+  std::optional<DeliveryRequest> d = std::move(impl_->delivery);
+  impl_->delivery.reset();
+  return d;
+}
+
+void Engine::delivered(std::vector<Reply> replies) { impl_->delivered(std::move(replies)); }
+
+std::string Engine::take_output() {
+  std::string out;
+  out.swap(output_);
+  return out;
+}
+
+bool Engine::awaiting_delivery() const { return impl_->awaiting; }
+bool Engine::in_transaction() const { return impl_->in_transaction(); }
+size_t Engine::buffered_input() const { return impl_->pending.size(); }
+
+void Engine::timeout() { impl_->timeout(); }
+
+void Engine::shutdown() {
+  if (closed_) return;
+  impl_->shutdown_pending = true;
+  if (!impl_->in_transaction()) {
+    output_ += "421 4.3.2 Shutting down\r\n";
+    closed_ = true;
+    impl_->release_input();
+  }
+}
+
+std::string new_session_id(const std::string& servername) {
+  static std::atomic<uint64_t> counter{0};
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  return servername + "-" + std::to_string(static_cast<long long>(std::time(nullptr))) + "-" +
+         std::to_string(static_cast<long>(getpid())) + "-" +
+         std::to_string(counter.fetch_add(1, std::memory_order_relaxed) + 1) + "-" +
+         std::to_string(random());
+}
+
+}  // namespace cubby::lmtp
