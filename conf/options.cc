@@ -1,0 +1,281 @@
+// The option table and the checks of a value against an option's type; see options.h.
+#include "conf/options.h"
+
+#include "conf/values.h"
+
+namespace cubby::conf {
+namespace {
+
+constexpr int64_t kIntMax = 2147483647;  // ints are read into `int` by their users
+
+constexpr OptionSpec option(std::string_view name, OptionType type, std::string_view def,
+                            std::string_view help) {
+  OptionSpec spec;
+  spec.name = name;
+  spec.type = type;
+  spec.default_value = def;
+  spec.help = help;
+  return spec;
+}
+constexpr OptionSpec text(std::string_view name, std::string_view def, std::string_view help) {
+  return option(name, OptionType::String, def, help);
+}
+constexpr OptionSpec boolean(std::string_view name, std::string_view def, std::string_view help) {
+  return option(name, OptionType::Bool, def, help);
+}
+constexpr OptionSpec integer(std::string_view name, std::string_view def, int64_t min, int64_t max,
+                             std::string_view help) {
+  OptionSpec spec = option(name, OptionType::Int, def, help);
+  spec.min = min;
+  spec.max = max;
+  return spec;
+}
+constexpr OptionSpec bytes(std::string_view name, std::string_view def, std::string_view help) {
+  return option(name, OptionType::ByteSize, def, help);
+}
+constexpr OptionSpec duration(std::string_view name, std::string_view def, std::string_view help) {
+  return option(name, OptionType::Duration, def, help);
+}
+constexpr OptionSpec choice(std::string_view name, std::string_view def, std::string_view choices,
+                            std::string_view help) {
+  OptionSpec spec = option(name, OptionType::Enum, def, help);
+  spec.choices = choices;
+  return spec;
+}
+constexpr OptionSpec list(std::string_view name, std::string_view def, std::string_view help,
+                          std::optional<std::string> (*check)(std::string_view) = nullptr) {
+  OptionSpec spec = option(name, OptionType::List, def, help);
+  spec.check = check;
+  return spec;
+}
+
+std::optional<std::string> check_networks(std::string_view value) {
+  for (const std::string& item : split_list(value)) {
+    if (auto problem = check_cidr(item)) return problem;
+  }
+  return std::nullopt;
+}
+
+// clang-format off
+constexpr OptionSpec kOptions[] = {
+  // Where things are.
+  text("configdirectory", "/var/lib/cubby",
+       "Directory of Cubby's own state: the index (cubby.sqlite), sockets and lock files."),
+  text("defaultpartition", "default",
+       "Partition new mailboxes are created on; a partition-<name> entry gives its directory."),
+  boolean("hashimapspool", "no",
+          "Spread mailbox directories over hashed subdirectories of each partition, as Cyrus does."),
+  boolean("fulldirhash", "no",
+          "With hashimapspool, hash the whole user name instead of taking its first letter."),
+  text("lmtpsocket", "",
+       "UNIX socket deliver(8) connects to; empty means {configdirectory}/socket/lmtp."),
+
+  // Names and namespaces.
+  text("servername", "",
+       "Host name in the LMTP greeting and Received: headers; empty means gethostname()."),
+  choice("serverinfo", "on", "on|min|off",
+         "What the greeting tells about the software: on (name and version), min (name), off (none)."),
+  boolean("unixhierarchysep", "yes",
+          "Use '/' as the mailbox hierarchy separator so user names may hold dots; no means '.'."),
+  choice("virtdomains", "off", "off|userid|on",
+         "Virtual domains: off (one namespace), userid or on (mailboxes are per user@domain)."),
+  text("defaultdomain", "",
+       "With virtdomains, the domain whose users are stored without a domain part."),
+  text("postuser", "",
+       "User part that addresses shared folders: <postuser>+<folder> delivers to <folder>; empty: off."),
+  text("postmaster", "postmaster",
+       "User name used as the sender of notices Cubby generates."),
+
+  // LMTP delivery rules.
+  boolean("lmtp_downcase_rcpt", "yes",
+          "Lower-case the user part of each recipient before looking up its mailbox."),
+  boolean("lmtp_fuzzy_mailbox_match", "no",
+          "When user+detail names no folder exactly, try a case-insensitive match before INBOX."),
+  text("lmtp_catchall_mailbox", "",
+       "User whose INBOX receives mail for recipients that do not exist; empty rejects them."),
+  boolean("lmtp_over_quota_perm_failure", "no",
+          "Refuse over-quota recipients with a permanent 552 instead of a temporary 452."),
+  boolean("lmtp_strict_quota", "no",
+          "Refuse a message that would take a mailbox over quota, not only one already over it."),
+  boolean("lmtp_strict_rfc2821", "yes",
+          "Refuse 8-bit characters in envelope addresses; no replaces them with 'X' as Cyrus does."),
+  boolean("duplicatesuppression", "yes",
+          "Deliver a message (by Message-ID) at most once to each mailbox."),
+  boolean("singleinstancestore", "yes",
+          "Store a message once per partition, hard-linked into every recipient's mailbox."),
+  boolean("reject8bit", "no", "Refuse messages with 8-bit bytes in their headers."),
+  boolean("munge8bit", "no",
+          "Replace 8-bit header bytes with 'X' (Cyrus's default); no stores them as sent."),
+  boolean("autocreate_post", "no",
+          "Create a user's INBOX on first delivery instead of refusing the recipient."),
+  integer("autocreate_quota", "-1", -1, kIntMax,
+          "Quota in KiB given to INBOXes made by autocreate_post; 0 or -1 means unlimited."),
+  integer("quotawarn", "90", 0, 100,
+          "Percentage of its quota at which a mailbox is reported as nearly full."),
+
+  // Limits.
+  bytes("maxmessagesize", "0",
+        "Largest message accepted, advertised as SIZE in the LHLO reply; 0 means unlimited."),
+  bytes("lmtp_max_header_size", "1M", "Largest header section a message may have."),
+  integer("lmtp_max_command_length", "4096", 512, 1 << 20,
+          "Longest LMTP command line in bytes, CRLF included; a longer one is refused whole."),
+  integer("lmtp_max_recipients", "1000", 1, kIntMax,
+          "Most recipients in one transaction; more get 452 and are retried by the client."),
+  duration("lmtp_idle_timeout", "360s",
+           "Close an LMTP connection that sends nothing for this long (Cyrus: 360 s)."),
+  integer("lmtp_max_connections", "200", 1, kIntMax,
+          "Connections one lmtpd worker serves at once; more wait in the listen backlog."),
+  integer("lmtp_user_concurrency_limit", "0", 0, kIntMax,
+          "Most deliveries in progress at once to one user; 0 means no limit."),
+  list("lmtp_allow_networks", "",
+       "Networks (CIDR, like 192.0.2.0/24) allowed to connect over TCP; empty allows any.",
+       check_networks),
+
+  // The store.
+  duration("store_checkpoint_interval", "1s",
+           "How often mailbox directories are fsynced and delivered stage files removed."),
+  integer("store_commit_batch", "256", 1, kIntMax,
+          "Most transactions committed together in one index transaction (group commit)."),
+
+  // Processes.
+  duration("master_shutdown_timeout", "300s",
+           "On SIGTERM, how long the master lets workers finish before killing them."),
+  text("cubby_user", "cubby", "Unprivileged user the programs switch to when started as root."),
+  boolean("debug", "no", "Log at debug level."),
+  boolean("chatty", "no", "Log every LMTP command and reply."),
+
+  // Authentication.
+  list("admins", "",
+       "Users who may authenticate to LMTP over TCP and deliver; separated by blanks or commas."),
+  boolean("allowplaintext", "no", "Offer PLAIN and LOGIN authentication without TLS."),
+  boolean("soft_noauth", "yes",
+          "Refuse unauthenticated MAIL with a temporary 430 rather than a permanent 530."),
+  text("sasl_pwcheck_method", "auxprop",
+       "How libsasl2 checks passwords (auxprop, saslauthd, ...)."),
+  text("sasl_mech_list", "",
+       "SASL mechanisms to offer, separated by blanks; empty offers every one libsasl2 has."),
+  integer("sasl_minimum_layer", "0", 0, kIntMax,
+          "Least security strength (SSF) a SASL session must have; 0 allows none."),
+  integer("sasl_maximum_layer", "256", 0, kIntMax,
+          "Greatest security strength (SSF) a SASL security layer may have."),
+
+  // TLS.
+  text("tls_server_cert", "",
+       "PEM file with the server certificate; STARTTLS is offered when it and the key are set."),
+  text("tls_server_key", "", "PEM file with the private key of tls_server_cert."),
+  text("tls_server_ca_file", "", "PEM file of CA certificates that complete the server's chain."),
+  text("tls_client_ca_file", "", "PEM file of CA certificates that client certificates are checked against."),
+  text("tls_ciphers", "", "OpenSSL cipher list for TLS 1.2; empty uses OpenSSL's default."),
+  text("tls_versions", "tls1_2 tls1_3",
+       "TLS versions allowed, separated by blanks: tls1_0, tls1_1, tls1_2, tls1_3."),
+};
+// clang-format on
+
+std::string quote(std::string_view value) { return "\"" + std::string(value) + "\""; }
+
+}  // namespace
+
+std::string_view type_name(OptionType type) {
+  switch (type) {
+    case OptionType::String:
+      return "string";
+    case OptionType::Bool:
+      return "bool";
+    case OptionType::Int:
+      return "int";
+    case OptionType::ByteSize:
+      return "bytesize";
+    case OptionType::Duration:
+      return "duration";
+    case OptionType::Enum:
+      return "enum";
+    case OptionType::List:
+      return "list";
+  }
+  return "?";
+}
+
+std::span<const OptionSpec> option_table() { return kOptions; }
+
+const OptionSpec* find_option(std::string_view name) {
+  for (const OptionSpec& spec : kOptions) {
+    if (spec.name == name) return &spec;
+  }
+  return nullptr;
+}
+
+std::vector<std::string_view> enum_values(const OptionSpec& spec) {
+  std::vector<std::string_view> values;
+  std::string_view rest = spec.choices;
+  while (!rest.empty()) {
+    size_t bar = rest.find('|');
+    values.push_back(rest.substr(0, bar));
+    rest = bar == std::string_view::npos ? std::string_view() : rest.substr(bar + 1);
+  }
+  return values;
+}
+
+std::optional<std::string_view> enum_value(const OptionSpec& spec, std::string_view value) {
+  std::string wanted = lower(trim(value));
+  for (std::string_view allowed : enum_values(spec)) {
+    if (allowed == wanted) return allowed;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> check_value(const OptionSpec& spec, std::string_view value) {
+  switch (spec.type) {
+    case OptionType::String:
+    case OptionType::List:
+      break;
+    case OptionType::Bool:
+      if (!parse_bool(value))
+        return quote(value) + " is not a yes/no value (yes, no, on, off, 1, 0)";
+      break;
+    case OptionType::Int: {
+      auto number = parse_int(value);
+      if (!number) return quote(value) + " is not a whole number";
+      if (*number < spec.min || *number > spec.max) {
+        return quote(value) + " is out of range (" + std::to_string(spec.min) + " to " +
+               std::to_string(spec.max) + ")";
+      }
+      break;
+    }
+    case OptionType::ByteSize:
+      if (!parse_bytesize(value)) {
+        return quote(value) + " is not a byte size (a number with an optional K, M or G suffix)";
+      }
+      break;
+    case OptionType::Duration:
+      if (!parse_duration(value)) {
+        return quote(value) +
+               " is not a duration (a number with an optional ms, s, m, h or d unit)";
+      }
+      break;
+    case OptionType::Enum:
+      if (!enum_value(spec, value)) {
+        std::string allowed;
+        for (std::string_view v : enum_values(spec))
+          allowed += (allowed.empty() ? "" : ", ") + std::string(v);
+        return quote(value) + " is not one of: " + allowed;
+      }
+      break;
+  }
+  if (spec.check) return spec.check(value);
+  return std::nullopt;
+}
+
+Family family_of(std::string_view key) {
+  if (key.starts_with("partition-") && key.size() > 10) return Family::Partition;
+  if (key.starts_with("sasl_") && key.size() > 5) return Family::Sasl;
+  return Family::None;
+}
+
+std::optional<std::string> check_family_value(std::string_view key, std::string_view value) {
+  if (family_of(key) == Family::Partition && !value.starts_with("/")) {
+    return quote(value) + " is not an absolute directory path";
+  }
+  return std::nullopt;
+}
+
+}  // namespace cubby::conf
