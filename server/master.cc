@@ -120,8 +120,20 @@ Result<std::unique_ptr<Master>, std::string> Master::load(const MasterOptions& o
     auto exe = resolve_executable(spec->argv.empty() ? "" : spec->argv[0], *dir);
     if (!exe) return fail(where + exe.error());
     auto addresses = conf::resolve_listen(spec->listen, spec->proto);
-    if (!addresses) return fail(where + "listen=\"" + spec->listen + "\": " + addresses.error());
+    if (!addresses) return fail(where + addresses.error());
     if (addresses->empty()) return fail(where + "listen=\"" + spec->listen + "\" has no address");
+    // Binding a UNIX socket removes the file that is there, so a second service on the same
+    // path would silently take the first one's socket; TCP would fail later, less clearly.
+    for (const auto& other : m->services_) {
+      for (const auto& a : other.addresses) {
+        for (const auto& b : *addresses) {
+          if (a.display() == b.display())
+            return fail(where + "listen=\"" + spec->listen + "\": " + b.display() +
+                        " is already used by service \"" + other.spec.name + "\" (" +
+                        other.spec.origin + ")");
+        }
+      }
+    }
     m->services_.push_back(
         {std::move(spec.value()), std::move(exe.value()), std::move(addresses.value())});
   }

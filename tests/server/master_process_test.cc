@@ -55,6 +55,13 @@ const char* kBusyWorker =
     "b() { printf \"\\\\$(printf %03o $(( ($$ >> $1) & 255 )))\"; }\n"
     "{ printf '\\002\\000\\000\\000'; b 0; b 8; b 16; b 24; } >&3\n"
     "exec sleep 1000\n";
+// A worker that, told to stop, finishes its "transaction" (300 ms) and then exits 0.
+const char* kDrainingWorker =
+    "#!/bin/sh\n"
+    "trap 'sleep 0.3; touch \"$0.drained.$$\"; exit 0' TERM\n"
+    "while :; do sleep 0.05; done\n";
+// A worker that ignores SIGTERM (the shell's SIG_IGN survives exec).
+const char* kStubbornWorker = "#!/bin/sh\ntrap '' TERM\nexec sleep 1000\n";
 // A worker that fails at once.
 const char* kFailingWorker = "#!/bin/sh\nexit 1\n";
 
@@ -63,8 +70,10 @@ class MasterProcessTest : public ::testing::Test {
   void SetUp() override {
     char tmpl[] = "/tmp/cubby-master-XXXXXX";
     dir_ = mkdtemp(tmpl);
-    std::ofstream(dir_ + "/imapd.conf")
-        << "configdirectory: " << dir_ << "\nmaster_shutdown_timeout: 3s\n";
+    settings("master_shutdown_timeout: 3s\n");
+  }
+  void settings(const std::string& extra) {
+    std::ofstream(dir_ + "/imapd.conf") << "configdirectory: " << dir_ << "\n" << extra;
   }
   void TearDown() override {
     if (pid_ > 0) {
@@ -328,6 +337,57 @@ TEST_F(MasterProcessTest, UnixSocketGetsModeOwnerAndGroup) {
   EXPECT_EQ(st.st_gid, getgrnam("nogroup")->gr_gid);
   kill(pid_, SIGTERM);
   EXPECT_EQ(wait_exit(), 0) << log();
+}
+
+TEST_F(MasterProcessTest, SigtermWaitsForWorkersToFinish) {
+  std::string script = worker(kDrainingWorker);
+  services("SERVICES {\n  lmtp cmd=\"" + script + "\" listen=\"" + socket_path() +
+           "\" prefork=2\n}\n");
+  start();
+  ASSERT_TRUE(ready()) << log();
+  ASSERT_TRUE(children_become(2)) << log();
+  std::set<pid_t> workers = children();
+  std::this_thread::sleep_for(100ms);  // let the shells install their traps
+  auto begin = std::chrono::steady_clock::now();
+  kill(pid_, SIGTERM);
+  // The socket goes at once; the master stays until both workers are done.
+  EXPECT_TRUE(eventually([&] { return !std::filesystem::exists(socket_path()); }, 1s));
+  EXPECT_EQ(connect_unix(), -1);
+  int status = wait_exit();
+  ASSERT_NE(status, -1) << log();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << log();
+  EXPECT_GE(std::chrono::steady_clock::now() - begin, 250ms);
+  for (pid_t w : workers)
+    EXPECT_TRUE(std::filesystem::exists(script + ".drained." + std::to_string(w))) << log();
+  EXPECT_EQ(log().find("killing"), std::string::npos) << log();
+}
+
+TEST_F(MasterProcessTest, ShutdownTimeoutKillsStragglers) {
+  settings("master_shutdown_timeout: 300ms\n");
+  services("SERVICES {\n  lmtp cmd=\"" + worker(kStubbornWorker) + "\" listen=\"" + socket_path() +
+           "\" prefork=1\n}\n");
+  start();
+  ASSERT_TRUE(ready()) << log();
+  ASSERT_TRUE(children_become(1)) << log();
+  std::this_thread::sleep_for(100ms);
+  pid_t w = *children().begin();
+  kill(pid_, SIGTERM);
+  int status = wait_exit(3s);
+  ASSERT_NE(status, -1) << log();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << log();
+  EXPECT_TRUE(dead(w));
+  EXPECT_NE(log().find("killing 1 worker"), std::string::npos) << log();
+}
+
+TEST_F(MasterProcessTest, TwoServicesOnOneSocketAreRefused) {
+  std::string w = worker(kIdleWorker);
+  services("SERVICES {\n  a cmd=\"" + w + "\" listen=\"" + socket_path() + "\"\n  b cmd=\"" + w +
+           "\" listen=\"" + socket_path() + "\"\n}\n");
+  start();
+  int status = wait_exit();
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  EXPECT_NE(log().find("is already used by service \"a\""), std::string::npos) << log();
 }
 
 }  // namespace
