@@ -5,8 +5,9 @@
 //   fd 4  the listening socket of its service address (kListenFd), non-blocking;
 //   CYRUS_SERVICE=<service name>  (settings overrides <service>_<option> use it),
 //   CYRUS_ID=<index of the listening address within the service>;
-//   argv: the entry's cmd=, with `-C <settings file>` inserted after argv[0] when the master was
-//   given -C and cmd= has none (Cyrus does not pass -C on; administrators trip over that).
+//   argv: the entry's cmd=, with `-C <absolute path of the master's settings file>` inserted after
+//   argv[0] when cmd= has none (Cyrus does not pass -C on; administrators trip over that);
+//   CUBBY_LOG_STDERR=1 when the master runs with -D.
 // It reports with fixed-size StatusMessage writes (atomic on a pipe): kReady once it accepts
 // connections and whenever it has room again, kBusy when it is at its connection limit (or stopping),
 // kConnection for each connection accepted. The master counts a worker as ready from its fork until

@@ -65,6 +65,8 @@ int main(int argc, char** argv) {
   }
 
   cubby::log::init("cubby/master", options.log_to_stderr);
+  // Workers inherit our stderr; in the foreground their log lines belong there too.
+  if (options.log_to_stderr) setenv("CUBBY_LOG_STDERR", "1", 1);
   // What we inherited must not leak into workers.
   cubby::server::mark_descriptors_cloexec();
 
