@@ -377,6 +377,40 @@ TEST(EngineData, TimeoutBetweenCommands) {
   EXPECT_TRUE(h.engine->closed());
 }
 
+TEST(EngineData, TimeoutWhileADeliveryIsAwaited) {
+  Harness h;
+  h.open();
+  h.envelope({"alice@x"});
+  h.send("DATA\r\n" + kHeaders + "\r\n.\r\n");
+  ASSERT_TRUE(h.engine->awaiting_delivery());
+  h.engine->timeout();
+  EXPECT_EQ(h.engine->take_output(), "421 4.4.1 bye idle for too long\r\n")
+      << "the recipients' replies belong to the delivery";
+  EXPECT_TRUE(h.engine->closed());
+  h.engine->delivered({make_reply(250, "2.1.5", "Success")});
+  EXPECT_EQ(h.engine->take_output(), "") << "nothing is written after the close";
+}
+
+TEST(EngineData, DeliveredWithoutAnAwaitedDeliveryIsIgnored) {
+  Harness h;
+  h.open();
+  h.engine->delivered({make_reply(250, "2.1.5", "Success")});
+  EXPECT_EQ(h.engine->take_output(), "");
+  EXPECT_EQ(h.send("NOOP\r\n"), "250 2.0.0 ok\r\n");
+}
+
+TEST(EngineData, LhloArgumentIsKeptTo249BytesInReceived) {
+  Harness h;
+  h.open();
+  const std::string name(300, 'n');
+  h.send("LHLO " + name + "\r\nMAIL FROM:<>\r\nRCPT TO:<alice@x>\r\nDATA\r\n" + kHeaders +
+         "\r\n.\r\n");
+  EXPECT_NE(h.backend.last_message().find("Received: from " + name.substr(0, 249) +
+                                          " ([unix socket])\r\n"),
+            std::string::npos)
+      << h.backend.last_message();
+}
+
 TEST(EngineData, ShutdownBetweenTransactionsIsImmediate) {
   Harness h;
   h.open();
