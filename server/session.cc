@@ -78,8 +78,12 @@ void Session::submit(lmtp::DeliveryRequest request) {
   auto batch = StoreBackend::batch(request);
   auto info = std::make_shared<lmtp::MessageInfo>(std::move(request.info));
   auto self = shared_from_this();
-  context_.committer.submit(std::move(batch), [self, info](store::DeliveryResult result) {
-    asio::post(self->context_.io, [self, info, result = std::move(result)] {
+  // While the committer has the message nothing else may be pending on the io_context (the
+  // session does not read meanwhile): without this guard a draining worker's run() would return
+  // before the reply is sent.
+  auto work = asio::make_work_guard(context_.io);
+  context_.committer.submit(std::move(batch), [self, info, work](store::DeliveryResult result) {
+    asio::post(self->context_.io, [self, info, work, result = std::move(result)] {
       for (const auto& o : result.outcomes) {
         if (o.error) {
           CUBBY_LOG_ERR("delivery failed: sessionid=<%s> messageid=%s mailbox=%s: %s",

@@ -32,13 +32,9 @@ TEST_F(LifecycleE2e, SilentConnectionGets421AfterTheIdleTimeoutAndIsClosed) {
   }
 }
 
-// KNOWN SERVER BUG (reported, left enabled): after SIGTERM, lmtpd's io_context has no pending
-// operation while a session waits for the committer (Session::pump starts no read when the engine
-// awaits its delivery, and the signal wait is gone), so io.run() returns as soon as the final dot
-// is handed over; main() stops the committer, which commits the message, and exits 0 without ever
-// writing the replies. The client sees the connection close instead of 250 2.1.5, although the
-// message is stored: an unacknowledged message that is visible (DESIGN.md invariant 2), which the
-// client will send again.
+// A worker told to stop (SIGTERM via the master) finishes the transaction in flight: the client gets
+// its per-recipient replies, then 421, and only then does everything exit. (This once failed: the
+// worker's io_context ran out of work while the committer held the message.)
 TEST_F(LifecycleE2e, SigtermDuringDataFinishesTheTransactionThenExitsZero) {
   ASSERT_NO_FATAL_FAILURE(start({"alice", "bob"}));
   LmtpClient c = unix_client();
