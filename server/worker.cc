@@ -102,10 +102,8 @@ void Worker::start_session(generic::socket socket) {
     if (auto s = weak.lock()) sessions_.erase(s);
     if (single_) drain();
     if (draining_) return check_drained();
-    if (!draining_ && sessions_.size() + 1 == config_.max_connections) {
-      report(static_cast<int>(WorkerStatus::kReady));
-    }
-    if (!draining_ && accepting_) accept();
+    report(static_cast<int>(WorkerStatus::kReady));  // there is room again (repeats are dropped)
+    if (accepting_) accept();
   });
   if (draining_) session->shutdown();
 }

@@ -39,7 +39,9 @@ TEST(MailboxName, RefusesNamesThatCouldEscapeThePartition) {
                           "/user/alice", "user/al\x01ice", "user/a^b"}) {
     auto n = MailboxName::from_external(bad, true);
     EXPECT_FALSE(n.ok()) << bad;
-    if (!n.ok()) EXPECT_EQ(n.error().code, Errc::kBadName);
+    if (!n.ok()) {
+      EXPECT_EQ(n.error().code, Errc::kBadName);
+    }
   }
   EXPECT_FALSE(MailboxName::from_external(std::string("user/a\0b", 8), true).ok());
   EXPECT_FALSE(MailboxName::from_internal("user..x").ok());
