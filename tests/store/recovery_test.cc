@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <functional>
+
 #include "store/check.h"
 #include "store/delivery.h"
 #include "tests/store/temp_store.h"
@@ -22,6 +24,23 @@ struct Fixture {
     for (auto n : {"user/a", "user/b", "user/c"}) t.create(n);
   }
   std::string stage_dir() { return t.config().partitions["default"] + "/stage."; }
+
+  enum class Step { kStage, kCommit, kLink };
+  // Runs the delivery protocol up to and including `last`, calls `before_crash` while the group
+  // still holds its stage file, then "crashes": the group is dropped without a checkpoint, which
+  // leaves every kept stage file on disk, unlocked. Returns the stage file's path.
+  std::string crash_after(Step last, std::vector<std::string> mailboxes = {},
+                          std::function<void(const std::string& stage_name)> before_crash = {}) {
+    DeliveryGroup group(t.store().config(), t.store().index());
+    auto stage = t.stage(kMessage);
+    const std::string name = stage.name(), path = stage.path();
+    group.add(DeliveryBatch{std::move(stage), mailboxes.empty() ? names : mailboxes});
+    group.stage();
+    if (last >= Step::kCommit) group.commit();
+    if (last >= Step::kLink) group.link();
+    if (before_crash) before_crash(name);
+    return path;
+  }
   std::string path(const std::string& box, int64_t uid) {
     return t.store().message_path(t.mailbox(box), uid);
   }
@@ -62,13 +81,7 @@ TEST(Recovery, UncommittedStageFileIsRemovedAndNothingIsVisible) {
 
 TEST(Recovery, CommittedButNotLinkedIsLinked) {
   Fixture f;
-  {
-    DeliveryGroup group(f.t.store().config(), f.t.store().index());
-    group.add(DeliveryBatch{f.t.stage(kMessage), f.names});
-    group.stage();
-    group.commit();
-    // crash: no link() and no checkpoint; the stage file survives unlocked
-  }
+  f.crash_after(Fixture::Step::kCommit);  // no link() and no checkpoint
   EXPECT_FALSE(testing::file_exists(f.path("user/a", 1)));
   auto r = f.recover_now();
   EXPECT_EQ(r.links_restored, 3);
@@ -83,16 +96,11 @@ TEST(Recovery, CommittedButNotLinkedIsLinked) {
 
 TEST(Recovery, LinksLostInAPowerCutAreRestored) {
   Fixture f;
-  {
-    DeliveryGroup group(f.t.store().config(), f.t.store().index());
-    group.add(DeliveryBatch{f.t.stage(kMessage), f.names});
-    group.stage();
-    group.commit();
-    group.link();
+  f.crash_after(Fixture::Step::kLink, {}, [&](const std::string&) {
     // the directory entries of two links were not yet fsynced when the power went
     ::unlink(f.path("user/b", 1).c_str());
     ::unlink(f.path("user/c", 1).c_str());
-  }
+  });
   auto r = f.recover_now();
   EXPECT_EQ(r.links_restored, 2);
   EXPECT_EQ(testing::read_file(f.path("user/c", 1)), kMessage);
@@ -103,13 +111,7 @@ TEST(Recovery, LinksLostInAPowerCutAreRestored) {
 
 TEST(Recovery, LinkedButNotCheckpointedIsRetired) {
   Fixture f;
-  {
-    DeliveryGroup group(f.t.store().config(), f.t.store().index());
-    group.add(DeliveryBatch{f.t.stage(kMessage), f.names});
-    group.stage();
-    group.commit();
-    group.link();
-  }
+  f.crash_after(Fixture::Step::kLink);
   auto r = f.recover_now();
   EXPECT_EQ(r.links_restored, 0);
   EXPECT_EQ(r.stage_files_retired, 1);
@@ -119,18 +121,10 @@ TEST(Recovery, LinkedButNotCheckpointedIsRetired) {
 
 TEST(Recovery, CheckpointedButStageFileLeftIsRemoved) {
   Fixture f;
-  std::string stage_name;
-  {
-    DeliveryGroup group(f.t.store().config(), f.t.store().index());
-    auto s = f.t.stage(kMessage);
-    stage_name = s.name();
-    group.add(DeliveryBatch{std::move(s), f.names});
-    group.stage();
-    group.commit();
-    group.link();
+  // crash between marking the rows durable and removing the stage file
+  f.crash_after(Fixture::Step::kLink, {}, [&](const std::string& stage_name) {
     ASSERT_FALSE(f.t.store().index().clear_stage("default", stage_name));
-    // crash between marking the rows durable and removing the stage file
-  }
+  });
   auto r = f.recover_now();
   EXPECT_EQ(r.stage_files_removed, 1);
   EXPECT_EQ(testing::read_file(f.path("user/b", 1)), kMessage);
@@ -148,15 +142,7 @@ TEST(Recovery, LiveStageFilesOfOtherProcessesAreLeftAlone) {
 
 TEST(Recovery, RowWithNothingLeftIsReportedAndDropped) {
   Fixture f;
-  std::string stage_path;
-  {
-    DeliveryGroup group(f.t.store().config(), f.t.store().index());
-    auto s = f.t.stage(kMessage);
-    stage_path = s.path();
-    group.add(DeliveryBatch{std::move(s), {"user.a"}});
-    group.stage();
-    group.commit();
-  }
+  const std::string stage_path = f.crash_after(Fixture::Step::kCommit, {"user.a"});
   ::unlink(stage_path.c_str());  // a disk that lied about fsync
   auto r = f.recover_now();
   ASSERT_EQ(r.lost.size(), 1u);
