@@ -5,6 +5,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "conf/values.h"
+
 namespace cubby::server {
 namespace {
 
@@ -29,7 +31,7 @@ Result<std::unique_ptr<ssl::context>, std::string> make_tls_context(
 
   // TLS 1.2 and 1.3 only, narrowed by tls_versions.
   int lowest = 0, highest = 0;
-  for (const std::string& v : settings.get_list("tls_versions")) {
+  for (const std::string& v : conf::split_list(settings.get_string("tls_versions"))) {
     int version = 0;
     if (v == "tls1_2") version = TLS1_2_VERSION;
     if (v == "tls1_3") version = TLS1_3_VERSION;
