@@ -157,7 +157,11 @@ constexpr OptionSpec kOptions[] = {
   integer("sasl_minimum_layer", "0", 0, kIntMax,
           "Least security strength (SSF) a SASL session must have; 0 allows none."),
   integer("sasl_maximum_layer", "256", 0, kIntMax,
-          "Greatest security strength (SSF) a SASL security layer may have."),
+          "Accepted for Cyrus compatibility: Cubby negotiates no SASL security layer (use TLS)."),
+  integer("lmtp_max_auth_failures", "5", 1, 1000,
+          "Failed AUTH attempts on one connection before it is closed with 421."),
+  duration("lmtp_auth_failure_delay", "1s",
+           "Wait before answering a failed AUTH; doubled at each further failure, at most 30 s."),
 
   // TLS.
   text("tls_server_cert", "",

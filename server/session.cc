@@ -2,20 +2,69 @@
 #include "server/session.h"
 
 #include "conf/log.h"
+#include "server/tls.h"
 
 namespace cubby::server {
 namespace asio = boost::asio;
 
 namespace {
 constexpr size_t kReadChunk = 64 * 1024;
+
+lmtp::PeerInfo engine_peer(const auth::Peer& peer, bool preauth) {
+  lmtp::PeerInfo info;
+  info.preauth = auth::trusted_without_password(peer, preauth);
+  info.client_host = peer.received_host();
+  return info;
 }
 
-Session::Session(Socket socket, SessionContext& context, lmtp::PeerInfo peer)
+// The engine's settings for this peer: STARTTLS only on TCP, with TLS configured.
+lmtp::EngineConfig engine_config(const SessionContext& context, const auth::Peer& peer) {
+  lmtp::EngineConfig config = context.engine;
+  if (context.access) {
+    config.starttls = !peer.local && context.access->tls != nullptr;
+    config.max_auth_failures = context.access->max_auth_failures;
+    config.auth_failure_delay = context.access->auth_failure_delay;
+  }
+  return config;
+}
+
+std::unique_ptr<SaslAuthenticator> make_authenticator(const SessionContext& context,
+                                                      const auth::Peer& peer, bool preauth) {
+  if (!context.access || auth::trusted_without_password(peer, preauth)) return nullptr;
+  auto server = context.access->sasl_server(peer.local_ip_port, peer.remote_ip_port);
+  if (!server) return nullptr;
+  return std::make_unique<SaslAuthenticator>(std::move(server), peer.received_host());
+}
+
+}  // namespace
+
+Session::Session(Socket socket, SessionContext& context, const auth::Peer& peer, bool preauth)
     : socket_(std::move(socket)),
       context_(context),
-      engine_(context.engine, std::move(peer), context.backend,
-              lmtp::new_session_id(context.engine.servername)),
-      timer_(context.io) {}
+      host_(peer.received_host()),
+      authenticator_(make_authenticator(context, peer, preauth)),
+      engine_(engine_config(context, peer), engine_peer(peer, preauth), context.backend,
+              lmtp::new_session_id(context.engine.servername), authenticator_.get()),
+      timer_(context.io),
+      auth_delay_timer_(context.io) {}
+
+template <typename Handler>
+void Session::read_some(Handler&& handler) {
+  if (tls_) {
+    tls_->async_read_some(asio::buffer(in_), std::forward<Handler>(handler));
+  } else {
+    socket_.async_read_some(asio::buffer(in_), std::forward<Handler>(handler));
+  }
+}
+
+template <typename Handler>
+void Session::write_all(Handler&& handler) {
+  if (tls_) {
+    asio::async_write(*tls_, asio::buffer(out_), std::forward<Handler>(handler));
+  } else {
+    asio::async_write(socket_, asio::buffer(out_), std::forward<Handler>(handler));
+  }
+}
 
 void Session::start(std::function<void()> on_close) {
   on_close_ = std::move(on_close);
@@ -26,6 +75,7 @@ void Session::start(std::function<void()> on_close) {
 void Session::shutdown() {
   if (closed_) return;
   engine_.shutdown();
+  auth_delay_timer_.cancel();  // a delayed AUTH answer is not worth waiting for now
   pump();
 }
 
@@ -33,9 +83,11 @@ void Session::shutdown() {
 void Session::pump() {
   if (closed_) return;
   if (auto request = engine_.take_delivery()) submit(std::move(*request));
-  if (writing_) return;
+  if (writing_ || handshaking_ || delaying_) return;
   if (engine_.has_output()) return write();
   if (engine_.closed()) return close();
+  if (engine_.tls_requested()) return handshake();
+  if (auto delay = engine_.auth_delay()) return wait_auth_delay(*delay);
   if (engine_.awaiting_delivery() || reading_) return;
   read();
 }
@@ -44,8 +96,7 @@ void Session::read() {
   reading_ = true;
   in_.resize(kReadChunk);
   arm_timer();
-  socket_.async_read_some(asio::buffer(in_), [self = shared_from_this()](
-                                                 boost::system::error_code ec, size_t n) {
+  read_some([self = shared_from_this()](boost::system::error_code ec, size_t n) {
     self->reading_ = false;
     self->timer_.cancel();
     if (self->closed_) return;
@@ -65,11 +116,65 @@ void Session::write() {
   writing_ = true;
   out_ = engine_.take_output();
   arm_timer();
-  asio::async_write(socket_, asio::buffer(out_), [self = shared_from_this()](
-                                                    boost::system::error_code ec, size_t) {
+  write_all([self = shared_from_this()](boost::system::error_code ec, size_t) {
     self->writing_ = false;
     self->timer_.cancel();
     if (ec) return self->close();
+    self->pump();
+  });
+}
+
+void Session::handshake() {
+  handshaking_ = true;
+  tls_ = std::make_unique<asio::ssl::stream<Socket&>>(socket_, *context_.access->tls);
+  arm_timer();  // the idle timeout bounds the handshake
+  tls_->async_handshake(asio::ssl::stream_base::server,
+                        [self = shared_from_this()](boost::system::error_code ec) {
+                          self->handshaking_ = false;
+                          self->timer_.cancel();
+                          if (self->closed_) return;
+                          if (ec) {
+                            // Nothing more can be said: the peer expects TLS records.
+                            CUBBY_LOG_NOTICE("STARTTLS negotiation failed: %s: %s",
+                                             self->host_.c_str(), ec.message().c_str());
+                            return self->close();
+                          }
+                          self->tls_ready();
+                        });
+}
+
+void Session::tls_ready() {
+  SSL* ssl = tls_->native_handle();
+  lmtp::TlsSummary summary = describe_tls(ssl);
+  const std::optional<std::string> name = verified_client_name(ssl);
+  std::optional<std::string> identity;
+  if (name) {
+    if (context_.access->is_admin(*name)) {
+      identity = name;
+      CUBBY_LOG_NOTICE("login: %s %s TLS client certificate User logged in", host_.c_str(),
+                       name->c_str());
+    } else {
+      CUBBY_LOG_WARNING("%s is not an LMTP admin (TLS client certificate of %s)", name->c_str(),
+                        host_.c_str());
+    }
+  }
+  CUBBY_LOG_INFO("starttls: %s %s with cipher %s (%d/%d bits %s)", host_.c_str(),
+                 summary.version.c_str(), summary.cipher.c_str(), summary.bits,
+                 summary.algorithm_bits, summary.verified ? "verified" : "no client certificate");
+  if (authenticator_) {
+    authenticator_->tls_started(static_cast<unsigned>(summary.bits), name ? &*name : nullptr);
+  }
+  engine_.tls_started(std::move(summary), std::move(identity));
+  pump();
+}
+
+void Session::wait_auth_delay(std::chrono::milliseconds delay) {
+  delaying_ = true;
+  auth_delay_timer_.expires_after(delay);
+  auth_delay_timer_.async_wait([self = shared_from_this()](boost::system::error_code) {
+    self->delaying_ = false;
+    if (self->closed_) return;
+    self->engine_.auth_delay_over();
     self->pump();
   });
 }
@@ -90,11 +195,12 @@ void Session::submit(lmtp::DeliveryRequest request) {
                         info->session_id.c_str(), info->message_id.c_str(), o.mailbox.c_str(),
                         o.error->detail.c_str());
         } else {
-          CUBBY_LOG_INFO("Delivered: sessionid=<%s> messageid=%s size=%llu mailbox=%s uid=%lld "
-                         "links=%d",
-                         info->session_id.c_str(), info->message_id.c_str(),
-                         static_cast<unsigned long long>(result.size), o.mailbox.c_str(),
-                         static_cast<long long>(o.uid), result.links);
+          CUBBY_LOG_INFO(
+              "Delivered: sessionid=<%s> messageid=%s size=%llu mailbox=%s uid=%lld "
+              "links=%d",
+              info->session_id.c_str(), info->message_id.c_str(),
+              static_cast<unsigned long long>(result.size), o.mailbox.c_str(),
+              static_cast<long long>(o.uid), result.links);
         }
       }
       self->engine_.delivered(StoreBackend::replies(result, info->session_id));
@@ -108,7 +214,7 @@ void Session::arm_timer() {
   timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec || self->closed_) return;
     if (self->writing_) return self->close();  // the peer stopped reading: nothing left to say
-    self->socket_.cancel();                     // the pending read ends with operation_aborted
+    self->socket_.cancel();                    // the pending read ends with operation_aborted
   });
 }
 
@@ -116,6 +222,7 @@ void Session::close() {
   if (closed_) return;
   closed_ = true;
   timer_.cancel();
+  auth_delay_timer_.cancel();
   boost::system::error_code ignored;
   socket_.shutdown(Socket::shutdown_both, ignored);
   socket_.close(ignored);

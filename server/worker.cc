@@ -14,8 +14,7 @@ namespace cubby::server {
 namespace asio = boost::asio;
 using generic = asio::generic::stream_protocol;
 
-Worker::Worker(SessionContext& context, WorkerConfig config)
-    : context_(context), config_(config) {}
+Worker::Worker(SessionContext& context, WorkerConfig config) : context_(context), config_(config) {}
 
 std::optional<std::string> Worker::listen(int fd) {
   sockaddr_storage ss{};
@@ -67,7 +66,8 @@ void Worker::accept() {
       }
       if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
         // Out of descriptors: try again shortly instead of spinning.
-        auto timer = std::make_shared<asio::steady_timer>(context_.io, std::chrono::milliseconds(100));
+        auto timer =
+            std::make_shared<asio::steady_timer>(context_.io, std::chrono::milliseconds(100));
         timer->async_wait([this, timer](boost::system::error_code) { accept(); });
         return;
       }
@@ -90,13 +90,14 @@ void Worker::start_session(generic::socket socket) {
   if (!peer.local) {
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (context_.access && !context_.access->allowed_networks.contains(peer.address)) {
+      return refuse(std::move(socket), peer);
+    }
   }
-  lmtp::PeerInfo info;
-  info.preauth = auth::trusted_without_password(peer, config_.preauth);
-  info.client_host = peer.received_host();
-  auto session = std::make_shared<Session>(std::move(socket), context_, info);
-  CUBBY_LOG_DEBUG("connection from %s%s", info.client_host.c_str(),
-                  info.preauth ? " preauth'd as postman" : "");
+  auto session = std::make_shared<Session>(std::move(socket), context_, peer, config_.preauth);
+  CUBBY_LOG_DEBUG(
+      "connection from %s%s", peer.received_host().c_str(),
+      auth::trusted_without_password(peer, config_.preauth) ? " preauth'd as postman" : "");
   sessions_.insert(session);
   session->start([this, weak = std::weak_ptr<Session>(session)] {
     if (auto s = weak.lock()) sessions_.erase(s);
@@ -106,6 +107,25 @@ void Worker::start_session(generic::socket socket) {
     if (accepting_) accept();
   });
   if (draining_) session->shutdown();
+}
+
+void Worker::refuse(generic::socket socket, const auth::Peer& peer) {
+  std::string ip = peer.address.starts_with("IPv6:") ? peer.address.substr(5) : peer.address;
+  CUBBY_LOG_NOTICE("connection from [%s] refused: not in lmtp_allow_networks", ip.c_str());
+  struct Refusal {
+    generic::socket socket;
+    std::string reply;
+  };
+  auto refusal =
+      std::make_shared<Refusal>(Refusal{std::move(socket), "421 4.7.0 " + ip + " not allowed\r\n"});
+  // A few bytes into a fresh socket's buffer: the write does not wait for the peer.
+  asio::async_write(refusal->socket, asio::buffer(refusal->reply),
+                    [this, refusal](boost::system::error_code, size_t) {
+                      boost::system::error_code ignored;
+                      refusal->socket.shutdown(generic::socket::shutdown_both, ignored);
+                      refusal->socket.close(ignored);
+                      if (single_) drain();
+                    });
 }
 
 void Worker::drain() {

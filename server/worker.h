@@ -6,6 +6,10 @@
 // accepting, lets every session finish its transaction in flight and close; io_context::run()
 // then returns once the last session is gone. `uses` (-U) ends the worker after that many
 // connections, so a long-lived worker is recycled.
+//
+// A TCP peer whose address is not in the access policy's allowed networks (lmtp_allow_networks)
+// gets `421 4.7.0 <ip> not allowed` and is disconnected at once, with a log line; no session is
+// made for it.
 #pragma once
 
 #include <boost/asio.hpp>
@@ -14,6 +18,7 @@
 #include <optional>
 #include <set>
 
+#include "auth/peer.h"
 #include "server/session.h"
 
 namespace cubby::server {
@@ -40,12 +45,14 @@ class Worker {
  private:
   void accept();
   void start_session(Session::Socket socket);
+  void refuse(Session::Socket socket, const auth::Peer& peer);
   void report(int status);
   void check_drained();
 
   SessionContext& context_;
   WorkerConfig config_;
-  std::optional<boost::asio::basic_socket_acceptor<boost::asio::generic::stream_protocol>> acceptor_;
+  std::optional<boost::asio::basic_socket_acceptor<boost::asio::generic::stream_protocol>>
+      acceptor_;
   std::set<std::shared_ptr<Session>> sessions_;
   bool accepting_ = false, draining_ = false, single_ = false;
   long uses_ = 0;

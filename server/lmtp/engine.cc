@@ -3,12 +3,22 @@
 // Replies (Cyrus lmtpd's, with DESIGN.md's corrections):
 //   greeting            220 <servername> Cubby LMTP server ready
 //   LHLO x              250-<servername> 8BITMIME ENHANCEDSTATUSCODES PIPELINING SIZE <n> CHUNKING
-//                       SMTPUTF8 [AUTH EXTERNAL when preauth] IGNOREQUOTA, 250 Ok SESSIONID=<sid>
+//                       SMTPUTF8 [STARTTLS] [AUTH <mechanisms>] IGNOREQUOTA, 250 Ok SESSIONID=<sid>
 //   NOOP / QUIT         250 2.0.0 ok / 221 2.0.0 bye
 //   RSET                250 2.0.0 Ok SESSIONID=<new sid>
 //   VRFY x              252 2.3.3 try RCPT to attempt delivery
-//   AUTH x              504 5.5.4 Unrecognized authentication type (until SASL arrives)
-//   STARTTLS, unknown   500 5.5.2 Syntax error
+//   AUTH <mech> [ir]    503 5.5.1 Already authenticated; 503 5.5.1 AUTH not permitted during a
+//                       mail transaction; 501 5.5.4 Syntax error in parameters; 504 5.5.4
+//                       Unrecognized authentication type; 501 5.5.2 Cannot decode response;
+//                       334 <base64> challenges; 501 5.7.0 Authentication cancelled (`*`);
+//                       235 2.7.0 Authentication successful; after the delay 535 5.7.8
+//                       Authentication credentials invalid, or 421 4.7.0 Too many authentication
+//                       failures (then closed)
+//   STARTTLS            500 5.5.2 Syntax error (not offered: no TLS, or pre-authenticated);
+//                       454 4.3.3 Already successfully executed STARTTLS; 503 5.5.1 STARTTLS not
+//                       permitted after authentication / during a mail transaction;
+//                       220 2.0.0 Ready to start TLS
+//   unknown             500 5.5.2 Syntax error
 //   line over limit     500 5.5.2 Line too long (the whole line is discarded)
 //   m... unauthenticated 430 4.7.0 / 530 5.7.0 Authentication required (soft_noauth)
 //   MAIL                503 5.5.1 Nested MAIL command; 501 ... (address.h);
@@ -37,6 +47,7 @@
 
 #include "server/lmtp/address.h"
 #include "server/lmtp/ascii.h"
+#include "server/lmtp/base64.h"
 #include "server/lmtp/data_reader.h"
 #include "server/lmtp/message_headers.h"
 #include "server/lmtp/message_writer.h"
@@ -54,6 +65,25 @@ constexpr std::string_view kBadParameters = "501 5.5.4 Syntax error in parameter
 constexpr std::string_view kNeedMail = "503 5.5.1 Need MAIL command\r\n";
 constexpr std::string_view kNoRecipients = "503 5.5.1 No recipients\r\n";
 constexpr std::string_view kIoError = "451 4.3.0 System I/O error\r\n";
+constexpr std::string_view kUnknownMechanism = "504 5.5.4 Unrecognized authentication type\r\n";
+constexpr std::string_view kCannotDecode = "501 5.5.2 Cannot decode response\r\n";
+
+std::string ascii_upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'a' && c <= 'z') c = char(c - 'a' + 'A');
+  }
+  return out;
+}
+
+// A SASL mechanism name (RFC 4422): 1 to 20 of A-Z 0-9 - _, any case here.
+bool mechanism_name(std::string_view s) {
+  if (s.empty() || s.size() > 20) return false;
+  for (char c : s) {
+    if (!(ascii_alnum(c) || c == '-' || c == '_')) return false;
+  }
+  return true;
+}
 
 bool has_control(std::string_view s) {
   for (char c : s) {
@@ -74,27 +104,43 @@ std::string_view cut_utf8(std::string_view s, size_t n) {
 
 struct Engine::Impl {
   enum class Mode {
-    kCommand,      // reading command lines
-    kDiscardLine,  // skipping the rest of an over-long command line
-    kData,         // inside DATA
-    kBdat,         // reading the bytes of a BDAT chunk
+    kCommand,       // reading command lines
+    kDiscardLine,   // skipping the rest of an over-long command line
+    kData,          // inside DATA
+    kBdat,          // reading the bytes of a BDAT chunk
+    kAuthResponse,  // inside AUTH: the next line is the client's response
+  };
+  enum class Auth {
+    kNone,       // must authenticate before MAIL
+    kTransport,  // pre-authenticated, or by a TLS client certificate: AUTH EXTERNAL is offered
+    kDone,       // AUTH succeeded: no more AUTH
   };
 
-  Impl(Engine& engine, EngineConfig cfg, PeerInfo p, Backend& b)
+  Impl(Engine& engine, EngineConfig cfg, PeerInfo p, Backend& b, Authenticator* a)
       : e(engine),
         config(std::move(cfg)),
         peer(std::move(p)),
         backend(b),
-        authenticated(peer.preauth),
+        authenticator(a),
+        auth(peer.preauth ? Auth::kTransport : Auth::kNone),
+        identity(peer.preauth ? "postman" : ""),
         writer(WriterConfig{config.servername, config.max_message_size, config.max_header_size,
                             config.munge8bit, config.reject8bit}) {}
 
   Engine& e;
   const EngineConfig config;
-  const PeerInfo peer;
+  PeerInfo peer;
   Backend& backend;
-  bool authenticated;
+  Authenticator* authenticator;
+  Auth auth;
+  std::string identity;
   std::string lhlo;
+
+  // AUTH.
+  bool external_exchange = false;  // kAuthResponse: AUTH EXTERNAL of a transport-authenticated peer
+  size_t auth_failures = 0;
+  std::optional<std::chrono::milliseconds> delay;  // a failed AUTH waits for its answer
+  bool tls_requested = false;
 
   // Input not yet processed: the start of a command line, or what arrived while a delivery was
   // awaited.
@@ -124,6 +170,14 @@ struct Engine::Impl {
     return config.max_message_size != 0 ? config.max_message_size : kUnlimitedSize;
   }
   bool in_transaction() const { return mail.has_value() || awaiting; }
+  bool held() const { return awaiting || delay.has_value(); }  // input waits in `pending`
+  // The longest command line accepted at the start of `line` (a prefix of it will do).
+  size_t line_limit(std::string_view line) const {
+    if (mode == Mode::kAuthResponse || istarts_with(line, "AUTH ")) {
+      return std::max(config.max_command_line, kMaxAuthLine);
+    }
+    return config.max_command_line;
+  }
   bool inside_message() const {
     return mode == Mode::kData || (mode == Mode::kBdat && !bdat_error) || bdat_used;
   }
@@ -139,6 +193,16 @@ struct Engine::Impl {
   void data_command();
   void bdat_command(std::string_view args);
   void rset_command();
+  void auth_command(std::string_view args);
+  void auth_response(std::string_view line);
+  void auth_result(AuthStep step);
+  void auth_failed();
+  void answer_auth_failure();
+  void end_auth_exchange();
+  void auth_delay_over();
+  void starttls_command();
+  void tls_started(TlsSummary tls, std::optional<std::string> cert_identity);
+  std::vector<std::string> advertised_mechanisms();
 
   std::optional<Reply> begin_message();
   void bdat_chunk_done();
@@ -152,7 +216,11 @@ struct Engine::Impl {
 
 void Engine::Impl::feed(std::string_view bytes) {
   while (!bytes.empty() && !e.closed_) {
-    if (awaiting) {
+    if (tls_requested) {
+      pending.clear();  // sent before the handshake: never executed (RFC 3207, CVE-2011-0411)
+      return;
+    }
+    if (held()) {
       pending.append(bytes);
       return;
     }
@@ -160,7 +228,7 @@ void Engine::Impl::feed(std::string_view bytes) {
       // The common case: work straight from the peer's bytes, copying nothing.
       const size_t used = process(bytes);
       bytes.remove_prefix(used);
-      if (!bytes.empty() && !awaiting && !e.closed_) {
+      if (!bytes.empty() && !held() && !tls_requested && !e.closed_) {
         pending.assign(bytes);  // the start of a command line, shorter than the limit
         return;
       }
@@ -179,7 +247,7 @@ void Engine::Impl::feed(std::string_view bytes) {
 }
 
 void Engine::Impl::release_input() {
-  if (e.closed_) pending.clear();  // nothing more will be read
+  if (e.closed_ || tls_requested) pending.clear();  // nothing more will be read (in plain text)
   if (pending.empty() && pending.capacity() > kKeepBufferCapacity) std::string().swap(pending);
 }
 
@@ -190,21 +258,27 @@ size_t Engine::Impl::process(std::string_view v) {
       say("421 4.3.2 Shutting down\r\n");
       e.closed_ = true;
     }
-    if (e.closed_ || awaiting || pos >= v.size()) return pos;
+    if (tls_requested) return v.size();  // the rest came before the handshake: discarded
+    if (e.closed_ || held() || pos >= v.size()) return pos;
 
     switch (mode) {
-      case Mode::kCommand: {
+      case Mode::kCommand:
+      case Mode::kAuthResponse: {
         const size_t end = v.find("\r\n", pos);
         if (end == std::string_view::npos) {
-          if (v.size() - pos < config.max_command_line) return pos;  // wait for the rest
+          if (v.size() - pos < line_limit(v.substr(pos))) return pos;  // wait for the rest
           discard_cr = v.back() == '\r';
+          if (mode == Mode::kAuthResponse) end_auth_exchange();
           mode = Mode::kDiscardLine;
           return v.size();
         }
         const std::string_view line = v.substr(pos, end - pos);
         pos = end + 2;
-        if (line.size() + 2 > config.max_command_line) {
+        if (line.size() + 2 > line_limit(line)) {
+          if (mode == Mode::kAuthResponse) end_auth_exchange();
           say(kLineTooLong);
+        } else if (mode == Mode::kAuthResponse) {
+          auth_response(line);
         } else {
           command(line);
         }
@@ -248,7 +322,7 @@ size_t Engine::Impl::process(std::string_view v) {
 
 void Engine::Impl::command(std::string_view line) {
   // Cyrus refuses anything starting with 'm' before matching the keyword.
-  if (!authenticated && !line.empty() && ascii_lower(line[0]) == 'm') {
+  if (auth == Auth::kNone && !line.empty() && ascii_lower(line[0]) == 'm') {
     say(config.soft_noauth ? "430 4.7.0 Authentication required\r\n"
                            : "530 5.7.0 Authentication required\r\n");
     return;
@@ -267,8 +341,8 @@ void Engine::Impl::command(std::string_view line) {
     return;
   }
   if (istarts_with(line, "VRFY ")) return say("252 2.3.3 try RCPT to attempt delivery\r\n");
-  if (istarts_with(line, "AUTH ")) return say("504 5.5.4 Unrecognized authentication type\r\n");
-  // STARTTLS is not offered yet: like any unknown command.
+  if (istarts_with(line, "AUTH ")) return auth_command(line.substr(5));
+  if (iequals(line, "STARTTLS")) return starttls_command();
   say(kSyntaxError);
 }
 
@@ -282,7 +356,18 @@ void Engine::Impl::lhlo_command(std::string_view arg) {
   out += "\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-PIPELINING\r\n250-SIZE ";
   out += std::to_string(size_limit());
   out += "\r\n250-CHUNKING\r\n250-SMTPUTF8\r\n";
-  if (peer.preauth) out += "250-AUTH EXTERNAL\r\n";
+  if (config.starttls && !peer.preauth && !peer.tls && auth == Auth::kNone) {
+    out += "250-STARTTLS\r\n";
+  }
+  const std::vector<std::string> mechanisms = advertised_mechanisms();
+  if (!mechanisms.empty()) {
+    out += "250-AUTH";
+    for (const std::string& m : mechanisms) {
+      out += ' ';
+      out += m;
+    }
+    out += "\r\n";
+  }
   out += "250-IGNOREQUOTA\r\n250 Ok SESSIONID=<";
   out += e.session_id_;
   out += ">\r\n";
@@ -384,6 +469,165 @@ void Engine::Impl::rset_command() {
   end_transaction();
 }
 
+// ---- authentication and TLS ----
+
+std::vector<std::string> Engine::Impl::advertised_mechanisms() {
+  switch (auth) {
+    case Auth::kDone:
+      return {};
+    case Auth::kTransport:
+      return {"EXTERNAL"};
+    case Auth::kNone:
+      break;
+  }
+  return authenticator ? authenticator->mechanisms() : std::vector<std::string>{};
+}
+
+void Engine::Impl::auth_command(std::string_view args) {
+  if (auth == Auth::kDone) return say("503 5.5.1 Already authenticated\r\n");
+  if (in_transaction()) return say("503 5.5.1 AUTH not permitted during a mail transaction\r\n");
+  const size_t space = args.find(' ');
+  const std::string_view name = args.substr(0, space);
+  std::optional<std::string_view> encoded;
+  if (space != std::string_view::npos) encoded = args.substr(space + 1);
+  if (!mechanism_name(name) ||
+      (encoded && (encoded->empty() || encoded->find(' ') != std::string_view::npos))) {
+    return say(kBadParameters);
+  }
+  const std::string mechanism = ascii_upper(name);
+  bool offered = false;
+  for (const std::string& m : advertised_mechanisms()) offered = offered || m == mechanism;
+  if (!offered) return say(kUnknownMechanism);
+
+  std::optional<std::string> initial;
+  if (encoded) {
+    initial = *encoded == "=" ? std::optional<std::string>("") : decode_base64(*encoded);
+    if (!initial) return say(kCannotDecode);
+  }
+  if (auth == Auth::kTransport) {
+    // The transport vouches for the peer; EXTERNAL only confirms (or names) the identity.
+    external_exchange = true;
+    if (!initial) {
+      mode = Mode::kAuthResponse;
+      return say("334 \r\n");
+    }
+    external_exchange = false;
+    if (initial->empty() || *initial == identity) return auth_result(AuthStep::success(identity));
+    return auth_result(AuthStep::failure("EXTERNAL: " + identity + " may not act as " + *initial));
+  }
+  if (initial) return auth_result(authenticator->start(mechanism, std::string_view(*initial)));
+  auth_result(authenticator->start(mechanism, std::nullopt));
+}
+
+void Engine::Impl::auth_response(std::string_view line) {
+  if (line == "*") {
+    end_auth_exchange();
+    return say("501 5.7.0 Authentication cancelled\r\n");
+  }
+  // RFC 4954 sends an empty response as an empty line; "=" is accepted as well.
+  std::optional<std::string> response =
+      line.empty() || line == "=" ? std::optional<std::string>("") : decode_base64(line);
+  if (!response) {
+    end_auth_exchange();
+    return say(kCannotDecode);
+  }
+  if (external_exchange) {
+    external_exchange = false;
+    mode = Mode::kCommand;
+    if (response->empty() || *response == identity) return auth_result(AuthStep::success(identity));
+    return auth_result(AuthStep::failure("EXTERNAL: " + identity + " may not act as " + *response));
+  }
+  auth_result(authenticator->step(*response));
+}
+
+void Engine::Impl::auth_result(AuthStep step) {
+  switch (step.kind) {
+    case AuthStep::Kind::kChallenge:
+      mode = Mode::kAuthResponse;
+      say("334 " + encode_base64(step.text) + "\r\n");
+      return;
+    case AuthStep::Kind::kSuccess:
+      mode = Mode::kCommand;
+      auth = Auth::kDone;
+      identity = std::move(step.text);
+      say("235 2.7.0 Authentication successful\r\n");
+      return;
+    case AuthStep::Kind::kNoMechanism:
+      mode = Mode::kCommand;
+      say(kUnknownMechanism);
+      return;
+    case AuthStep::Kind::kFailure:
+      mode = Mode::kCommand;
+      auth_failed();
+      return;
+  }
+}
+
+void Engine::Impl::end_auth_exchange() {
+  if (!external_exchange && authenticator && auth == Auth::kNone) authenticator->cancel();
+  external_exchange = false;
+  mode = Mode::kCommand;
+}
+
+void Engine::Impl::auth_failed() {
+  ++auth_failures;
+  // 1x, 2x, 4x ... the configured delay, at most kMaxAuthDelay.
+  std::chrono::milliseconds wait = config.auth_failure_delay;
+  for (size_t i = 1; i < auth_failures && wait < kMaxAuthDelay; ++i) wait *= 2;
+  wait = std::min(wait, kMaxAuthDelay);
+  if (wait.count() > 0) {
+    delay = wait;  // process() stops; the session calls auth_delay_over()
+  } else {
+    answer_auth_failure();
+  }
+}
+
+void Engine::Impl::answer_auth_failure() {
+  if (config.max_auth_failures != 0 && auth_failures >= config.max_auth_failures) {
+    say("421 4.7.0 Too many authentication failures\r\n");
+    end_transaction();
+    e.closed_ = true;
+    return;
+  }
+  say("535 5.7.8 Authentication credentials invalid\r\n");
+}
+
+void Engine::Impl::auth_delay_over() {
+  if (!delay || e.closed_) return;
+  delay.reset();
+  answer_auth_failure();
+  const size_t used = process(pending);
+  pending.erase(0, used);
+  release_input();
+}
+
+void Engine::Impl::starttls_command() {
+  if (!config.starttls || peer.preauth) return say(kSyntaxError);  // as Cyrus: not offered
+  if (peer.tls) return say("454 4.3.3 Already successfully executed STARTTLS\r\n");
+  if (auth != Auth::kNone) return say("503 5.5.1 STARTTLS not permitted after authentication\r\n");
+  if (in_transaction()) {
+    return say("503 5.5.1 STARTTLS not permitted during a mail transaction\r\n");
+  }
+  say("220 2.0.0 Ready to start TLS\r\n");
+  tls_requested = true;
+}
+
+void Engine::Impl::tls_started(TlsSummary tls, std::optional<std::string> cert_identity) {
+  if (!tls_requested) return;
+  tls_requested = false;
+  peer.tls = std::move(tls);
+  // RFC 3207: forget what the peer said in the clear.
+  pending.clear();
+  mode = Mode::kCommand;
+  lhlo.clear();
+  end_transaction();
+  e.session_id_ = new_session_id(config.servername);
+  if (cert_identity) {
+    auth = Auth::kTransport;
+    identity = std::move(*cert_identity);
+  }
+}
+
 // ---- the message ----
 
 std::optional<Reply> Engine::Impl::begin_message() {
@@ -398,8 +642,8 @@ std::optional<Reply> Engine::Impl::begin_message() {
   trace.client_host = peer.client_host;
   trace.auth_id = mail->auth_id;
   trace.serverinfo = config.serverinfo;
-  trace.tls = peer.tls;
-  trace.authenticated = authenticated;
+  trace.tls = peer.tls ? &*peer.tls : nullptr;
+  trace.authenticated = auth != Auth::kNone;
   trace.now = now;
   writer.start(sink.get(), trace_headers(trace), now);
   return std::nullopt;
@@ -456,6 +700,7 @@ void Engine::Impl::delivered(std::vector<Reply> replies) {
 
 void Engine::Impl::timeout() {
   if (e.closed_) return;
+  if (mode == Mode::kAuthResponse) end_auth_exchange();
   if (!awaiting && inside_message()) {
     for (size_t i = 0; i < recipients.size(); ++i) say(kIoError);
   }
@@ -469,9 +714,11 @@ void Engine::Impl::timeout() {
 
 // ---- Engine ----
 
-Engine::Engine(EngineConfig config, PeerInfo peer, Backend& backend, std::string session_id)
+Engine::Engine(EngineConfig config, PeerInfo peer, Backend& backend, std::string session_id,
+               Authenticator* authenticator)
     : session_id_(std::move(session_id)),
-      impl_(std::make_unique<Impl>(*this, std::move(config), std::move(peer), backend)) {}
+      impl_(std::make_unique<Impl>(*this, std::move(config), std::move(peer), backend,
+                                   authenticator)) {}
 
 Engine::~Engine() = default;
 
@@ -510,6 +757,16 @@ void Engine::shutdown() {
     impl_->release_input();
   }
 }
+
+bool Engine::tls_requested() const { return impl_->tls_requested; }
+
+void Engine::tls_started(TlsSummary tls, std::optional<std::string> identity) {
+  impl_->tls_started(std::move(tls), std::move(identity));
+}
+
+std::optional<std::chrono::milliseconds> Engine::auth_delay() const { return impl_->delay; }
+void Engine::auth_delay_over() { impl_->auth_delay_over(); }
+const std::string& Engine::identity() const { return impl_->identity; }
 
 std::string new_session_id(const std::string& servername) {
   static std::atomic<uint64_t> counter{0};

@@ -14,10 +14,26 @@
 // (beyond it the line is discarded to its end and refused whole with `500 5.5.2 Line too long`),
 // message data is never held beyond a small buffer, and header names are bounded.
 //
+// Authentication (engine.cc has the replies): a pre-authenticated peer (UNIX socket, lmtpd -a) is
+// "postman" and is offered AUTH EXTERNAL only; any other peer must authenticate before MAIL,
+// through the session's Authenticator (SASL) or a TLS client certificate the session accepted
+// (tls_started() with an identity). A failed AUTH is answered only after a delay the session
+// serves (auth_delay(), then auth_delay_over()): auth_failure_delay, doubled at each further
+// failure up to kMaxAuthDelay; the max_auth_failures-th failure is answered `421 4.7.0 Too many
+// authentication failures` and closes the session. While the delay runs, input is held as while a
+// delivery is awaited.
+//
+// STARTTLS (RFC 3207): once the engine has said `220 2.0.0 Ready to start TLS` it reads nothing
+// more (tls_requested()); whatever the peer sent after the command is discarded, never executed
+// after the handshake. The session runs the handshake and calls tls_started(), which forgets
+// everything the peer said before (LHLO, the transaction) and issues a new session id; the session
+// closes the connection when the handshake fails.
+//
 // Replies, codes and capability order are Cyrus lmtpd's with the corrections in DESIGN.md; see
 // server/lmtp/engine.cc for the table.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -25,7 +41,9 @@
 #include <string_view>
 #include <vector>
 
+#include "server/lmtp/authenticator.h"
 #include "server/lmtp/backend.h"
+#include "server/lmtp/message_headers.h"
 #include "server/lmtp/reply.h"
 
 namespace cubby::lmtp {
@@ -40,18 +58,30 @@ struct EngineConfig {
   bool munge8bit = false;   // replace 8-bit header bytes with 'X'
   bool reject8bit = false;  // refuse 8-bit header bytes (554 5.6.0)
   bool serverinfo = true;   // "(Cubby <version>)" in Received
+  bool starttls = false;    // STARTTLS may be offered (TLS configured, a TCP peer)
+  size_t max_auth_failures = 5;  // failed AUTH attempts; the last is answered 421 and closes
+  std::chrono::milliseconds auth_failure_delay{1000};  // before the first 535; doubles after
 };
+
+// The longest delay before a failed AUTH is answered.
+inline constexpr std::chrono::milliseconds kMaxAuthDelay{30000};
+// AUTH command lines and SASL responses may be this long (CRLF included) whatever the command
+// limit, as RFC 4954 asks of servers (12288 octets).
+inline constexpr size_t kMaxAuthLine = 12288;
 
 // What the session knows about the peer.
 struct PeerInfo {
-  bool preauth = false;     // UNIX socket, or lmtpd -a: authenticated as "postman"
-  std::string client_host;  // for Received: "[unix socket]", "[1.2.3.4]" or "name [1.2.3.4]"
-  bool tls = false;
+  bool preauth = false;           // UNIX socket, or lmtpd -a: authenticated as "postman"
+  std::string client_host;        // for Received: "[unix socket]", "[1.2.3.4]" or "name [1.2.3.4]"
+  std::optional<TlsSummary> tls;  // the connection is already under TLS
 };
 
 class Engine {
  public:
-  Engine(EngineConfig config, PeerInfo peer, Backend& backend, std::string session_id);
+  // `authenticator` (may be null: only AUTH EXTERNAL of a pre-authenticated peer is possible)
+  // must outlive the engine.
+  Engine(EngineConfig config, PeerInfo peer, Backend& backend, std::string session_id,
+         Authenticator* authenticator = nullptr);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -87,6 +117,19 @@ class Engine {
   // The server is stopping: the session closes with `421 4.3.2 Shutting down` as soon as no
   // transaction is open (at once if none is).
   void shutdown();
+
+  // True once STARTTLS was accepted (its 220 queued): run the TLS handshake after sending the
+  // output, then call tls_started(); feed() discards input meanwhile.
+  bool tls_requested() const;
+  // The handshake succeeded. `identity`: a client certificate authenticated the peer as this
+  // LMTP admin (the session checked the certificate and the admin list).
+  void tls_started(TlsSummary tls, std::optional<std::string> identity);
+
+  // Set while a failed AUTH waits for its answer: wait this long, then call auth_delay_over().
+  std::optional<std::chrono::milliseconds> auth_delay() const;
+  void auth_delay_over();
+  // Who the peer authenticated as ("postman" when pre-authenticated), "" when not yet.
+  const std::string& identity() const;
 
   const std::string& session_id() const { return session_id_; }
 

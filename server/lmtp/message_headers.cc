@@ -39,6 +39,17 @@ std::string trace_headers(const TraceInfo& info) {
   out += " with LMTP";
   if (info.tls) out += 'S';
   if (info.authenticated) out += 'A';
+  if (info.tls) {
+    out += "\r\n\t (version=";
+    out += info.tls->version;
+    out += " cipher=";
+    out += info.tls->cipher;
+    out += " bits=";
+    out += std::to_string(info.tls->bits);
+    out += '/';
+    out += std::to_string(info.tls->algorithm_bits);
+    out += info.tls->verified ? " verify=YES)" : " verify=NO)";
+  }
   out += ";\r\n\t ";
   out += rfc5322_date(info.now);
   out += "\r\n";

@@ -19,6 +19,7 @@
 
 #include "conf/log.h"
 #include "conf/settings.h"
+#include "server/access_policy.h"
 #include "server/store_backend.h"
 #include "server/worker.h"
 #include "server/worker_protocol.h"
@@ -132,6 +133,14 @@ int main(int argc, char** argv) {
   cubby::server::SessionContext context{io, backend, **committer, engine_config(*settings),
                                         settings->get_duration("lmtp_idle_timeout"),
                                         settings->get_bool("chatty")};
+  // Who may connect, SASL and TLS: set up once per process.
+  auto access = cubby::server::AccessPolicy::load(*settings);
+  if (!access.ok()) {
+    fprintf(stderr, "lmtpd: %s\n", access.error().c_str());
+    CUBBY_LOG_ERR("%s", access.error().c_str());
+    return kExitConfig;
+  }
+  context.access = access->get();
   const bool under_master = service && is_listening_socket(cubby::server::kListenFd);
   cubby::server::WorkerConfig worker_config;
   worker_config.max_connections =

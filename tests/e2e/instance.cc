@@ -30,10 +30,12 @@ std::vector<std::string> list_dir(const std::string& dir) {
   return names;
 }
 
-// A fresh connection that gets the 220 greeting: the worker is up and has run its recovery.
+// A fresh connection that gets the 220 greeting (or the 421 of a peer not allowed to connect):
+// the worker is up and has run its recovery.
 bool greets(LmtpClient& c) {
   c.set_timeout(2s);
-  return c.read_reply().code == 220;
+  const int code = c.read_reply().code;
+  return code == 220 || code == 421;
 }
 
 }  // namespace
@@ -92,8 +94,9 @@ void CubbyInstance::write_files() {
   services << "SERVICES {\n"
            << "  lmtpunix cmd=\"lmtpd\" listen=\"" << socket_path() << "\" prefork=1\n"
            << "  lmtp     cmd=\"lmtpd -a\" listen=\"127.0.0.1:" << tcp_port_ << "\" prefork=1\n"
-           << "  lmtpauth cmd=\"lmtpd\" listen=\"127.0.0.1:" << auth_port_ << "\" prefork=1\n"
-           << "}\n";
+           << "  lmtpauth cmd=\"lmtpd\" listen=\"127.0.0.1:" << auth_port_ << "\" prefork=1\n";
+  for (const auto& line : options_.services) services << "  " << line << "\n";
+  services << "}\n";
 }
 
 bool CubbyInstance::accepting() const {

@@ -6,7 +6,8 @@
 //   lmtp      lmtpd -a  on 127.0.0.1:<tcp_port()>       (pre-authenticated by -a)
 //   lmtpauth  lmtpd     on 127.0.0.1:<auth_port()>      (must AUTH before MAIL)
 // each with prefork=1, picks free loopback ports, starts cubby-master and returns once the UNIX
-// socket and both ports accept connections. The master's stderr goes to <root>/master.log.
+// socket and both ports accept connections (a greeting, or a 421 when the settings refuse the
+// loopback address). The master's stderr goes to <root>/master.log.
 // Destroying the instance stops the master with SIGTERM and waits for it (SIGKILL after 20 s).
 // The directories belong to the caller's TempDir objects, so that a second instance can be
 // started on the same store after the first one was killed.
@@ -43,6 +44,9 @@ struct InstanceOptions {
   std::string second_root;  // when set: partition p2 at <second_root>/spool
   // Extra settings lines ("lmtp_idle_timeout: 2").
   std::vector<std::string> settings;
+  // Extra SERVICES entries ("lmtpx cmd=\"lmtpd\" listen=\"127.0.0.1:2424\""); start() does not
+  // wait for them to accept.
+  std::vector<std::string> services;
 };
 
 // One line of `cubbyctl message list`.

@@ -2,8 +2,11 @@
 #include "tests/e2e/lmtp_client.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -63,7 +66,9 @@ LmtpClient::LmtpClient(LmtpClient&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
       timeout_(other.timeout_),
       buffer_(std::move(other.buffer_)),
-      error_(std::move(other.error_)) {}
+      error_(std::move(other.error_)),
+      ssl_ctx_(std::exchange(other.ssl_ctx_, nullptr)),
+      ssl_(std::exchange(other.ssl_, nullptr)) {}
 
 LmtpClient& LmtpClient::operator=(LmtpClient&& other) noexcept {
   if (this != &other) {
@@ -72,11 +77,98 @@ LmtpClient& LmtpClient::operator=(LmtpClient&& other) noexcept {
     timeout_ = other.timeout_;
     buffer_ = std::move(other.buffer_);
     error_ = std::move(other.error_);
+    ssl_ctx_ = std::exchange(other.ssl_ctx_, nullptr);
+    ssl_ = std::exchange(other.ssl_, nullptr);
   }
   return *this;
 }
 
+void LmtpClient::end_tls() {
+  if (ssl_) SSL_free(ssl_);
+  if (ssl_ctx_) SSL_CTX_free(ssl_ctx_);
+  ssl_ = nullptr;
+  ssl_ctx_ = nullptr;
+}
+
+bool LmtpClient::start_tls(const std::string& cert_file, const std::string& key_file) {
+  if (fd_ < 0) {
+    error_ = "not connected";
+    return false;
+  }
+  end_tls();
+  buffer_.clear();
+  auto openssl_error = [] {
+    char buf[256] = "unknown";
+    if (unsigned long e = ERR_get_error()) ERR_error_string_n(e, buf, sizeof buf);
+    ERR_clear_error();
+    return std::string(buf);
+  };
+  ssl_ctx_ = SSL_CTX_new(TLS_client_method());
+  if (!ssl_ctx_) {
+    error_ = "SSL_CTX_new: " + openssl_error();
+    return false;
+  }
+  SSL_CTX_set_verify(ssl_ctx_, SSL_VERIFY_NONE, nullptr);
+  if (!cert_file.empty() &&
+      (SSL_CTX_use_certificate_chain_file(ssl_ctx_, cert_file.c_str()) != 1 ||
+       SSL_CTX_use_PrivateKey_file(ssl_ctx_, key_file.c_str(), SSL_FILETYPE_PEM) != 1)) {
+    error_ = "client certificate: " + openssl_error();
+    end_tls();
+    return false;
+  }
+  ssl_ = SSL_new(ssl_ctx_);
+  SSL_set_fd(ssl_, fd_);
+  ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) | O_NONBLOCK);
+  const auto deadline = Clock::now() + timeout_;
+  for (;;) {
+    const int r = SSL_connect(ssl_);
+    if (r == 1) return true;
+    const int e = SSL_get_error(ssl_, r);
+    short events = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
+    if (events == 0) {
+      error_ = "TLS handshake: " + openssl_error();
+      end_tls();
+      return false;
+    }
+    if (!wait_for(events, deadline)) {
+      end_tls();
+      return false;
+    }
+  }
+}
+
+std::string LmtpClient::tls_version() const { return ssl_ ? SSL_get_version(ssl_) : ""; }
+
+long LmtpClient::receive(short* wait_events) {
+  char buf[8192];
+  *wait_events = POLLIN;
+  if (!ssl_) {
+    ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) buffer_.append(buf, static_cast<size_t>(n));
+    if (n >= 0) return n;
+    if (errno == EINTR || errno == EAGAIN) return -2;
+    error_ = std::string("recv: ") + strerror(errno);
+    return -1;
+  }
+  const int n = SSL_read(ssl_, buf, sizeof buf);
+  if (n > 0) {
+    buffer_.append(buf, static_cast<size_t>(n));
+    return n;
+  }
+  const int e = SSL_get_error(ssl_, n);
+  if (e == SSL_ERROR_WANT_READ) return -2;
+  if (e == SSL_ERROR_WANT_WRITE) {
+    *wait_events = POLLOUT;
+    return -2;
+  }
+  if (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL) return 0;
+  ERR_clear_error();
+  error_ = "TLS read error";
+  return -1;
+}
+
 void LmtpClient::close() {
+  end_tls();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   buffer_.clear();
@@ -141,6 +233,21 @@ bool LmtpClient::send(std::string_view bytes) {
   }
   const auto deadline = Clock::now() + timeout_;
   while (!bytes.empty()) {
+    if (ssl_) {
+      const int n = SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size()));
+      if (n > 0) {
+        bytes.remove_prefix(static_cast<size_t>(n));
+        continue;
+      }
+      const int e = SSL_get_error(ssl_, n);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        if (!wait_for(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) return false;
+        continue;
+      }
+      ERR_clear_error();
+      error_ = "TLS write error";
+      return false;
+    }
     ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
       bytes.remove_prefix(static_cast<size_t>(n));
@@ -169,19 +276,15 @@ bool LmtpClient::read_line(std::string* line, Clock::time_point deadline) {
       error_ = "not connected";
       return false;
     }
-    if (!wait_for(POLLIN, deadline)) return false;
-    char buf[8192];
-    ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
-    if (n > 0) {
-      buffer_.append(buf, static_cast<size_t>(n));
-    } else if (n == 0) {
+    short events = POLLIN;
+    const long n = receive(&events);
+    if (n == 0) {
       error_ = "connection closed by the server" +
                (buffer_.empty() ? std::string() : " after a partial line: " + buffer_);
       return false;
-    } else if (errno != EINTR && errno != EAGAIN) {
-      error_ = std::string("recv: ") + strerror(errno);
-      return false;
     }
+    if (n == -1) return false;
+    if (n == -2 && !wait_for(events, deadline)) return false;
   }
 }
 
@@ -244,14 +347,14 @@ bool LmtpClient::send_data(std::string_view content) {
 bool LmtpClient::wait_closed(std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   while (fd_ >= 0) {
-    pollfd p{fd_, POLLIN, 0};
+    short events = POLLIN;
+    const long got = receive(&events);
+    if (got == 0 || got == -1) return true;
+    if (got > 0) continue;
+    pollfd p{fd_, events, 0};
     int n = ::poll(&p, 1, millis_until(deadline));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
-    char buf[8192];
-    ssize_t got = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
-    if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN)) return true;
-    if (got > 0) buffer_.append(buf, static_cast<size_t>(got));
   }
   return true;
 }

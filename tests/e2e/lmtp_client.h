@@ -5,12 +5,19 @@
 // in its text (timeout, connection closed, I/O error); a write that failed returns false and
 // error() says why. Writes never raise SIGPIPE. The client does not interpret the protocol beyond
 // splitting replies (multi-line "250-" ... "250 " aware) and dot-stuffing DATA bodies.
+//
+// start_tls() runs a TLS client handshake (OpenSSL) on the connection, after the test has had the
+// server's `220` to STARTTLS; from then on every read and write goes through TLS. The server's
+// certificate is not checked (tests use self-signed ones); the client may present one.
 #pragma once
 
 #include <chrono>
 #include <string>
 #include <string_view>
 #include <vector>
+
+typedef struct ssl_st SSL;
+typedef struct ssl_ctx_st SSL_CTX;
 
 namespace cubby::e2e {
 
@@ -54,6 +61,12 @@ class LmtpClient {
   std::chrono::milliseconds timeout() const { return timeout_; }
   const std::string& error() const { return error_; }
 
+  // TLS handshake on the open connection, with a client certificate when both files are given.
+  // false (and error()) on failure. Bytes already buffered in the clear are dropped.
+  bool start_tls(const std::string& cert_file = "", const std::string& key_file = "");
+  bool tls() const { return ssl_ != nullptr; }
+  std::string tls_version() const;  // "TLSv1.3", or "" without TLS
+
   // Writes all of `bytes`.
   bool send(std::string_view bytes);
   // Writes `line` + CRLF.
@@ -85,12 +98,17 @@ class LmtpClient {
 
  private:
   bool wait_for(short events, std::chrono::steady_clock::time_point deadline);
+  // One recv()/SSL_read() into buffer_: >0 bytes read, 0 closed, -1 error (error_ set), -2 wait.
+  long receive(short* wait_events);
+  void end_tls();
   bool read_line(std::string* line, std::chrono::steady_clock::time_point deadline);
 
   int fd_ = -1;
   std::chrono::milliseconds timeout_{10000};
   std::string buffer_;  // received, not yet returned
   std::string error_;
+  SSL_CTX* ssl_ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
 };
 
 }  // namespace cubby::e2e

@@ -86,7 +86,7 @@ TEST(EngineData, ReceivedShowsTheAuthIdentityAndReturnPathTheServerName) {
 TEST(EngineData, NullSenderServerInfoOffAndTls) {
   Harness h;
   h.config.serverinfo = false;
-  h.peer.tls = true;
+  h.peer.tls = TlsSummary{"TLSv1.3", "TLS_AES_128_GCM_SHA256", 128, 128, false};
   h.peer.client_host = "mx.example.com [192.0.2.1]";
   h.open();
   h.send("MAIL FROM:<>\r\nRCPT TO:<alice@x>\r\nDATA\r\n" + kHeaders + "\r\n.\r\n");
@@ -94,7 +94,8 @@ TEST(EngineData, NullSenderServerInfoOffAndTls) {
       std::regex_search(h.backend.last_message(),
                         std::regex("^Return-Path: <>\r\nReceived: from  \\(mx\\.example\\.com "
                                    "\\[192\\.0\\.2\\.1\\]\\)\r\n\t by mail\\.example\\.com "
-                                   "with LMTPSA;\r\n")))
+                                   "with LMTPSA\r\n\t \\(version=TLSv1\\.3 "
+                                   "cipher=TLS_AES_128_GCM_SHA256 bits=128/128 verify=NO\\);\r\n")))
       << h.backend.last_message();
 }
 

@@ -72,18 +72,20 @@ TEST(MessageHeaders, ReceivedAsCyrusFoldsIt) {
             "\t Wed, 15 Jul 2026 12:00:00 +0000\r\n");
 
   t.auth_id = "postman";
-  t.tls = true;
+  const TlsSummary tls{"TLSv1.2", "ECDHE-RSA-AES256-GCM-SHA384", 256, 256, true};
+  t.tls = &tls;
   t.serverinfo = false;
   t.client_host = "mx.example.com [192.0.2.1]";
   EXPECT_EQ(trace_headers(t),
             "Return-Path: <bob@example.org>\r\n"
             "Received: from mx.example.com (mx.example.com [192.0.2.1])\r\n"
             "\t (authenticated user=postman bits=0)\r\n"
-            "\t by mail.example.com with LMTPSA;\r\n"
+            "\t by mail.example.com with LMTPSA\r\n"
+            "\t (version=TLSv1.2 cipher=ECDHE-RSA-AES256-GCM-SHA384 bits=256/256 verify=YES);\r\n"
             "\t Wed, 15 Jul 2026 12:00:00 +0000\r\n");
 
   t.authenticated = false;
-  t.tls = false;
+  t.tls = nullptr;
   t.auth_id = "";
   t.lhlo = "";
   EXPECT_EQ(trace_headers(t),
