@@ -43,6 +43,9 @@ struct InstanceOptions {
   std::string second_root;  // when set: partition p2 at <second_root>/spool
   // Extra settings lines ("lmtp_idle_timeout: 2").
   std::vector<std::string> settings;
+  // Extra keys for the lmtpunix entry ("mode=0660 group=postfix"), so that another user may
+  // connect to the socket.
+  std::string unix_service_options;
 };
 
 // One line of `cubbyctl message list`.
