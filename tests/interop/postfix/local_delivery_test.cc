@@ -16,26 +16,33 @@ namespace {
 using Counts = std::map<std::string, int>;
 
 TEST_F(PostfixInterop, MailboxTransportDeliversWhatLocalExpandsFromAliases) {
-  // root and daemon are UNIX accounts on every Debian system; local(8) only accepts accounts
-  // and aliases, so the test's aliases point at those two.
+  // root and daemon are UNIX accounts on every Debian system, so the aliases point at them, as
+  // aliases usually point at accounts; carol has no account and reaches Cubby all the same.
   ASSERT_NE(::getpwnam("root"), nullptr);
   ASSERT_NE(::getpwnam("daemon"), nullptr);
-  ASSERT_NO_FATAL_FAILURE(start_cubby({"root", "daemon"}));
+  ASSERT_NO_FATAL_FAILURE(expect_no_unix_account("carol"));
+  ASSERT_NO_FATAL_FAILURE(start_cubby({"root", "daemon", "carol"}));
   write_table("aliases", "postmaster: root\nsupport: root, daemon\n");
   postfix().set("mailbox_transport", lmtp_unix());
+  // Cubby users without a UNIX account are accepted from a table of their own.
+  postfix().set("local_recipient_maps",
+                "proxy:unix:passwd.byname $alias_maps " + write_table("cubby_users", "carol ok\n"));
   ASSERT_NO_FATAL_FAILURE(start_postfix());
   auto& pf = postfix();
 
-  // sendmail: an alias with two members; SMTP: an alias with one, and an account.
+  // sendmail: an alias with two members; SMTP: an alias with one, an account, a Cubby-only user.
   auto sent = pf.sendmail("sender@cubby.test", {"support@cubby.test"}, interop_message("m1@ix"));
   ASSERT_EQ(sent.exit_code, 0) << sent.describe();
   ASSERT_EQ(pf.smtp({{"sender@cubby.test", {"postmaster@cubby.test"}, interop_message("m2@ix")},
-                     {"sender@cubby.test", {"daemon@cubby.test"}, interop_message("m3@ix")}}),
+                     {"sender@cubby.test", {"daemon@cubby.test"}, interop_message("m3@ix")},
+                     {"sender@cubby.test", {"carol@cubby.test"}, interop_message("m4@ix")}}),
             "");
   ASSERT_TRUE(pf.wait_queue_empty(30s)) << pf.postqueue({"-p"}).out;
 
   EXPECT_EQ(id_counts("root"), (Counts{{"m1@ix", 1}, {"m2@ix", 1}}));
   EXPECT_EQ(id_counts("daemon"), (Counts{{"m1@ix", 1}, {"m3@ix", 1}}));
+  // local(8) hands mail for a name without a UNIX account to mailbox_transport too.
+  EXPECT_EQ(id_counts("carol"), (Counts{{"m4@ix", 1}}));
   EXPECT_EQ(
       pf.log_lines(R"(postfix/local\[\d+\]: \w+: passing <root@cubby\.test> to transport=lmtp)")
           .size(),
