@@ -244,4 +244,11 @@ void PostfixInterop::expect_check_passes() {
   EXPECT_EQ(r.exit_code, 0) << "cubbyctl check: " << r.describe();
 }
 
+void PostfixInterop::expect_listed(const std::string& mailbox) {
+  std::string error;
+  auto rows = cubby_->messages(mailbox, &error);
+  ASSERT_TRUE(rows) << "cubbyctl message list user/" << mailbox << ": " << error;
+  EXPECT_EQ(rows->size(), stored_files(mailbox_dir(mailbox)).size()) << mailbox;
+}
+
 }  // namespace cubby::interop

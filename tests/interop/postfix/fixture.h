@@ -90,6 +90,8 @@ class PostfixInterop : public ::testing::Test {
   // Fails the test unless no UNIX account `name` exists (a test relies on it having none).
   void expect_no_unix_account(const std::string& name);
   void expect_check_passes();
+  // `cubbyctl message list user/<mailbox>` lists as many messages as there are files.
+  void expect_listed(const std::string& mailbox);
 
   e2e::TempDir cubby_root_, postfix_root_;
   std::unique_ptr<CubbyInstance> cubby_;

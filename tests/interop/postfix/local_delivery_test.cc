@@ -93,6 +93,7 @@ TEST_F(PostfixInterop, LocalTransportSendsAHundredRecipientsInOneLmtpTransaction
   std::set<ino_t> inodes;
   for (const auto& u : users) {
     ASSERT_EQ(id_counts(u), (Counts{{"hundred@ix", 1}})) << u;
+    expect_listed(u);
     inodes.insert(inode_of(CubbyInstance::message_file(cubby_->spool(), u, 1)));
   }
   EXPECT_EQ(inodes.size(), 1u) << "the 100 files are not one inode";
