@@ -122,13 +122,14 @@ bool poll_until(F condition, std::chrono::milliseconds timeout) {
 }
 
 std::string last_lines(const std::string& text, size_t n) {
-  size_t pos = text.size();
-  for (size_t i = 0; i <= n && pos > 0; ++i) {
-    size_t nl = text.rfind('\n', pos - 1);
-    if (nl == std::string::npos) return text;
-    if (i < n) pos = nl;
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  std::string out;
+  for (size_t i = lines.size() > n ? lines.size() - n : 0; i < lines.size(); ++i) {
+    out += lines[i] + "\n";
   }
-  return text.substr(pos);
+  return out;
 }
 
 }  // namespace
