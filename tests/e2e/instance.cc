@@ -92,7 +92,9 @@ void CubbyInstance::write_files() {
   while (auth_port_ == tcp_port_) auth_port_ = free_tcp_port();
   std::ofstream services(options_.root + "/cyrus.conf", std::ios::trunc);
   services << "SERVICES {\n"
-           << "  lmtpunix cmd=\"lmtpd\" listen=\"" << socket_path() << "\" prefork=1\n"
+           << "  lmtpunix cmd=\"lmtpd\" listen=\"" << socket_path() << "\" prefork=1"
+           << (options_.unix_service_options.empty() ? "" : " ") << options_.unix_service_options
+           << "\n"
            << "  lmtp     cmd=\"lmtpd -a\" listen=\"127.0.0.1:" << tcp_port_ << "\" prefork=1\n"
            << "  lmtpauth cmd=\"lmtpd\" listen=\"127.0.0.1:" << auth_port_ << "\" prefork=1\n";
   for (const auto& line : options_.services) services << "  " << line << "\n";

@@ -47,6 +47,9 @@ struct InstanceOptions {
   // Extra SERVICES entries ("lmtpx cmd=\"lmtpd\" listen=\"127.0.0.1:2424\""); start() does not
   // wait for them to accept.
   std::vector<std::string> services;
+  // Extra keys for the lmtpunix entry ("mode=0660 group=postfix"), so that another user may
+  // connect to the socket.
+  std::string unix_service_options;
 };
 
 // One line of `cubbyctl message list`.

@@ -40,6 +40,12 @@ std::string ProgramResult::describe() const {
 }
 
 ProgramResult run_program(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  return run_program_with_stdin(argv, "/dev/null", timeout);
+}
+
+ProgramResult run_program_with_stdin(const std::vector<std::string>& argv,
+                                     const std::string& stdin_path,
+                                     std::chrono::milliseconds timeout) {
   ProgramResult result;
   int out_pipe[2], err_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0) return result;
@@ -50,7 +56,7 @@ ProgramResult run_program(const std::vector<std::string>& argv, std::chrono::mil
   }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 0, stdin_path.c_str(), O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
   posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
   pid_t pid = -1;

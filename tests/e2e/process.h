@@ -29,6 +29,10 @@ struct ProgramResult {
 // Runs argv[0] (a path) with argv, waits at most `timeout` (then SIGKILL) and captures its output.
 ProgramResult run_program(const std::vector<std::string>& argv,
                           std::chrono::milliseconds timeout = 30s);
+// The same with stdin read from the file `stdin_path` (run_program uses /dev/null).
+ProgramResult run_program_with_stdin(const std::vector<std::string>& argv,
+                                     const std::string& stdin_path,
+                                     std::chrono::milliseconds timeout = 30s);
 
 // Starts argv[0] in the background with stdout and stderr appended to `log_path`; the child is
 // our child, so the caller reaps it (wait_for_exit). Returns the pid, or nullopt (errno-style
