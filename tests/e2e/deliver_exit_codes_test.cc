@@ -65,6 +65,17 @@ TEST_F(DeliverExitCodes, DataErrWithAnUnknownUser) {
   EXPECT_EQ(rows->size(), 1u);
 }
 
+TEST_F(DeliverExitCodes, DataErrWhenTheMessageIsTooLarge) {
+  ASSERT_NO_FATAL_FAILURE(start({"alice"}, {"maxmessagesize: 1000"}));
+  auto r = deliver({"alice"}, input(kMessage + std::string(2000, 'x') + "\n"));
+  // deliver declared SIZE=, so lmtpd refused at MAIL without reading the message.
+  EXPECT_EQ(r.exit_code, 65) << r.describe();
+  EXPECT_EQ(r.out.rfind("alice: 5.2.3 ", 0), 0u) << r.out;
+  auto rows = cubby_->messages("alice");
+  ASSERT_TRUE(rows);
+  EXPECT_TRUE(rows->empty());
+}
+
 TEST(DeliverExitCodesScripted, TempFailWhenLmtpdAnswers451) {
   TempDir dir;
   const std::string socket = dir.path() + "/lmtp";
@@ -95,6 +106,23 @@ TEST(DeliverExitCodesScripted, TempFailWhenLmtpdAnswers451) {
   EXPECT_EQ(t.commands[1], "RSET");
   EXPECT_EQ(t.commands[2].rfind("MAIL FROM:<", 0), 0u);
   EXPECT_NE(t.commands[2].find(" AUTH=<> SIZE="), std::string::npos) << t.commands[2];
+}
+
+TEST(DeliverExitCodesScripted, DebugLogsTheDialogue) {
+  TempDir dir;
+  const std::string socket = dir.path() + "/lmtp";
+  ScriptedLmtp server(socket, LmtpScript{});
+  ASSERT_TRUE(server.listening());
+  const std::string settings = write_settings(dir, socket);
+  auto r = run_deliver({"-C", settings, "-D", "alice"}, input(), 30s, {"CUBBY_LOG_STDERR=1"});
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_NE(r.err.find("S: 220 scripted.test LMTP ready"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("C: LHLO deliver.test"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("C: RCPT TO:<alice>"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("body"), std::string::npos) << "the message itself is not logged";
+  r = run_deliver({"-C", settings, "alice"}, input(), 30s, {"CUBBY_LOG_STDERR=1"});
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_EQ(r.err.find("C: "), std::string::npos) << r.err;
 }
 
 TEST(DeliverExitCodesScripted, ConfigWhenTheSocketIsUnreachable) {

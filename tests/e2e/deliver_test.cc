@@ -131,6 +131,21 @@ TEST_F(DeliverE2e, EightBitMessageIsStoredAsSent) {
   EXPECT_EQ(file->substr(trace_length(*file)), message);
 }
 
+TEST_F(DeliverE2e, AuthIdReachesLmtpdXtextEncoded) {
+  ASSERT_NO_FATAL_FAILURE(start({"alice"}));
+  auto r = deliver({"-a", "carol smith+x=y", "alice"});
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  auto file = stored("user/alice", 1);
+  ASSERT_TRUE(file);
+  // Sent as AUTH=carol+20smith+2Bx+3Dy; lmtpd decoded it and names it in Received.
+  EXPECT_NE(file->find("(authenticated user=carol smith+x=y "), std::string::npos) << *file;
+  r = deliver({"alice"});
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  file = stored("user/alice", 2);
+  ASSERT_TRUE(file);
+  EXPECT_EQ(file->find("authenticated user="), std::string::npos) << *file;
+}
+
 TEST_F(DeliverE2e, ManyRecipientsShareOneCopy) {
   std::vector<std::string> users;
   for (int i = 0; i < 40; ++i) users.push_back("user" + std::to_string(i));
