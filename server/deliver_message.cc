@@ -67,6 +67,78 @@ bool wait_readable(int fd, std::chrono::milliseconds timeout) {
   }
 }
 
+// The line-end rules, byte by byte: bare LF becomes CRLF, a CR not followed by LF is dropped. A
+// leading mbox envelope line ("From sender date", which Postfix's local(8) puts before the message
+// it gives a mailbox_command) is dropped whole: no header can start that way, and lmtpd would
+// refuse the message for it.
+class Normaliser {
+ public:
+  explicit Normaliser(std::string* out) : out_(out) {}
+
+  void take(char c) {
+    if (start_ == Start::kPrefix) {
+      prefix_.push_back(c);
+      if (prefix_ == kEnvelope) {
+        start_ = Start::kSkipping;
+      } else if (kEnvelope.substr(0, prefix_.size()) != prefix_) {
+        start_ = Start::kBody;
+        for (char p : prefix_) line_ends(p);
+      }
+      return;
+    }
+    if (start_ == Start::kSkipping) {
+      if (c == '\n') start_ = Start::kBody;
+      return;
+    }
+    line_ends(c);
+  }
+
+  // At the end of input: what is held goes out, and the last line gets its line end.
+  void finish() {
+    if (start_ == Start::kPrefix) {
+      for (char p : prefix_) line_ends(p);
+    }
+    const bool line_start = out_->empty() ? at_line_start_ : out_->back() == '\n';
+    if (!line_start) *out_ += "\r\n";
+  }
+
+  bool has_8bit() const { return has_8bit_; }
+  // Call before the caller empties *out, so that finish() still knows how the output ended.
+  void flushed() {
+    if (!out_->empty()) at_line_start_ = out_->back() == '\n';
+  }
+
+ private:
+  static constexpr std::string_view kEnvelope = "From ";
+  enum class Start { kPrefix, kSkipping, kBody };
+
+  void line_ends(char c) {
+    if (pending_cr_) {
+      pending_cr_ = false;
+      if (c == '\n') {
+        *out_ += "\r\n";
+        return;
+      }
+      // The CR was alone: dropped, as Cyrus does.
+    }
+    if (c == '\r') {
+      pending_cr_ = true;
+    } else if (c == '\n') {
+      *out_ += "\r\n";
+    } else {
+      out_->push_back(c);
+      if (static_cast<unsigned char>(c) >= 0x80) has_8bit_ = true;
+    }
+  }
+
+  std::string* out_;
+  Start start_ = Start::kPrefix;
+  std::string prefix_;
+  bool pending_cr_ = false;
+  bool has_8bit_ = false;
+  bool at_line_start_ = true;
+};
+
 }  // namespace
 
 std::string temporary_directory() {
@@ -83,9 +155,8 @@ Result<SpooledMessage, std::string> SpooledMessage::read(int fd,
 
   std::string in(kPiece, '\0');
   std::string out;
-  out.reserve(2 * kPiece + 2);
-  bool pending_cr = false;  // a CR whose fate depends on the next byte
-  char last = '\n';         // last byte written; '\n' also stands for "nothing yet"
+  out.reserve(2 * kPiece + 8);
+  Normaliser normaliser(&out);
   for (;;) {
     if (!wait_readable(fd, idle_timeout)) {
       if (errno == ETIMEDOUT) return fail("no input for " + duration_text(idle_timeout));
@@ -95,35 +166,18 @@ Result<SpooledMessage, std::string> SpooledMessage::read(int fd,
     if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (got < 0) return fail(errno_text("read"));
     if (got == 0) break;
-    for (ssize_t i = 0; i < got; ++i) {
-      const char c = in[static_cast<size_t>(i)];
-      if (pending_cr) {
-        pending_cr = false;
-        if (c == '\n') {
-          out += "\r\n";
-          continue;
-        }
-        // The CR was alone: dropped, as Cyrus does.
-      }
-      if (c == '\r') {
-        pending_cr = true;
-      } else if (c == '\n') {
-        out += "\r\n";
-      } else {
-        out.push_back(c);
-        if (static_cast<unsigned char>(c) >= 0x80) message.has_8bit_ = true;
-      }
-    }
-    if (!out.empty()) last = out.back();
+    for (ssize_t i = 0; i < got; ++i) normaliser.take(in[static_cast<size_t>(i)]);
     if (out.size() >= kPiece) {
       if (!write_all(message.fd_, out)) return fail(errno_text("temporary file in " + dir));
       message.size_ += out.size();
+      normaliser.flushed();
       out.clear();
     }
   }
-  if (last != '\n') out += "\r\n";  // a trailing lone CR was dropped above
+  normaliser.finish();
   if (!write_all(message.fd_, out)) return fail(errno_text("temporary file in " + dir));
   message.size_ += out.size();
+  message.has_8bit_ = normaliser.has_8bit();
   return message;
 }
 

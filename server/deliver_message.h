@@ -4,6 +4,8 @@
 // (/tmp when unset) and unlinked at once, so the copy is gone when the object or the process goes,
 // however it ends. Line ends are normalised on the way in, as Cyrus's deliver does: a bare LF
 // becomes CRLF, a CR not followed by LF is dropped, and a last line without a line end gets CRLF.
+// A first line starting with "From " (the mbox envelope line Postfix's local(8) writes before a
+// message it pipes to a mailbox_command) is dropped: it is not a header, and lmtpd would refuse it.
 // Each wait for input lasts at most `idle_timeout`; a timeout, a read error or a temporary file
 // that cannot be written (no room) is returned as an error and leaves nothing behind. So a caller
 // that sends only what read() returned never sends part of a message.

@@ -119,6 +119,28 @@ TEST_F(DeliverE2e, ReturnPathDefaultsToTheInvokingUserAndMayBeNull) {
   EXPECT_EQ(header_value(*file, "Return-Path"), "<owner@example.org>");
 }
 
+TEST_F(DeliverE2e, WhatPostfixLocalGivesAMailboxCommandIsDelivered) {
+  ASSERT_NO_FATAL_FAILURE(start({"alice"}));
+  // local(8) writes an mbox envelope line, Return-Path and Delivered-To before the message, and
+  // runs `mailbox_command = .../deliver -e -a "$USER" -m "$EXTENSION" "$USER"`.
+  const std::string piped =
+      "From sender@example.org  Mon Jan  1 12:00:00 2024\n"
+      "Return-Path: <sender@example.org>\n"
+      "Delivered-To: alice@e2e.test\n" +
+      kRawMessage;
+  auto r = deliver({"-e", "-a", "alice", "-m", "", "-r", "sender@example.org", "alice"}, piped);
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  auto file = stored("user/alice");
+  ASSERT_TRUE(file);
+  EXPECT_EQ(file->find("From sender"), std::string::npos) << *file;
+  // lmtpd replaced the Return-Path; Delivered-To stays. (Received names the -a identity, so the
+  // trace is not the usual shape: find the content by its first header.)
+  EXPECT_EQ(file->find("Return-Path:", 1), std::string::npos) << *file;
+  const size_t content = file->find("Delivered-To: ");
+  ASSERT_NE(content, std::string::npos) << *file;
+  EXPECT_EQ(file->substr(content), "Delivered-To: alice@e2e.test\r\n" + kStoredContent);
+}
+
 TEST_F(DeliverE2e, EightBitMessageIsStoredAsSent) {
   ASSERT_NO_FATAL_FAILURE(start({"alice"}));
   const std::string message =

@@ -129,6 +129,22 @@ TEST(SpooledMessage, LinesStartingWithDotsAreStuffed) {
   EXPECT_EQ(s.size, std::string(".\r\n..\r\n.x\r\nx.\r\n.\r\n").size());
 }
 
+TEST(SpooledMessage, ALeadingMboxEnvelopeLineIsDropped) {
+  EXPECT_EQ(spool({"From bob@example.org  Mon Jan  1 12:00:00 2024\nSubject: x\n\nb\n"}).wire,
+            "Subject: x\r\n\r\nb\r\n.\r\n");
+  // Split anywhere, with CRLF.
+  EXPECT_EQ(spool({"Fr", "om MAILER-DAEMON  Mon Jan  1 12:00:00 2024\r", "\nSubject: x\r\n"}).wire,
+            "Subject: x\r\n.\r\n");
+  // Only the first line, and only "From " exactly.
+  EXPECT_EQ(spool({"From: a@b\n\nFrom here on\n"}).wire, "From: a@b\r\n\r\nFrom here on\r\n.\r\n");
+  EXPECT_EQ(spool({"Fromage: yes\n"}).wire, "Fromage: yes\r\n.\r\n");
+  EXPECT_EQ(spool({"Subject: x\nFrom y\n"}).wire, "Subject: x\r\nFrom y\r\n.\r\n");
+  EXPECT_EQ(spool({"From"}).wire, "From\r\n.\r\n");
+  auto s = spool({"From a  date\nx"});
+  EXPECT_EQ(s.wire, "x\r\n.\r\n");
+  EXPECT_EQ(s.size, 3u);
+}
+
 TEST(SpooledMessage, EightBitBytesAreNoticed) {
   EXPECT_TRUE(spool({"Subject: caf\xc3\xa9\n\nx\n"}).has_8bit);
   EXPECT_TRUE(spool({"x\n", "\x80"}).has_8bit);
