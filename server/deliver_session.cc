@@ -126,7 +126,7 @@ class Session {
   bool transaction(std::vector<size_t>* open) {
     auto rset = command("RSET");
     if (!rset) return false;
-    if (rset->code != 250) {
+    if (rset->code / 100 != 2) {
       finish(*open, Outcome::kTempFail, *rset);
       open->clear();
       return true;
