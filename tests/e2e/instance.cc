@@ -85,6 +85,8 @@ void CubbyInstance::write_files() {
            << "partition-default: " << spool() << "\n";
   if (!options_.second_root.empty()) settings << "partition-p2: " << spool2() << "\n";
   settings << "servername: e2e.test\n";
+  // deliver(8) finds lmtpd here; a test's own lmtpsocket line (below) wins.
+  settings << "lmtpsocket: " << socket_path() << "\n";
   for (const auto& line : options_.settings) settings << line << "\n";
 
   tcp_port_ = free_tcp_port();

@@ -1,7 +1,8 @@
 // A private Cubby for one end-to-end test: temporary directories, a settings and a services file,
 // cubby-master running in the foreground, and cubbyctl to create mailboxes and inspect the store.
 //
-// CubbyInstance::start() writes <root>/imapd.conf and <root>/cyrus.conf with three services:
+// CubbyInstance::start() writes <root>/imapd.conf (with `lmtpsocket:` naming the UNIX socket below,
+// for deliver) and <root>/cyrus.conf with three services:
 //   lmtpunix  lmtpd     on <root>/socket/lmtp           (pre-authenticated: a local peer)
 //   lmtp      lmtpd -a  on 127.0.0.1:<tcp_port()>       (pre-authenticated by -a)
 //   lmtpauth  lmtpd     on 127.0.0.1:<auth_port()>      (must AUTH before MAIL)
