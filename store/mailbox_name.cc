@@ -36,6 +36,9 @@ std::optional<Error> MailboxName::check_component(std::string_view c) {
     if (ch < 0x20 || ch == 0x7f) return bad_name(c, "control character");
     if (ch == '/') return bad_name(c, "'/' inside a component");
     if (ch == '^') return bad_name(c, "'^' is reserved");
+    // '!' ends the domain of an internal name and '@' starts it in an external one: inside a
+    // component either would make the name read back differently.
+    if (ch == '!' || ch == '@') return bad_name(c, "'!' and '@' separate the domain");
   }
   return std::nullopt;
 }
@@ -46,13 +49,19 @@ Result<MailboxName, Error> MailboxName::from_external(std::string_view external,
   if (auto bang = rest.find('!'); bang != std::string_view::npos) {
     n.domain_ = std::string(rest.substr(0, bang));
     rest.remove_prefix(bang + 1);
-  } else if (auto at = rest.rfind('@'); at != std::string_view::npos && unix_sep) {
+  } else if (auto at = rest.rfind('@'); at != std::string_view::npos) {
+    // external() writes "@<domain>" with either separator.
     n.domain_ = std::string(rest.substr(at + 1));
     rest = rest.substr(0, at);
   }
   if (rest.size() > 1024) return fail(bad_name(external, "longer than 1024 bytes"));
   n.parts_ = split(rest, unix_sep ? '/' : '.');
-  for (const auto& c : n.parts_) {
+  for (auto& c : n.parts_) {
+    if (!unix_sep) {
+      for (auto& ch : c) {
+        if (ch == '^') ch = '.';  // as external(false) writes a '.' inside a component
+      }
+    }
     if (auto e = check_component(c)) return fail(bad_name(external, e->detail));
   }
   if (!n.domain_.empty()) {
@@ -67,7 +76,10 @@ Result<MailboxName, Error> MailboxName::from_internal(std::string_view internal)
   if (auto bang = rest.find('!'); bang != std::string_view::npos) {
     n.domain_ = std::string(rest.substr(0, bang));
     rest.remove_prefix(bang + 1);
+    // The domain becomes a directory too ("domain/<d>/..."): the same rules as a component.
+    if (auto e = check_component(n.domain_)) return fail(bad_name(internal, "bad domain"));
   }
+  if (rest.size() > 1024) return fail(bad_name(internal, "longer than 1024 bytes"));
   for (auto& c : split(rest, '.')) {
     for (auto& ch : c) {
       if (ch == '^') ch = '.';
@@ -87,6 +99,12 @@ Result<MailboxName, Error> MailboxName::for_user(std::string_view userid,
   n.parts_.insert(n.parts_.end(), folders.begin(), folders.end());
   for (const auto& c : n.parts_) {
     if (auto e = check_component(c)) return fail(*e);
+  }
+  if (!n.domain_.empty()) {
+    if (auto e = check_component(n.domain_)) return fail(*e);
+  }
+  if (n.internal().size() - (n.domain_.empty() ? 0 : n.domain_.size() + 1) > 1024) {
+    return fail(bad_name(n.internal(), "longer than 1024 bytes"));
   }
   return n;
 }

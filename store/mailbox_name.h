@@ -4,9 +4,11 @@
 // Internal names are Cyrus's: components joined by '.', a '.' inside a component written '^', an
 // optional virtual domain in front ("example.com!user.alice.Work"). External names use '/' between
 // components when unixhierarchysep is on (the default: "user/alice/Work", where "a.b" is a legal
-// component) and '.' otherwise. A component must be non-empty, at most 255 bytes, and free of NUL,
-// control characters, '/', '^' (when it would be ambiguous) and the names "." and ".."; so a
-// mailbox directory can never escape its partition. The directory is the Cyrus legacy layout:
+// component) and '.' otherwise (a '.' inside a component is then written '^'), with "@<domain>"
+// after the last component. A component, and a domain, must be non-empty, at most 255 bytes, and
+// free of NUL, control characters, '/', '^', the domain separators '!' and '@', and the names "."
+// and ".."; a name is at most 1024 bytes (its domain aside); so a mailbox directory can never escape its partition, and every name reads back the
+// same from its internal and its external form. The directory is the Cyrus legacy layout:
 // "user/alice/Work", with hashimapspool "a/user/alice/Work", with a domain
 // "domain/example.com/user/alice" (hashed: "domain/e/example.com/a/user/alice").
 #pragma once
