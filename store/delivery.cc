@@ -102,8 +102,18 @@ void DeliveryGroup::link() {
       if (t.error) continue;
       const std::string root = config_.partition_root(t.mailbox->partition);
       const std::string dir = root + "/" + t.mailbox->dir;
-      const std::string path = dir + "/" + std::to_string(t.uid) + ".";
       const std::string& from = item.stages.at(t.mailbox->partition).path();
+      // The file is made through a descriptor of the mailbox directory opened without following
+      // symbolic links (one planted as, or above, the directory would lead out of the partition).
+      int dir_fd = -1;
+      if (auto e = open_dir_beneath(root, t.mailbox->dir, &dir_fd)) {
+        t.error = *e;
+        undo.emplace_back(t.mailbox->id, t.uid);
+        continue;
+      }
+      Fd dir_owner(dir_fd);
+      const std::string path =
+          "/proc/self/fd/" + std::to_string(dir_fd) + "/" + std::to_string(t.uid) + ".";
       bool linked = false;
       if (config_.single_instance) {
         int rc = ::link(from.c_str(), path.c_str());

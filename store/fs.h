@@ -18,6 +18,13 @@ std::optional<Error> make_dirs(const std::string& dir);
 std::optional<Error> copy_file(const std::string& from, const std::string& to);
 // The parent directory of `path` ("." when it has none).
 std::string parent_dir(const std::string& path);
+// An error unless `dir` is a directory itself, not a symbolic link to one: the store never
+// follows a link planted where its own directories (stage., mailboxes) belong.
+std::optional<Error> require_real_dir(const std::string& dir);
+// Opens directory `rel` below the directory `root` without following any symbolic link and
+// without leaving `root` (openat2 RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH; on kernels without
+// openat2, an open with O_NOFOLLOW of the last component). Sets *fd; an Error says why not.
+std::optional<Error> open_dir_beneath(const std::string& root, const std::string& rel, int* fd);
 
 // A file descriptor owned by its holder; closed on destruction.
 class Fd {
