@@ -25,7 +25,7 @@ constexpr int kIdle = 2000;
 constexpr int kPerWorker = 1000;
 constexpr auto kIdleTimeout = 5s;
 // Resident memory an idle connection may cost a worker (session, engine, socket, buffers).
-constexpr long kKibPerConnection = 96;
+constexpr long kKibPerConnection = 8;
 
 class HostileIdle : public CubbyTest {
  protected:
