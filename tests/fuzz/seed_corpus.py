@@ -152,6 +152,14 @@ names = [
 for i, (flags, text) in enumerate(names):
     write("mailbox_name", f"{i:02d}", bytes([flags]) + text.encode("latin-1"))
 
+# ---- imap_utf7: byte 0 bit 0 set: UTF-8 to encode; clear: modified UTF-7 to decode ----
+
+for i, (direction, text) in enumerate([
+        (1, "Entw\u00fcrfe"), (1, "\u53f0\u5317"), (1, "a&b"), (1, "\U0001f600 smile"), (1, "tab\there"),
+        (0, "Entw&APw-rfe"), (0, "&U,BTFw-"), (0, "&-"), (0, "&2D3eAA-"), (0, "&AGE-"), (0, "&Jjo-&Jjo-"),
+        (0, "&ZeVnLIqe"), (0, "&2D0-"), (0, "a\x01b")]):
+    write("imap_utf7", f"{i:02d}", bytes([direction]) + text.encode("utf-8"))
+
 # ---- settings and services: real files ----
 
 write("settings", "scripts-run", """# Cubby settings (imapd.conf grammar), written by scripts/run.
