@@ -106,9 +106,11 @@ TEST_F(HostileIdle, TwoThousandIdleConnectionsAreBoundedServedAroundAndReclaimed
   const std::vector<WorkerUsage> full = usage_of(pids);
   for (size_t i = 0; i < pids.size(); ++i) {
     EXPECT_LE(full[i].fds, before[i].fds + kPerWorker) << full[i].str();
-    EXPECT_LE(full[i].rss_kib - before[i].rss_kib, kKibPerConnection * kPerWorker)
-        << "worker memory per idle connection over " << kKibPerConnection << " KiB: before"
-        << describe(before) << "\nfull" << describe(full);
+    if (!kSanitized) {
+      EXPECT_LE(full[i].rss_kib - before[i].rss_kib, kKibPerConnection * kPerWorker)
+          << "worker memory per idle connection over " << kKibPerConnection << " KiB: before"
+          << describe(before) << "\nfull" << describe(full);
+    }
   }
 
   // Connection 2,001 is not refused: it waits in the backlog until a slot frees.
@@ -164,7 +166,7 @@ TEST_F(HostileIdle, TwoThousandIdleConnectionsAreBoundedServedAroundAndReclaimed
       },
       5s));
   const std::vector<WorkerUsage> after2 = usage_of(pids);
-  for (size_t i = 0; i < pids.size(); ++i) {
+  for (size_t i = 0; i < pids.size() && !kSanitized; ++i) {
     EXPECT_LE(full2[i].rss_kib, full[i].rss_kib + 8 * 1024)
         << "the second wave needed more memory: first" << describe(full) << "\nsecond"
         << describe(full2);
