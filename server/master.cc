@@ -109,13 +109,14 @@ int Master::run() {
     struct passwd* pw = getpwuid(geteuid());
     user_ = pw ? pw->pw_name : std::to_string(geteuid());
   }
+  // Children that exit from now on (daemons that die at once) are reaped once the loop runs.
+  signals_.add(SIGCHLD);
   if (!run_start_entries() || !start_daemons()) {
     for (auto& [name, d] : daemons_) d->stop(SIGTERM);
     cleanup_after_failed_start();
     return 1;
   }
 
-  signals_.add(SIGCHLD);
   signals_.add(SIGTERM);
   signals_.add(SIGINT);
   signals_.add(SIGHUP);

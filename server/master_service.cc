@@ -221,8 +221,11 @@ void ServiceAddress::worker_exited(pid_t pid, int wait_status) {
   auto it = workers_.find(pid);
   if (it == workers_.end()) return;
   if (it->second.counters) gone_ += it->second.counters->snapshot();
+  const bool retiring = it->second.retiring;
   workers_.erase(it);
   bool normal = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
+  // A recycled worker that does not handle SIGHUP (not lmtpd) dies of it: that is no failure.
+  if (retiring && WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGHUP) normal = true;
   if (normal) {
     CUBBY_LOG_DEBUG("%s: worker %d exited", label_.c_str(), static_cast<int>(pid));
     return;
