@@ -43,6 +43,10 @@ struct InstanceOptions {
   std::string second_root;  // when set: partition p2 at <second_root>/spool
   // Extra settings lines ("lmtp_idle_timeout: 2").
   std::vector<std::string> settings;
+  // Extra entries inside SERVICES { } after the three above, and whole sections (EVENTS, DAEMON)
+  // after it, for the master's tests.
+  std::vector<std::string> extra_services;
+  std::string extra_sections;
 };
 
 // One line of `cubbyctl message list`.
@@ -82,6 +86,7 @@ class CubbyInstance {
 
   const std::string& root() const { return options_.root; }
   std::string settings_path() const { return options_.root + "/imapd.conf"; }
+  std::string services_path() const { return options_.root + "/cyrus.conf"; }
   std::string socket_path() const { return options_.root + "/socket/lmtp"; }
   std::string spool() const { return options_.root + "/spool"; }
   std::string spool2() const { return options_.second_root + "/spool"; }
