@@ -174,7 +174,7 @@ Result<CommandSpec, ConfigError> command_spec(const ServiceEntry& entry) {
   } else {
     spec.period_seconds = spec.period_minutes * 60;
   }
-  if ((e = in.flag("wait", &spec.wait)) || (e = in.number("maxfds", 0, &unused)) ||
+  if ((e = in.flag("wait", &spec.wait)) || (e = in.number("maxfds", 0, &spec.maxfds)) ||
       (e = in.number("maxforkrate", 0, &unused))) {
     return fail(std::move(*e));
   }

@@ -71,6 +71,7 @@ struct CommandSpec {
   int period_seconds = 0;
   int at_hhmm = -1;        // EVENTS at=
   bool wait = false;       // DAEMON wait=
+  int maxfds = 0;          // DAEMON maxfds=: RLIMIT_NOFILE; 0 = inherited
   std::string origin;
 };
 // Checks a START, EVENTS or DAEMON entry: cmd required, period= minutes (or a duration with a unit:

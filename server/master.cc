@@ -210,6 +210,7 @@ JobConfig Master::job_config(const PlannedCommand& c, bool daemon) const {
   j.timing.period_seconds = c.spec.period_seconds;
   j.timing.at_hhmm = c.spec.at_hhmm;
   j.wait = c.spec.wait;
+  j.launch.maxfds = c.spec.maxfds;
   return j;
 }
 

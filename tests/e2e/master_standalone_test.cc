@@ -147,6 +147,27 @@ TEST_F(StandaloneE2e, InetdNowaitOverTcpAndXinetdServeTheConnectionOnStdin) {
   EXPECT_EQ(stored(), 2u);
 }
 
+TEST_F(StandaloneE2e, InetdWaitHandsOverTheListeningSocketOnStdin) {
+  const std::string path = cubby_->root() + "/inetd-wait.sock";
+  int listener = listen_unix(path);
+  ChildFds fds;
+  fds.in = listener;
+  fds.stderr_path = log_;
+  auto pid = spawn_child({std::string(CUBBY_BIN_DIR) + "/lmtpd", "-C", cubby_->settings_path()},
+                         fds);
+  ASSERT_TRUE(pid);
+  for (int i = 0; i < 2; ++i) {
+    LmtpClient c;
+    ASSERT_TRUE(c.connect_unix(path)) << c.error();
+    EXPECT_EQ(deliver(c, "inetd-wait-" + std::to_string(i) + "@example.org"), "");
+  }
+  kill(*pid, SIGTERM);
+  auto status = wait_for_exit(*pid, 10s);
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+  EXPECT_EQ(stored(), 2u);
+}
+
 // `ExecStart=` of a systemd unit in docs/examples/systemd.
 std::vector<std::string> exec_start(const std::string& unit) {
   for (const auto& line : example_lines("systemd/" + unit)) {

@@ -539,14 +539,20 @@ TEST_F(MasterProcessTest, MaxfdsAndArgumentsReachTheWorker) {
   std::string script = worker(("#!/bin/sh\necho \"$(ulimit -n) $CYRUS_SERVICE $CYRUS_ID $*\" > " +
                                out + ".$$\nexec sleep 1000\n")
                                   .c_str());
+  std::string daemon = worker(("#!/bin/sh\nulimit -n > " + out + ".daemon\nexec sleep 1000\n").c_str(),
+                              "daemon");
   services("SERVICES {\n  lmtp cmd=\"" + script + " -a\" listen=\"" + socket_path() +
-           "\" prefork=1 maxfds=77\n}\n");
+           "\" prefork=1 maxfds=77\n}\nDAEMON {\n  d cmd=\"" + daemon + "\" maxfds=55\n}\n");
   start();
   ASSERT_TRUE(ready()) << log();
-  ASSERT_TRUE(children_become(1)) << log();
-  pid_t w = *children().begin();
-  std::string file = out + "." + std::to_string(w);
-  ASSERT_TRUE(eventually([&] { return !slurp(file).empty(); })) << log();
+  ASSERT_TRUE(children_become(2)) << log();
+  ASSERT_TRUE(eventually([&] { return slurp(out + ".daemon") == "55\n"; })) << slurp(out + ".daemon");
+  std::string file;  // the worker's, named after its pid
+  ASSERT_TRUE(eventually([&] {
+    for (pid_t p : children())
+      if (!slurp(out + "." + std::to_string(p)).empty()) file = out + "." + std::to_string(p);
+    return !file.empty();
+  })) << log();
   EXPECT_EQ(slurp(file), "77 lmtp 0 -C " + dir_ + "/imapd.conf -a\n");
   kill(pid_, SIGTERM);
   EXPECT_EQ(wait_exit(), 0) << log();
