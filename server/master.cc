@@ -136,6 +136,7 @@ int Master::run() {
     }
   }
   schedule_textfile();
+  running_ = true;
   io_.run();
 
   write_textfile();
@@ -275,7 +276,11 @@ bool Master::open_metrics_listeners(const MasterPlan& plan,
     target.backlog = 16;
     auto fd = open_listener(target, std::nullopt);
     if (!fd) {
-      fatal("metrics_listen: cannot listen on " + a.display() + ": " + fd.error());
+      std::string text = "metrics_listen: cannot listen on " + a.display() + ": " + fd.error();
+      if (running_)
+        CUBBY_LOG_ERR("SIGHUP: %s; no metrics over HTTP until it is fixed", text.c_str());
+      else
+        fatal(text);
       out->clear();
       return false;
     }

@@ -116,6 +116,7 @@ class Master {
   std::string last_reload_;
   std::chrono::system_clock::time_point last_reload_at_{};
   bool ready_written_ = false;
+  bool running_ = false;  // start-up is over: errors from here on are not fatal
   bool stopping_ = false;
   int exit_status_ = 0;
 };
