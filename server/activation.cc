@@ -74,8 +74,9 @@ Activation detect_activation(const std::function<const char*(const char*)>& gete
     a.fds = {STDIN_FILENO};
     return a;
   }
-  a.problem = "no listening socket on fd 4, no systemd sockets and stdin is not a connected "
-              "socket; run lmtpd under cubby-master, inetd, xinetd or systemd";
+  a.problem =
+      "no listening socket on fd 4, no systemd sockets and stdin is not a connected "
+      "socket; run lmtpd under cubby-master, inetd, xinetd or systemd";
   return a;
 }
 

@@ -20,7 +20,8 @@ std::unordered_map<std::string, Clock::time_point>& started() {
 
 }  // namespace
 
-lmtp::RecipientVerdict CountingStoreBackend::check_recipient(const lmtp::RecipientRequest& request) {
+lmtp::RecipientVerdict CountingStoreBackend::check_recipient(
+    const lmtp::RecipientRequest& request) {
   lmtp::RecipientVerdict verdict = StoreBackend::check_recipient(request);
   if (!verdict.accepted) worker_counters().add_recipient(verdict.rejection.code);
   return verdict;

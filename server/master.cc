@@ -109,8 +109,10 @@ int Master::run() {
     struct passwd* pw = getpwuid(geteuid());
     user_ = pw ? pw->pw_name : std::to_string(geteuid());
   }
-  // Children that exit from now on (daemons that die at once) are reaped once the loop runs.
+  // Children that exit from now on (daemons that die at once) are reaped once the loop runs; a
+  // SIGHUP during START is a reload once it runs. SIGTERM still stops a START that hangs.
   signals_.add(SIGCHLD);
+  signals_.add(SIGHUP);
   if (!run_start_entries() || !start_daemons()) {
     for (auto& [name, d] : daemons_) d->stop(SIGTERM);
     cleanup_after_failed_start();
@@ -119,7 +121,6 @@ int Master::run() {
 
   signals_.add(SIGTERM);
   signals_.add(SIGINT);
-  signals_.add(SIGHUP);
   wait_signal();
   start_events();
   for (auto& a : addresses_) a->start();
@@ -193,8 +194,8 @@ ServiceAddressConfig Master::address_config(const PlannedService& s, size_t i) c
   c.origin = s.spec.origin;
   c.launch.path = s.executable;
   c.launch.argv = worker_argv(s.spec.argv, plan_.settings_path);
-  c.launch.env = child_environment(
-      environ, {"CYRUS_SERVICE=" + s.spec.name, "CYRUS_ID=" + std::to_string(i)});
+  c.launch.env =
+      child_environment(environ, {"CYRUS_SERVICE=" + s.spec.name, "CYRUS_ID=" + std::to_string(i)});
   c.launch.maxfds = s.spec.maxfds;
   return c;
 }
@@ -205,9 +206,9 @@ JobConfig Master::job_config(const PlannedCommand& c, bool daemon) const {
   j.origin = c.spec.origin;
   j.launch.path = c.executable;
   j.launch.argv = worker_argv(c.spec.argv, plan_.settings_path);
-  j.launch.env = daemon ? child_environment(environ, {"CYRUS_SERVICE=" + c.spec.name,
-                                                      "CYRUS_ISDAEMON=1"})
-                        : child_environment(environ, {});
+  j.launch.env =
+      daemon ? child_environment(environ, {"CYRUS_SERVICE=" + c.spec.name, "CYRUS_ISDAEMON=1"})
+             : child_environment(environ, {});
   j.timing.period_seconds = c.spec.period_seconds;
   j.timing.at_hhmm = c.spec.at_hhmm;
   j.wait = c.spec.wait;
@@ -370,9 +371,10 @@ void Master::reload() {
   reload_jobs(*plan);
   plan_ = std::move(plan.value());
   last_reload_ = "ok";
-  CUBBY_LOG_NOTICE("SIGHUP: reloaded: %zu service(s) on %zu address(es), %zu event(s), "
-                   "%zu daemon(s)",
-                   plan_.services.size(), addresses_.size(), events_.size(), daemons_.size());
+  CUBBY_LOG_NOTICE(
+      "SIGHUP: reloaded: %zu service(s) on %zu address(es), %zu event(s), "
+      "%zu daemon(s)",
+      plan_.services.size(), addresses_.size(), events_.size(), daemons_.size());
   schedule_textfile();
   staff_all();
 }
@@ -380,7 +382,8 @@ void Master::reload() {
 void Master::reload_services(const MasterPlan& plan) {
   // Current addresses by (service, address); what stays is moved out, the rest is retired.
   std::map<std::string, std::unique_ptr<ServiceAddress>> current;
-  for (auto& a : addresses_) current[key_of(a->config().service, a->config().address)] = std::move(a);
+  for (auto& a : addresses_)
+    current[key_of(a->config().service, a->config().address)] = std::move(a);
   addresses_.clear();
   std::set<std::string> wanted;
   for (const auto& s : plan.services)
@@ -517,12 +520,10 @@ void Master::reap() {
         }
       }
     }
-    for (auto* map : {&events_}) {
-      for (auto& [name, e] : *map) {
-        if (!known && e->owns(pid)) {
-          e->exited(pid, status);
-          known = true;
-        }
+    for (auto& [name, e] : events_) {
+      if (!known && e->owns(pid)) {
+        e->exited(pid, status);
+        known = true;
       }
     }
     for (auto& e : old_events_) {

@@ -40,7 +40,11 @@ std::string http_response(const std::string& status, const std::string& type,
 
 struct ReportServer::Connection : std::enable_shared_from_this<Connection> {
   Connection(asio::io_context& io, generic::socket s, Protocol p, Answer a, std::shared_ptr<int> n)
-      : socket(std::move(s)), timer(io), protocol(p), answer(std::move(a)), open(std::move(n)),
+      : socket(std::move(s)),
+        timer(io),
+        protocol(p),
+        answer(std::move(a)),
+        open(std::move(n)),
         in(kMaxRequest) {
     ++*open;
   }
@@ -54,10 +58,10 @@ struct ReportServer::Connection : std::enable_shared_from_this<Connection> {
       self->socket.close(ignored);
     });
     const char* end = protocol == Protocol::kHttp ? "\r\n\r\n" : "\n";
-    asio::async_read_until(socket, in, end,
-                           [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
-                             self->respond(ec);
-                           });
+    asio::async_read_until(
+        socket, in, end, [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+          self->respond(ec);
+        });
   }
 
   void respond(const boost::system::error_code& ec) {

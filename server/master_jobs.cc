@@ -25,7 +25,9 @@ std::string seconds_since(SteadyClock::time_point start) {
   return buf;
 }
 
-bool normal_exit(int wait_status) { return WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0; }
+bool normal_exit(int wait_status) {
+  return WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
+}
 
 }  // namespace
 
@@ -66,9 +68,10 @@ void ScheduledEvent::fire() {
   scheduled_ = false;
   if (pid_ > 0) {
     ++skipped_;
-    CUBBY_LOG_WARNING("event \"%s\": the run started %s ago (pid %d) is still going; skipping this "
-                      "one",
-                      config_.name.c_str(), seconds_since(started_).c_str(), static_cast<int>(pid_));
+    CUBBY_LOG_WARNING(
+        "event \"%s\": the run started %s ago (pid %d) is still going; skipping this "
+        "one",
+        config_.name.c_str(), seconds_since(started_).c_str(), static_cast<int>(pid_));
   } else {
     auto pid = spawn(config_.launch);
     if (!pid) {
@@ -163,7 +166,8 @@ std::optional<std::string> KeptDaemon::start(std::chrono::milliseconds wait_limi
   std::string got;
   auto deadline = SteadyClock::now() + wait_limit;
   while (got.size() < 4) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
     if (left.count() <= 0) break;
     pollfd p{fds[0], POLLIN, 0};
     int r = poll(&p, 1, static_cast<int>(left.count()));

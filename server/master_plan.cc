@@ -69,15 +69,16 @@ Result<MasterPlan, std::string> load_plan(const std::string& settings_path,
     std::vector<PlannedCommand>* out;
     const char* kind;
   };
-  for (const Section& section : {Section{&file->start, &plan.start, "START"},
-                                 Section{&file->events, &plan.events, "EVENTS"},
-                                 Section{&file->daemons, &plan.daemons, "DAEMON"}}) {
+  for (const Section& section :
+       {Section{&file->start, &plan.start, "START"}, Section{&file->events, &plan.events, "EVENTS"},
+        Section{&file->daemons, &plan.daemons, "DAEMON"}}) {
     for (const auto& entry : *section.entries) {
       auto spec = conf::command_spec(entry);
       if (!spec) return fail(spec.error().str());
       auto exe = resolve_executable(spec->argv.empty() ? "" : spec->argv[0], *dir);
       if (!exe)
-        return fail(entry.origin() + ": " + section.kind + " \"" + entry.name + "\": " + exe.error());
+        return fail(entry.origin() + ": " + section.kind + " \"" + entry.name +
+                    "\": " + exe.error());
       for (const auto& other : *section.out) {
         if (other.spec.name == spec->name && section.out != &plan.start)
           return fail(entry.origin() + ": " + section.kind + " \"" + entry.name +

@@ -58,7 +58,8 @@ void ForkRate::record_fork(Clock::time_point now) {
 std::chrono::system_clock::time_point first_event_run(const EventTiming& timing,
                                                       std::chrono::system_clock::time_point now) {
   if (timing.at_hhmm < 0) return now;
-  // Today at hh:mm local time, or tomorrow when that has passed; mktime() handles DST and month ends.
+  // Today at hh:mm local time, or tomorrow when that has passed; mktime() handles DST and month
+  // ends.
   time_t t = std::chrono::system_clock::to_time_t(now);
   struct tm tm;
   localtime_r(&t, &tm);

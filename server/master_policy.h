@@ -53,11 +53,11 @@ class FailureWindow {
 };
 
 // maxforkrate: Cyrus's estimate of forks per second, which decays by half every second (its
-// FORKRATE_ALPHA). Cyrus refreshes the estimate only between staffing passes, so a burst of forks at
-// one instant is never limited; here each fork adds ln 2 to the estimate (so that forks at a steady
-// rate r keep it near r) and the estimate decays continuously, so bursts are bounded too. Forking
-// is allowed while the estimate is below the limit; when it is not, the master tries again after
-// kRetry (Cyrus's FORKRATE_INTERVAL).
+// FORKRATE_ALPHA). Cyrus refreshes the estimate only between staffing passes, so a burst of forks
+// at one instant is never limited; here each fork adds ln 2 to the estimate (so that forks at a
+// steady rate r keep it near r) and the estimate decays continuously, so bursts are bounded too.
+// Forking is allowed while the estimate is below the limit; when it is not, the master tries again
+// after kRetry (Cyrus's FORKRATE_INTERVAL).
 class ForkRate {
  public:
   using Clock = std::chrono::steady_clock;

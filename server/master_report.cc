@@ -147,8 +147,8 @@ std::string render_status_text(const MasterStatus& s) {
   out += "\n\n";
 
   std::vector<std::vector<std::string>> rows = {{"SERVICE", "LISTEN", "STATE", "READY", "BUSY",
-                                                 "RETIRING", "CONNECTIONS", "DELIVERIES",
-                                                 "REFUSED", "LAST ERROR"}};
+                                                 "RETIRING", "CONNECTIONS", "DELIVERIES", "REFUSED",
+                                                 "LAST ERROR"}};
   for (const auto& a : s.addresses) {
     std::string error = a.last_error.empty() ? "-" : iso_time(a.last_error_at) + " " + a.last_error;
     rows.push_back({a.service, a.address, a.state, std::to_string(a.ready), std::to_string(a.busy),
@@ -213,9 +213,8 @@ std::string render_status_json(const MasterStatus& s) {
 std::string render_metrics(const MasterStatus& s) {
   Exposition e;
   auto seconds = [](SystemClock::time_point t) {
-    return static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(
-                                   t.time_since_epoch())
-                                   .count());
+    return static_cast<double>(
+        std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count());
   };
   e.family("cubby_master_start_time_seconds", "gauge", "When cubby-master started (Unix time).");
   e.sample("", seconds(s.started));
@@ -280,8 +279,9 @@ std::string render_metrics(const MasterStatus& s) {
     e.sample(address_labels(a) + ",state=\"retiring\"", a.retiring);
   }
 
-  e.family("cubby_lmtp_recipients_total", "counter",
-           "Recipients by reply code: refused at RCPT by the store, or answered after the message.");
+  e.family(
+      "cubby_lmtp_recipients_total", "counter",
+      "Recipients by reply code: refused at RCPT by the store, or answered after the message.");
   for (const auto& a : s.addresses) {
     for (int i = 0; i < kCodeSlots; ++i) {
       if (a.counters.recipients[i] == 0) continue;

@@ -149,15 +149,15 @@ bool ServiceAddress::fork_worker() {
 void ServiceAddress::watch_listener() {
   if (watching_ || !accepting()) return;
   watching_ = true;
-  listener_.async_wait(
-      asio::posix::descriptor_base::wait_read, [this](const boost::system::error_code& ec) {
-        watching_ = false;
-        if (ec || !accepting()) return;
-        // A connection waits. Fork one worker if the rule still says so; a
-        // status message may have made a worker ready meanwhile.
-        if (decide_staffing(staffing_input()).watch_listener) fork_worker();
-        staff();
-      });
+  listener_.async_wait(asio::posix::descriptor_base::wait_read,
+                       [this](const boost::system::error_code& ec) {
+                         watching_ = false;
+                         if (ec || !accepting()) return;
+                         // A connection waits. Fork one worker if the rule still says so; a
+                         // status message may have made a worker ready meanwhile.
+                         if (decide_staffing(staffing_input()).watch_listener) fork_worker();
+                         staff();
+                       });
 }
 
 void ServiceAddress::wait_status() {
@@ -338,7 +338,10 @@ ServiceAddressStatus ServiceAddress::status() const {
   s.service = config_.service;
   s.address = config_.address;
   s.origin = config_.origin;
-  s.state = retired_ ? "removed" : !disabled_ ? "enabled" : config_.babysit ? "retrying" : "disabled";
+  s.state = retired_          ? "removed"
+            : !disabled_      ? "enabled"
+            : config_.babysit ? "retrying"
+                              : "disabled";
   for (const auto& [pid, w] : workers_) {
     if (w.retiring)
       ++s.retiring;

@@ -58,11 +58,11 @@ struct ServiceAddressStatus {
   std::string state;  // "enabled", "disabled" (until SIGHUP), "retrying" (babysit), "removed"
   int ready = 0, busy = 0, retiring = 0;
   int prefork = 0, maxchild = -1;
-  uint64_t connections = 0;  // accepted by its workers (their kConnection reports)
-  uint64_t forks = 0;        // workers started
-  uint64_t failures = 0;     // abnormal worker exits
+  uint64_t connections = 0;       // accepted by its workers (their kConnection reports)
+  uint64_t forks = 0;             // workers started
+  uint64_t failures = 0;          // abnormal worker exits
   uint64_t maxchild_reached = 0;  // times it ran out of workers at maxchild
-  std::string last_error;    // "" when none
+  std::string last_error;         // "" when none
   std::chrono::system_clock::time_point last_error_at{};
   CounterSnapshot counters;  // of every worker it has had, live or gone
 };

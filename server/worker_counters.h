@@ -22,8 +22,8 @@
 namespace cubby::server {
 
 // Upper bounds (milliseconds) of the delivery latency histogram's buckets; +Inf is implicit.
-inline constexpr uint64_t kLatencyBoundsMs[] = {1,   2,   5,    10,   25,   50,   100,
-                                               250, 500, 1000, 2500, 5000, 10000, 30000};
+inline constexpr uint64_t kLatencyBoundsMs[] = {1,   2,   5,    10,   25,   50,    100,
+                                                250, 500, 1000, 2500, 5000, 10000, 30000};
 inline constexpr size_t kLatencyBuckets = sizeof kLatencyBoundsMs / sizeof kLatencyBoundsMs[0] + 1;
 // Reply codes 200..599 are counted one by one; anything else in the last slot, kOtherCode.
 inline constexpr int kFirstCode = 200;

@@ -50,8 +50,7 @@ TEST_F(MetricsE2e, StatusAndMetricsCountWhatTheWorkersDid) {
   ASSERT_EQ(response.rfind("HTTP/1.0 200 OK\r\n", 0), 0u) << response;
   EXPECT_NE(response.find("Content-Type: text/plain; version=0.0.4"), std::string::npos);
   const std::string m = response.substr(response.find("\r\n\r\n") + 3);
-  const std::string unix_labels =
-      "{service=\"lmtpunix\",listen=\"" + cubby_->socket_path() + "\"";
+  const std::string unix_labels = "{service=\"lmtpunix\",listen=\"" + cubby_->socket_path() + "\"";
   auto value = [&](const std::string& name, const std::string& extra = "") {
     return metric(m, name + unix_labels + extra + "}");
   };

@@ -101,8 +101,8 @@ TEST_F(PrivilegesE2e, TheMasterBindsAsRootThenEverythingRunsAsTheServiceUser) {
   EXPECT_EQ(c.deliver(kSender, {"alice@e2e.test", "bob@e2e.test"}, test_message("low@example.org")),
             "");
   ASSERT_TRUE(cubby_->wait_settled());
-  for (const std::string& path :
-       {CubbyInstance::message_file(cubby_->spool(), "alice", 1), root_.path() + "/lib/cubby.sqlite"}) {
+  for (const std::string& path : {CubbyInstance::message_file(cubby_->spool(), "alice", 1),
+                                  root_.path() + "/lib/cubby.sqlite"}) {
     auto st = stat_file(path);
     ASSERT_TRUE(st) << path;
     EXPECT_EQ(st->st_uid, uid_) << path;
@@ -119,9 +119,9 @@ TEST_F(PrivilegesE2e, TheMasterBindsAsRootThenEverythingRunsAsTheServiceUser) {
   // Unprivileged, the master can still bind a privileged port on reload.
   const int port2 = free_privileged_port(port);
   ASSERT_NE(port2, 0);
-  write_services(replace_all(services_text(), "}\n",
-                             "  low2 cmd=\"lmtpd -a\" listen=\"127.0.0.1:" + std::to_string(port2) +
-                                 "\" prefork=1\n}\n"));
+  write_services(replace_all(
+      services_text(), "}\n",
+      "  low2 cmd=\"lmtpd -a\" listen=\"127.0.0.1:" + std::to_string(port2) + "\" prefork=1\n}\n"));
   ASSERT_TRUE(reload());
   LmtpClient c2;
   ASSERT_TRUE(eventually([&] { return c2.connect_tcp(port2); }, 5s)) << cubby_->log();

@@ -51,16 +51,17 @@ TEST_F(ReloadE2e, SighupAddsATcpServiceRemovesAnotherAndInFlightTransactionsFini
   SplitMessage leaving_msg(test_message("leaving@example.org", 4000));
   ASSERT_TRUE(kept_msg.send_first_half(kept)) << kept.error();
   ASSERT_TRUE(leaving_msg.send_first_half(leaving)) << leaving.error();
-  ASSERT_TRUE(eventually([&] { return CubbyInstance::stage_files(cubby_->spool()).size() == 2; }, 5s));
+  ASSERT_TRUE(
+      eventually([&] { return CubbyInstance::stage_files(cubby_->spool()).size() == 2; }, 5s));
 
   int new_port = free_tcp_port();
   while (new_port == old_port) new_port = free_tcp_port();
   std::string text = services_text();
   size_t at = text.find("  old cmd=");
   ASSERT_NE(at, std::string::npos) << text;
-  text.replace(at, text.find('\n', at) + 1 - at,
-               "  new cmd=\"lmtpd -a\" listen=\"127.0.0.1:" + std::to_string(new_port) +
-                   "\" prefork=1\n");
+  text.replace(
+      at, text.find('\n', at) + 1 - at,
+      "  new cmd=\"lmtpd -a\" listen=\"127.0.0.1:" + std::to_string(new_port) + "\" prefork=1\n");
   write_services(text);
   ASSERT_TRUE(reload()) << cubby_->log();
   ASSERT_NE(cubby_->log().find("SIGHUP: reloaded:"), std::string::npos) << cubby_->log();
@@ -69,7 +70,12 @@ TEST_F(ReloadE2e, SighupAddsATcpServiceRemovesAnotherAndInFlightTransactionsFini
   LmtpClient fresh;
   ASSERT_TRUE(eventually([&] { return fresh.connect_tcp(new_port); }, 5s)) << fresh.error();
   EXPECT_EQ(fresh.deliver(kSender, {"bob@e2e.test"}, test_message("new@example.org")), "");
-  EXPECT_TRUE(eventually([&] { LmtpClient c; return !c.connect_tcp(old_port); }, 5s))
+  EXPECT_TRUE(eventually(
+      [&] {
+        LmtpClient c;
+        return !c.connect_tcp(old_port);
+      },
+      5s))
       << "the removed service still accepts";
 
   // Both transactions in flight finish with their replies.
@@ -105,7 +111,8 @@ TEST_F(ReloadE2e, BrokenFilesOnSighupKeepEverythingServing) {
   write_services("SERVICES {\n  lmtpunix cmd=\"lmtpd\"\n}\n");
   ASSERT_TRUE(reload());
   EXPECT_NE(cubby_->log().find("SIGHUP: cannot reload, the running configuration stays: " +
-                               cubby_->services_path() + ":2: service \"lmtpunix\": listen= is "
+                               cubby_->services_path() +
+                               ":2: service \"lmtpunix\": listen= is "
                                "required"),
             std::string::npos)
       << cubby_->log();

@@ -153,8 +153,8 @@ TEST_F(StandaloneE2e, InetdWaitHandsOverTheListeningSocketOnStdin) {
   ChildFds fds;
   fds.in = listener;
   fds.stderr_path = log_;
-  auto pid = spawn_child({std::string(CUBBY_BIN_DIR) + "/lmtpd", "-C", cubby_->settings_path()},
-                         fds);
+  auto pid =
+      spawn_child({std::string(CUBBY_BIN_DIR) + "/lmtpd", "-C", cubby_->settings_path()}, fds);
   ASSERT_TRUE(pid);
   for (int i = 0; i < 2; ++i) {
     LmtpClient c;
@@ -236,8 +236,8 @@ TEST_F(StandaloneE2e, SystemdAcceptYesServesTheConnectionOnFd3) {
 TEST_F(StandaloneE2e, WithNoSocketAnywhereLmtpdSaysHowToStartIt) {
   ChildFds fds;
   fds.stderr_path = log_;
-  auto pid = spawn_child({std::string(CUBBY_BIN_DIR) + "/lmtpd", "-C", cubby_->settings_path()},
-                         fds);
+  auto pid =
+      spawn_child({std::string(CUBBY_BIN_DIR) + "/lmtpd", "-C", cubby_->settings_path()}, fds);
   ASSERT_TRUE(pid);
   auto status = wait_for_exit(*pid, 10s);
   ASSERT_TRUE(status);

@@ -23,8 +23,7 @@ using Clock = std::chrono::steady_clock;
 
 TEST_F(SupervisionE2e, PreforkIsHonouredAfterStartAndAfterWorkersAreKilled) {
   ASSERT_NO_FATAL_FAILURE(start_master(
-      {"alice"}, {},
-      {"pool cmd=\"lmtpd\" listen=\"" + root_.path() + "/socket/pool\" prefork=3"}));
+      {"alice"}, {}, {"pool cmd=\"lmtpd\" listen=\"" + root_.path() + "/socket/pool\" prefork=3"}));
   ASSERT_TRUE(eventually([&] { return cubby_->workers("pool").size() == 3; }, 5s))
       << cubby_->workers("pool").size() << " workers";
   auto before = cubby_->workers("pool");
@@ -47,10 +46,10 @@ TEST_F(SupervisionE2e, MaxchildPlusFiveConnectionsAreAllServedTheExtraOnesLater)
   // One connection per worker, at most two workers: five of the seven clients must wait in the
   // listen backlog until a worker is free again.
   constexpr int kMaxchild = 2, kClients = kMaxchild + 5;
-  ASSERT_NO_FATAL_FAILURE(start_master(
-      {"alice"}, {"limited_lmtp_max_connections: 1"},
-      {"limited cmd=\"lmtpd\" listen=\"" + root_.path() + "/socket/limited\" prefork=1 maxchild=" +
-       std::to_string(kMaxchild)}));
+  ASSERT_NO_FATAL_FAILURE(
+      start_master({"alice"}, {"limited_lmtp_max_connections: 1"},
+                   {"limited cmd=\"lmtpd\" listen=\"" + root_.path() +
+                    "/socket/limited\" prefork=1 maxchild=" + std::to_string(kMaxchild)}));
   std::atomic<size_t> most_workers{0};
   std::atomic<bool> done{false};
   std::thread watcher([&] {
@@ -80,8 +79,9 @@ TEST_F(SupervisionE2e, MaxchildPlusFiveConnectionsAreAllServedTheExtraOnesLater)
           std::this_thread::sleep_for(300ms);  // hold the worker a while
           if (c.command("LHLO e2e.client").code != 250) error = "LHLO";
           if (error.empty())
-            error = c.deliver(kSender, {"alice@e2e.test"},
-                            test_message("maxchild-" + std::to_string(i) + "@example.org"), false);
+            error =
+                c.deliver(kSender, {"alice@e2e.test"},
+                          test_message("maxchild-" + std::to_string(i) + "@example.org"), false);
           if (error.empty() && c.command("QUIT").code != 221) error = "QUIT";
         }
         std::lock_guard lock(m);
@@ -116,9 +116,9 @@ TEST_F(SupervisionE2e, MaxchildPlusFiveConnectionsAreAllServedTheExtraOnesLater)
 
 TEST_F(SupervisionE2e, CrashingLmtpdDisablesItsServiceAndSighupEnablesItAgain) {
   const std::string broken_cmd = "lmtpd -C " + root_.path() + "/missing.conf";
-  ASSERT_NO_FATAL_FAILURE(start_master(
-      {"alice"}, {},
-      {"broken cmd=\"" + broken_cmd + "\" listen=\"" + root_.path() + "/socket/broken\" prefork=1"}));
+  ASSERT_NO_FATAL_FAILURE(start_master({"alice"}, {},
+                                       {"broken cmd=\"" + broken_cmd + "\" listen=\"" +
+                                        root_.path() + "/socket/broken\" prefork=1"}));
   ASSERT_TRUE(eventually(
       [&] {
         return cubby_->log().find("too many failures for service \"broken\"") != std::string::npos;
@@ -169,7 +169,8 @@ TEST_F(SupervisionE2e, WorkersRecycleWhenTheirExecutableIsReplaced) {
   const std::string exe = root_.path() + "/bin/lmtpd";
   fs::copy_file(std::string(CUBBY_BIN_DIR) + "/lmtpd", exe);
   ASSERT_NO_FATAL_FAILURE(start_master(
-      {"alice"}, {}, {"swap cmd=\"" + exe + "\" listen=\"" + root_.path() + "/socket/swap\" prefork=2"}));
+      {"alice"}, {},
+      {"swap cmd=\"" + exe + "\" listen=\"" + root_.path() + "/socket/swap\" prefork=2"}));
   ASSERT_TRUE(eventually([&] { return cubby_->workers("swap").size() == 2; }, 5s));
   auto before = cubby_->workers("swap");
   // As a package upgrade does: a new file renamed over the old one.

@@ -1,7 +1,5 @@
 // How lmtpd tells how it was started (server/activation.h), checked in a forked child whose
 // descriptors 0, 3 and 4 are set up the way cubby-master, inetd or systemd would leave them.
-#include "server/activation.h"
-
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -12,6 +10,8 @@
 #include <functional>
 #include <map>
 #include <string>
+
+#include "server/activation.h"
 
 namespace cubby::server {
 namespace {
@@ -53,8 +53,8 @@ std::string detect_in_child(const std::function<void()>& setup,
           return it == env.end() ? nullptr : it->second.c_str();
         },
         getpid());
-    static const char* kNames[] = {"master", "systemd-listen", "systemd-connection", "inetd",
-                                   "inetd-wait", "none"};
+    static const char* kNames[] = {"master", "systemd-listen", "systemd-connection",
+                                   "inetd",  "inetd-wait",     "none"};
     std::string text = kNames[static_cast<int>(a.mode)];
     for (int fd : a.fds) text += " " + std::to_string(fd);
     if (a.mode == Activation::Mode::kNone) text += ": " + a.problem;
@@ -120,9 +120,9 @@ TEST(MasterActivation, ListenPidOfAnotherProcessIsIgnored) {
     place(3, [] { return open("/dev/null", O_WRONLY); });
     place(4, listening_socket);
   };
-  EXPECT_EQ(detect_in_child(setup, {{"LISTEN_PID", "1"}, {"LISTEN_FDS", "1"},
-                                    {"CYRUS_SERVICE", "lmtp"}}),
-            "master 4");
+  EXPECT_EQ(
+      detect_in_child(setup, {{"LISTEN_PID", "1"}, {"LISTEN_FDS", "1"}, {"CYRUS_SERVICE", "lmtp"}}),
+      "master 4");
 }
 
 TEST(MasterActivation, SystemdMistakesAreExplained) {
@@ -134,8 +134,12 @@ TEST(MasterActivation, SystemdMistakesAreExplained) {
   std::string text = detect_in_child(mixed, {{"LISTEN_PID", "$$"}, {"LISTEN_FDS", "2"}});
   EXPECT_NE(text.find("none: systemd passed 2 sockets, 1 of them listening"), std::string::npos)
       << text;
-  text = detect_in_child([] { place(0, dev_null); place(3, dev_null); },
-                         {{"LISTEN_PID", "$$"}, {"LISTEN_FDS", "1"}});
+  text = detect_in_child(
+      [] {
+        place(0, dev_null);
+        place(3, dev_null);
+      },
+      {{"LISTEN_PID", "$$"}, {"LISTEN_FDS", "1"}});
   EXPECT_NE(text.find("fd 3, which is not a socket"), std::string::npos) << text;
   text = detect_in_child([] { place(0, dev_null); }, {{"LISTEN_PID", "$$"}, {"LISTEN_FDS", "x"}});
   EXPECT_NE(text.find("LISTEN_FDS is \"x\""), std::string::npos) << text;

@@ -31,9 +31,10 @@ class MasterPlanTest : public ::testing::Test {
 };
 
 TEST_F(MasterPlanTest, EventsAndDaemonsAreReadWithTheirTimingAndLimits) {
-  auto plan = load("", "EVENTS {\n  a cmd=\"" + tool_ + "\" period=30s\n  b cmd=\"" + tool_ +
-                           "\" period=5\n  c cmd=\"" + tool_ + "\" at=0415\n}\nDAEMON {\n  d cmd=\"" +
-                           tool_ + "\" wait=yes maxfds=55\n}\n");
+  auto plan =
+      load("", "EVENTS {\n  a cmd=\"" + tool_ + "\" period=30s\n  b cmd=\"" + tool_ +
+                   "\" period=5\n  c cmd=\"" + tool_ + "\" at=0415\n}\nDAEMON {\n  d cmd=\"" +
+                   tool_ + "\" wait=yes maxfds=55\n}\n");
   ASSERT_TRUE(plan) << plan.error();
   ASSERT_EQ(plan->events.size(), 3u);
   EXPECT_EQ(plan->events[0].spec.period_seconds, 30);
@@ -51,11 +52,12 @@ TEST_F(MasterPlanTest, EventsAndDaemonsAreReadWithTheirTimingAndLimits) {
 TEST_F(MasterPlanTest, MistakesAreReportedWithTheirPlace) {
   auto plan = load("", "EVENTS {\n  a cmd=\"" + tool_ + "\" period=0s\n}\n");
   ASSERT_FALSE(plan);
-  EXPECT_EQ(plan.error(), dir_ + "/cyrus.conf:2: entry \"a\": period \"0s\" is out of range (1s to 68 years)");
+  EXPECT_EQ(plan.error(),
+            dir_ + "/cyrus.conf:2: entry \"a\": period \"0s\" is out of range (1s to 68 years)");
   plan = load("", "EVENTS {\n  a cmd=\"" + tool_ + "\"\n  a cmd=\"" + tool_ + "\"\n}\n");
   ASSERT_FALSE(plan);
-  EXPECT_EQ(plan.error(), dir_ + "/cyrus.conf:3: EVENTS \"a\" is already defined at " + dir_ +
-                              "/cyrus.conf:2");
+  EXPECT_EQ(plan.error(),
+            dir_ + "/cyrus.conf:3: EVENTS \"a\" is already defined at " + dir_ + "/cyrus.conf:2");
   plan = load("", "DAEMON {\n  d cmd=\"" + dir_ + "/missing\"\n}\n");
   ASSERT_FALSE(plan);
   EXPECT_NE(plan.error().find("cyrus.conf:2: DAEMON \"d\": cannot find executable"),
@@ -82,13 +84,15 @@ TEST_F(MasterPlanTest, AServiceUserSetButMissingIsAnErrorAsRoot) {
   if (geteuid() != 0) GTEST_SKIP() << "the service user is only looked at when running as root";
   auto plan = load("cubby_user: nosuchuser4711\n", "");
   ASSERT_FALSE(plan);
-  EXPECT_EQ(plan.error(), "cubby_user \"nosuchuser4711\" (" + dir_ + "/imapd.conf:2) does not exist");
+  EXPECT_EQ(plan.error(),
+            "cubby_user \"nosuchuser4711\" (" + dir_ + "/imapd.conf:2) does not exist");
   plan = load("cubby_user: root\n", "");
   ASSERT_TRUE(plan) << plan.error();
   EXPECT_EQ(plan->identity.kind, ServiceIdentity::Kind::kUnchanged);
   plan = load("cubby_user: nobody\ncubby_group: nosuchgroup4711\n", "");
   ASSERT_FALSE(plan);
-  EXPECT_NE(plan.error().find("cubby_group \"nosuchgroup4711\""), std::string::npos) << plan.error();
+  EXPECT_NE(plan.error().find("cubby_group \"nosuchgroup4711\""), std::string::npos)
+      << plan.error();
   plan = load("cubby_user: nobody\n", "");
   ASSERT_TRUE(plan) << plan.error();
   EXPECT_EQ(plan->identity.kind, ServiceIdentity::Kind::kSwitch);

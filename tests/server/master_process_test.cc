@@ -5,11 +5,11 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <netinet/in.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -447,7 +447,8 @@ TEST_F(MasterProcessTest, SighupAddsRemovesAndRecycles) {
   EXPECT_FALSE(std::filesystem::exists(socket_path("b")));
   EXPECT_TRUE(std::filesystem::exists(socket_path("c")));
   std::string text = log();
-  EXPECT_NE(text.find("SIGHUP: service \"b\" (" + socket_path("b") + ") removed"), std::string::npos)
+  EXPECT_NE(text.find("SIGHUP: service \"b\" (" + socket_path("b") + ") removed"),
+            std::string::npos)
       << text;
   EXPECT_NE(text.find("SIGHUP: service \"c\" (" + socket_path("c") + ") added"), std::string::npos)
       << text;
@@ -458,8 +459,8 @@ TEST_F(MasterProcessTest, SighupAddsRemovesAndRecycles) {
 
 TEST_F(MasterProcessTest, BrokenFileOnSighupKeepsTheRunningConfiguration) {
   std::string w = worker(kIdleWorker);
-  std::string good = "SERVICES {\n  a cmd=\"" + w + "\" listen=\"" + socket_path("a") +
-                     "\" prefork=1\n}\n";
+  std::string good =
+      "SERVICES {\n  a cmd=\"" + w + "\" listen=\"" + socket_path("a") + "\" prefork=1\n}\n";
   services(good);
   start();
   ASSERT_TRUE(ready()) << log();
@@ -539,14 +540,15 @@ TEST_F(MasterProcessTest, MaxfdsAndArgumentsReachTheWorker) {
   std::string script = worker(("#!/bin/sh\necho \"$(ulimit -n) $CYRUS_SERVICE $CYRUS_ID $*\" > " +
                                out + ".$$\nexec sleep 1000\n")
                                   .c_str());
-  std::string daemon = worker(("#!/bin/sh\nulimit -n > " + out + ".daemon\nexec sleep 1000\n").c_str(),
-                              "daemon");
+  std::string daemon =
+      worker(("#!/bin/sh\nulimit -n > " + out + ".daemon\nexec sleep 1000\n").c_str(), "daemon");
   services("SERVICES {\n  lmtp cmd=\"" + script + " -a\" listen=\"" + socket_path() +
            "\" prefork=1 maxfds=77\n}\nDAEMON {\n  d cmd=\"" + daemon + "\" maxfds=55\n}\n");
   start();
   ASSERT_TRUE(ready()) << log();
   ASSERT_TRUE(children_become(2)) << log();
-  ASSERT_TRUE(eventually([&] { return slurp(out + ".daemon") == "55\n"; })) << slurp(out + ".daemon");
+  ASSERT_TRUE(eventually([&] { return slurp(out + ".daemon") == "55\n"; }))
+      << slurp(out + ".daemon");
   std::string file;  // the worker's, named after its pid
   ASSERT_TRUE(eventually([&] {
     for (pid_t p : children())
@@ -581,7 +583,8 @@ TEST_F(MasterProcessTest, ProtoChoosesTheAddressFamilies) {
   start();
   ASSERT_TRUE(ready()) << log();
   std::string text = log();
-  EXPECT_NE(text.find("service \"four\" (0.0.0.0:" + p + "): listening"), std::string::npos) << text;
+  EXPECT_NE(text.find("service \"four\" (0.0.0.0:" + p + "): listening"), std::string::npos)
+      << text;
   EXPECT_EQ(text.find("service \"four\" ([::]"), std::string::npos) << text;
   EXPECT_NE(text.find("service \"six\" ([::]:" + std::to_string(port + 1) + "): listening"),
             std::string::npos)
@@ -596,10 +599,9 @@ TEST_F(MasterProcessTest, ProtoChoosesTheAddressFamilies) {
 TEST_F(MasterProcessTest, EventsRunOnTheirScheduleButNeverTwiceAtOnce) {
   // Each run of "slow" takes 1.3 s and is due every second.
   std::string runs = dir_ + "/runs";
-  std::string slow = worker(("#!/bin/sh\necho start >> " + runs + "\nsleep 1.3\necho end >> " +
-                             runs + "\n")
-                                .c_str(),
-                            "slow");
+  std::string slow = worker(
+      ("#!/bin/sh\necho start >> " + runs + "\nsleep 1.3\necho end >> " + runs + "\n").c_str(),
+      "slow");
   std::string once = worker("#!/bin/sh\nexit 3\n", "once");
   services("SERVICES {\n  lmtp cmd=\"" + worker(kIdleWorker) + "\" listen=\"" + socket_path() +
            "\"\n}\nEVENTS {\n  slow cmd=\"" + slow + "\" period=1s\n  once cmd=\"" + once +

@@ -69,7 +69,8 @@ TEST(MasterReport, StatusTableHasOneRowPerAddressWithItsNumbersAndLastError) {
       text, std::regex(R"(lmtpunix +/run/cubby/lmtp +enabled +1 +2 +0 +17 +9 +3 +-\n)")))
       << text;
   EXPECT_TRUE(std::regex_search(
-      text, std::regex(R"(lmtp +127\.0\.0\.1:24 +disabled +0 +0 +0 +0 +0 +0 +\S+ too many failures)")))
+      text,
+      std::regex(R"(lmtp +127\.0\.0\.1:24 +disabled +0 +0 +0 +0 +0 +0 +\S+ too many failures)")))
       << text;
   EXPECT_TRUE(std::regex_search(text, std::regex(R"(event +prune +- +4 +0 +exited with status 0)")))
       << text;
@@ -78,9 +79,10 @@ TEST(MasterReport, StatusTableHasOneRowPerAddressWithItsNumbersAndLastError) {
 TEST(MasterReport, StatusJsonCarriesTheSameFields) {
   std::string json = render_status_json(sample());
   EXPECT_NE(json.find("\"pid\":4242"), std::string::npos) << json;
-  EXPECT_NE(json.find("{\"service\":\"lmtpunix\",\"listen\":\"/run/cubby/lmtp\",\"state\":\"enabled\","
-                      "\"ready\":1,\"busy\":2"),
-            std::string::npos)
+  EXPECT_NE(
+      json.find("{\"service\":\"lmtpunix\",\"listen\":\"/run/cubby/lmtp\",\"state\":\"enabled\","
+                "\"ready\":1,\"busy\":2"),
+      std::string::npos)
       << json;
   EXPECT_NE(json.find("\"deliveries\":9,\"refused\":3"), std::string::npos) << json;
   EXPECT_NE(json.find("\"last_error\":\"too many failures;"), std::string::npos) << json;
