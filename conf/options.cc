@@ -140,7 +140,17 @@ constexpr OptionSpec kOptions[] = {
   // Processes.
   duration("master_shutdown_timeout", "300s",
            "On SIGTERM, how long the master lets workers finish before killing them."),
-  text("cubby_user", "cubby", "Unprivileged user the programs switch to when started as root."),
+  text("cubby_user", "cubby",
+       "Unprivileged user the programs run as when started as root; root stays root with a warning "
+       "when the default user does not exist."),
+  text("cubby_group", "", "Group to run as with cubby_user; empty means cubby_user's primary group."),
+  boolean("master_chown", "yes",
+          "cubby-master, started as root, gives configdirectory and the partitions to cubby_user."),
+  text("metrics_listen", "",
+       "Loopback host:port where cubby-master serves Prometheus metrics (/metrics); empty: off."),
+  text("metrics_textfile", "",
+       "File cubby-master rewrites with Prometheus metrics, for node_exporter; empty: off."),
+  duration("metrics_interval", "15s", "How often cubby-master rewrites metrics_textfile."),
   boolean("debug", "no", "Log at debug level."),
   boolean("chatty", "no", "Log every LMTP command and reply."),
 

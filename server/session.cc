@@ -2,6 +2,7 @@
 #include "server/session.h"
 
 #include "conf/log.h"
+#include "server/delivery_metrics.h"
 #include "server/tls.h"
 
 namespace cubby::server {
@@ -187,8 +188,10 @@ void Session::submit(lmtp::DeliveryRequest request) {
   // session does not read meanwhile): without this guard a draining worker's run() would return
   // before the reply is sent.
   auto work = asio::make_work_guard(context_.io);
+  delivery_started(info->session_id);  // metrics (delivery_metrics.h)
   context_.committer.submit(std::move(batch), [self, info, work](store::DeliveryResult result) {
     asio::post(self->context_.io, [self, info, work, result = std::move(result)] {
+      delivery_finished(info->session_id, result);  // metrics (delivery_metrics.h)
       for (const auto& o : result.outcomes) {
         if (o.error) {
           CUBBY_LOG_ERR("delivery failed: sessionid=<%s> messageid=%s mailbox=%s: %s",

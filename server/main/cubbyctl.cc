@@ -7,6 +7,7 @@
 //     stats       messages, logical and physical bytes per partition, dedup ratio
 //     recover     repair after a crash (what every worker does at start)
 //     config      the effective settings and where each comes from
+//     status      ask the running cubby-master about its services and workers
 // Exit codes: 0 done, 1 failed or problems found, 64 usage, 78 configuration error.
 #include <getopt.h>
 
@@ -18,6 +19,8 @@
 
 #include "conf/log.h"
 #include "conf/settings.h"
+#include "server/privileges.h"
+#include "server/status_client.h"
 #include "store/check.h"
 #include "store/config.h"
 #include "store/recovery.h"
@@ -35,7 +38,8 @@ int usage() {
           "  mailbox list\n"
           "  message list <mailbox>\n"
           "  message show <mailbox> <uid>\n"
-          "  check | stats | recover | config\n");
+          "  check | stats | recover | config\n"
+          "  status [--json | --metrics]\n");
   return kUsage;
 }
 
@@ -251,6 +255,13 @@ int main(int argc, char** argv) {
   if (command == "config") {
     printf("%s", cubby::conf::format_effective(settings.value(), json).c_str());
     return kOk;
+  }
+  // The master issue: `status` asks cubby-master; as root, work as the service user so that what
+  // is created in the store belongs to it (server/status_client.h, server/privileges.h).
+  if (command == "status") return cubby::server::status_command(settings.value(), args, json);
+  if (auto e = cubby::server::become_service_user(settings.value())) {
+    fprintf(stderr, "cubbyctl: %s\n", e->c_str());
+    return kConfig;
   }
 
   auto store_config = cubby::store::StoreConfig::from(settings.value());

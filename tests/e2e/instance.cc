@@ -87,6 +87,11 @@ void CubbyInstance::write_files() {
   settings << "servername: e2e.test\n";
   // deliver(8) finds lmtpd here; a test's own lmtpsocket line (below) wins.
   settings << "lmtpsocket: " << socket_path() << "\n";
+  // Run as root on purpose, whatever users this machine has (the temporary root is 0700): a test
+  // that wants the service user sets cubby_user itself.
+  bool user_given = false;
+  for (const auto& line : options_.settings) user_given = user_given || line.rfind("cubby_user", 0) == 0;
+  if (!user_given) settings << "cubby_user: root\n";
   for (const auto& line : options_.settings) settings << line << "\n";
 
   tcp_port_ = free_tcp_port();
@@ -99,8 +104,8 @@ void CubbyInstance::write_files() {
            << "\n"
            << "  lmtp     cmd=\"lmtpd -a\" listen=\"127.0.0.1:" << tcp_port_ << "\" prefork=1\n"
            << "  lmtpauth cmd=\"lmtpd\" listen=\"127.0.0.1:" << auth_port_ << "\" prefork=1\n";
-  for (const auto& line : options_.services) services << "  " << line << "\n";
-  services << "}\n";
+  for (const auto& line : options_.extra_services) services << "  " << line << "\n";
+  services << "}\n" << options_.extra_sections;
 }
 
 bool CubbyInstance::accepting() const {
