@@ -6,34 +6,10 @@
 #include <cstdio>
 #include <ctime>
 
+#include "store/schema.h"
+
 namespace cubby::store {
 namespace {
-
-constexpr const char* kSchema = R"sql(
-CREATE TABLE IF NOT EXISTS mailboxes(
-  id INTEGER PRIMARY KEY,
-  name TEXT NOT NULL UNIQUE,
-  uniqueid TEXT NOT NULL UNIQUE,
-  partition TEXT NOT NULL,
-  dir TEXT NOT NULL,
-  uidvalidity INTEGER NOT NULL,
-  uidnext INTEGER NOT NULL DEFAULT 1,
-  created INTEGER NOT NULL,
-  acl TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS messages(
-  mailbox INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
-  uid INTEGER NOT NULL,
-  guid TEXT NOT NULL,
-  size INTEGER NOT NULL,
-  internaldate INTEGER NOT NULL,
-  stage TEXT NOT NULL,
-  pending INTEGER NOT NULL DEFAULT 1,
-  PRIMARY KEY(mailbox, uid)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS messages_pending ON messages(stage) WHERE pending = 1;
-CREATE INDEX IF NOT EXISTS messages_guid ON messages(guid);
-)sql";
 
 constexpr const char* kMailboxColumns =
     "id, name, uniqueid, partition, dir, uidvalidity, uidnext, created, acl";
@@ -101,7 +77,7 @@ struct Index::Statements {
 Result<Index, Error> Index::open(const std::string& path) {
   auto db = Db::open(path);
   if (!db.ok()) return fail(db.error());
-  if (auto e = db->exec(kSchema)) return fail(*e);
+  if (auto e = migrate(db.value())) return fail(*e);
   return Index(std::move(db.value()));
 }
 

@@ -1,5 +1,6 @@
 // Index: the store's metadata in SQLite ({configdirectory}/cubby.sqlite, WAL): mailboxes and the
-// messages in them.
+// messages in them (quota roots and duplicate marks have their own modules: quota.h, duplicates.h).
+// Opening an Index creates or upgrades the schema (schema.h).
 //
 // One Index is one connection, used by one thread. Workers keep two: one for RCPT-time lookups on
 // the event-loop thread and one for the committer thread. The schema:
