@@ -53,7 +53,7 @@ lmtp::RecipientVerdict StoreBackend::check_recipient(const lmtp::RecipientReques
       return v;
     }
   }
-  if (auto inbox = index.find_mailbox(mapped->inbox.internal())) {
+  if (auto inbox = index.find_mailbox(mapped->mailbox.internal())) {
     v.accepted = true;
     v.target = inbox->name;
     return v;

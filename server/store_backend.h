@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "conf/settings.h"
 #include "server/lmtp/backend.h"
 #include "store/delivery.h"
 #include "store/recipient.h"
@@ -24,8 +25,9 @@ namespace cubby::server {
 
 class StoreBackend : public lmtp::Backend {
  public:
-  StoreBackend(store::Store& store, store::AddressRules rules)
-      : store_(store), rules_(rules) {}
+  // Reads the address and delivery rules from `settings`.
+  StoreBackend(store::Store& store, const conf::Settings& settings)
+      : store_(store), rules_(store::AddressRules::from(settings)) {}
 
   lmtp::RecipientVerdict check_recipient(const lmtp::RecipientRequest& request) override;
   Result<std::unique_ptr<lmtp::MessageSink>, lmtp::Reply> open_message(
