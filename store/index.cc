@@ -46,7 +46,12 @@ struct Index::Statements {
                             " FROM mailboxes ORDER BY name").c_str()),
         insert_mailbox(db,
                        "INSERT INTO mailboxes(name, uniqueid, partition, dir, uidvalidity, "
-                       "uidnext, created) VALUES(?, ?, ?, ?, ?, 1, ?) RETURNING id"),
+                       "uidnext, created, acl) VALUES(?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"),
+        mailboxes_between(db, (std::string("SELECT ") + kMailboxColumns +
+                               " FROM mailboxes WHERE name >= ? AND name < ? ORDER BY name")
+                                  .c_str()),
+        set_acl(db, "UPDATE mailboxes SET acl = ? WHERE id = ?"),
+        rename_mailbox(db, "UPDATE mailboxes SET name = ?, dir = ? WHERE id = ?"),
         delete_mailbox(db, "DELETE FROM mailboxes WHERE id = ?"),
         allocate_uid(db,
                      "UPDATE mailboxes SET uidnext = uidnext + 1 WHERE id = ? "
@@ -69,7 +74,8 @@ struct Index::Statements {
                     "SELECT m.mailbox, m.uid, m.guid, m.size, m.internaldate, m.stage, m.pending, "
                     "b.partition FROM messages m JOIN mailboxes b ON b.id = m.mailbox "
                     "WHERE m.pending = 1") {}
-  Statement find_mailbox, mailbox_by_id, list_mailboxes, insert_mailbox, delete_mailbox,
+  Statement find_mailbox, mailbox_by_id, list_mailboxes, insert_mailbox, mailboxes_between,
+      set_acl, rename_mailbox, delete_mailbox,
       allocate_uid, raise_uidnext, insert_message, delete_message, clear_stage, messages, message,
       staged_rows;
 };
@@ -81,10 +87,17 @@ Result<Index, Error> Index::open(const std::string& path) {
   return Index(std::move(db.value()));
 }
 
-Index::Index(Db db) : db_(std::make_unique<Db>(std::move(db))), st_(std::make_unique<Statements>(*db_)) {}
+Index::Index(Db db)
+    : db_(std::make_unique<Db>(std::move(db))),
+      st_(std::make_unique<Statements>(*db_)),
+      quotas_(std::make_unique<QuotaTable>(*db_)),
+      duplicates_(std::make_unique<DuplicateMarks>(*db_)) {}
 Index::Index(Index&&) noexcept = default;
 Index::~Index() {
-  st_.reset();  // statements go before their connection
+  // statements go before their connection
+  duplicates_.reset();
+  quotas_.reset();
+  st_.reset();
 }
 
 std::optional<MailboxRecord> Index::find_mailbox(const std::string& name) {
@@ -121,17 +134,24 @@ std::vector<MailboxRecord> Index::list_mailboxes() {
 
 Result<MailboxRecord, Error> Index::insert_mailbox(const std::string& name,
                                                    const std::string& partition,
-                                                   const std::string& dir) {
+                                                   const std::string& dir, const std::string& acl) {
   MailboxRecord m;
   m.name = name;
-  m.uniqueid = new_uniqueid();
   m.partition = partition;
   m.dir = dir;
-  m.uidvalidity = static_cast<int64_t>(time(nullptr));
-  m.created = m.uidvalidity;
+  m.acl = acl;
+  return restore_mailbox(std::move(m));
+}
+
+Result<MailboxRecord, Error> Index::restore_mailbox(MailboxRecord m) {
+  if (m.uniqueid.empty()) m.uniqueid = new_uniqueid();
+  const auto now = static_cast<int64_t>(time(nullptr));
+  if (m.uidvalidity == 0) m.uidvalidity = now;
+  if (m.created == 0) m.created = now;
+  if (m.uidnext < 1) m.uidnext = 1;
   auto& s = st_->insert_mailbox;
   s.bind(1, m.name).bind(2, m.uniqueid).bind(3, m.partition).bind(4, m.dir);
-  s.bind(5, m.uidvalidity).bind(6, m.created);
+  s.bind(5, m.uidvalidity).bind(6, m.uidnext).bind(7, m.created).bind(8, m.acl);
   auto row = s.step();
   if (!row.ok()) {
     s.reset();
@@ -140,6 +160,37 @@ Result<MailboxRecord, Error> Index::insert_mailbox(const std::string& name,
   m.id = s.int_at(0);
   s.reset();
   return m;
+}
+
+std::vector<MailboxRecord> Index::mailboxes_between(const std::string& from,
+                                                    const std::string& to) {
+  std::vector<MailboxRecord> out;
+  auto& s = st_->mailboxes_between;
+  s.bind(1, from).bind(2, to);
+  for (;;) {
+    auto row = s.step();
+    if (!row.ok() || !row.value()) break;
+    out.push_back(read_mailbox(s));
+  }
+  s.reset();
+  return out;
+}
+
+std::vector<MailboxRecord> Index::mailboxes_below(const std::string& name) {
+  // "name" itself, then "name." up to "name/" ('/' follows '.').
+  std::vector<MailboxRecord> out;
+  if (auto self = find_mailbox(name)) out.push_back(std::move(*self));
+  for (auto& m : mailboxes_between(name + ".", name + "/")) out.push_back(std::move(m));
+  return out;
+}
+
+std::optional<Error> Index::set_acl(int64_t id, const std::string& acl) {
+  return st_->set_acl.bind(1, acl).bind(2, id).run();
+}
+
+std::optional<Error> Index::rename_mailbox(int64_t id, const std::string& name,
+                                           const std::string& dir) {
+  return st_->rename_mailbox.bind(1, name).bind(2, dir).bind(3, id).run();
 }
 
 std::optional<Error> Index::delete_mailbox(int64_t id) {

@@ -36,7 +36,7 @@ struct Fixture {
     auto report = check(t.store());
     EXPECT_TRUE(report.ok()) << (report.problems.empty() ? "" : report.problems[0]);
     DeliveryGroup group(t.store().config(), t.store().index());
-    group.add(DeliveryBatch{t.stage("Subject: after\r\n\r\n"), {"user.a"}});
+    group.add(testing::batch_to(t.stage("Subject: after\r\n\r\n"), {"user.a"}));
     group.stage();
     group.commit();
     group.link();
@@ -64,7 +64,7 @@ TEST(Recovery, CommittedButNotLinkedIsLinked) {
   Fixture f;
   {
     DeliveryGroup group(f.t.store().config(), f.t.store().index());
-    group.add(DeliveryBatch{f.t.stage(kMessage), f.names});
+    group.add(testing::batch_to(f.t.stage(kMessage), f.names));
     group.stage();
     group.commit();
     // crash: no link() and no checkpoint; the stage file survives unlocked
@@ -85,7 +85,7 @@ TEST(Recovery, LinksLostInAPowerCutAreRestored) {
   Fixture f;
   {
     DeliveryGroup group(f.t.store().config(), f.t.store().index());
-    group.add(DeliveryBatch{f.t.stage(kMessage), f.names});
+    group.add(testing::batch_to(f.t.stage(kMessage), f.names));
     group.stage();
     group.commit();
     group.link();
@@ -105,7 +105,7 @@ TEST(Recovery, LinkedButNotCheckpointedIsRetired) {
   Fixture f;
   {
     DeliveryGroup group(f.t.store().config(), f.t.store().index());
-    group.add(DeliveryBatch{f.t.stage(kMessage), f.names});
+    group.add(testing::batch_to(f.t.stage(kMessage), f.names));
     group.stage();
     group.commit();
     group.link();
@@ -124,7 +124,7 @@ TEST(Recovery, CheckpointedButStageFileLeftIsRemoved) {
     DeliveryGroup group(f.t.store().config(), f.t.store().index());
     auto s = f.t.stage(kMessage);
     stage_name = s.name();
-    group.add(DeliveryBatch{std::move(s), f.names});
+    group.add(testing::batch_to(std::move(s), f.names));
     group.stage();
     group.commit();
     group.link();
@@ -153,7 +153,7 @@ TEST(Recovery, RowWithNothingLeftIsReportedAndDropped) {
     DeliveryGroup group(f.t.store().config(), f.t.store().index());
     auto s = f.t.stage(kMessage);
     stage_path = s.path();
-    group.add(DeliveryBatch{std::move(s), {"user.a"}});
+    group.add(testing::batch_to(std::move(s), {"user.a"}));
     group.stage();
     group.commit();
   }
@@ -175,7 +175,7 @@ TEST(Check, ReportsStrayMissingAndResizedFiles) {
   Fixture f;
   {
     DeliveryGroup group(f.t.store().config(), f.t.store().index());
-    group.add(DeliveryBatch{f.t.stage(kMessage), f.names});
+    group.add(testing::batch_to(f.t.stage(kMessage), f.names));
     group.stage();
     group.commit();
     group.link();
