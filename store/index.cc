@@ -42,6 +42,8 @@ struct Index::Statements {
                           " FROM mailboxes WHERE name = ?").c_str()),
         mailbox_by_id(db, (std::string("SELECT ") + kMailboxColumns +
                            " FROM mailboxes WHERE id = ?").c_str()),
+        mailbox_by_uniqueid(db, (std::string("SELECT ") + kMailboxColumns +
+                                 " FROM mailboxes WHERE uniqueid = ?").c_str()),
         list_mailboxes(db, (std::string("SELECT ") + kMailboxColumns +
                             " FROM mailboxes ORDER BY name").c_str()),
         insert_mailbox(db,
@@ -74,7 +76,7 @@ struct Index::Statements {
                     "SELECT m.mailbox, m.uid, m.guid, m.size, m.internaldate, m.stage, m.pending, "
                     "b.partition FROM messages m JOIN mailboxes b ON b.id = m.mailbox "
                     "WHERE m.pending = 1") {}
-  Statement find_mailbox, mailbox_by_id, list_mailboxes, insert_mailbox, mailboxes_between,
+  Statement find_mailbox, mailbox_by_id, mailbox_by_uniqueid, list_mailboxes, insert_mailbox, mailboxes_between,
       set_acl, rename_mailbox, delete_mailbox,
       allocate_uid, raise_uidnext, insert_message, delete_message, clear_stage, messages, message,
       staged_rows;
@@ -113,6 +115,17 @@ std::optional<MailboxRecord> Index::find_mailbox(const std::string& name) {
 std::optional<MailboxRecord> Index::mailbox_by_id(int64_t id) {
   auto& s = st_->mailbox_by_id;
   s.bind(1, id);
+  auto row = s.step();
+  std::optional<MailboxRecord> out;
+  if (row.ok() && row.value()) out = read_mailbox(s);
+  s.reset();
+  return out;
+}
+
+std::optional<MailboxRecord> Index::mailbox_by_uniqueid(const std::string& uniqueid) {
+  if (uniqueid.empty()) return std::nullopt;
+  auto& s = st_->mailbox_by_uniqueid;
+  s.bind(1, uniqueid);
   auto row = s.step();
   std::optional<MailboxRecord> out;
   if (row.ok() && row.value()) out = read_mailbox(s);

@@ -62,6 +62,7 @@ class Index {
 
   std::optional<MailboxRecord> find_mailbox(const std::string& name);
   std::optional<MailboxRecord> mailbox_by_id(int64_t id);
+  std::optional<MailboxRecord> mailbox_by_uniqueid(const std::string& uniqueid);
   std::vector<MailboxRecord> list_mailboxes();
   Result<MailboxRecord, Error> insert_mailbox(const std::string& name, const std::string& partition,
                                               const std::string& dir, const std::string& acl = "");

@@ -167,7 +167,7 @@ Result<std::pair<int64_t, int64_t>, Error> QuotaTable::mailbox_usage(int64_t mai
   return out;
 }
 
-std::optional<Error> QuotaTable::recalc(std::string_view root) {
+Result<QuotaTable::Usage, Error> QuotaTable::computed_usage(std::string_view root) {
   // Mailboxes named `root` or below it: "root" and "root." up to "root/" ('/' follows '.').
   std::vector<std::pair<int64_t, std::string>> boxes;
   auto& s = st_->mailboxes_below;
@@ -175,22 +175,29 @@ std::optional<Error> QuotaTable::recalc(std::string_view root) {
   s.bind(1, name).bind(2, name + ".").bind(3, name + "/");
   for (;;) {
     auto row = s.step();
-    if (!row.ok()) return row.error();
+    if (!row.ok()) return fail(row.error());
     if (!row.value()) break;
     boxes.emplace_back(s.int_at(0), s.text_at(1));
   }
   s.reset();
-  int64_t bytes = 0, messages = 0;
+  Usage usage;
   for (const auto& [id, box] : boxes) {
     auto covering = root_of(box);
-    if (!covering.ok()) return covering.error();
+    if (!covering.ok()) return fail(covering.error());
     if (!covering.value() || covering.value()->name != root) continue;  // a deeper root's
-    auto usage = mailbox_usage(id);
-    if (!usage.ok()) return usage.error();
-    messages += usage->first;
-    bytes += usage->second;
+    auto one = mailbox_usage(id);
+    if (!one.ok()) return fail(one.error());
+    usage.messages += one->first;
+    usage.bytes += one->second;
+    usage.mailboxes.push_back(id);
   }
-  return st_->set_used.bind(1, bytes).bind(2, messages).bind(3, root).run();
+  return usage;
+}
+
+std::optional<Error> QuotaTable::recalc(std::string_view root) {
+  auto usage = computed_usage(root);
+  if (!usage.ok()) return usage.error();
+  return st_->set_used.bind(1, usage->bytes).bind(2, usage->messages).bind(3, root).run();
 }
 
 }  // namespace cubby::store

@@ -69,6 +69,13 @@ class QuotaTable {
   std::optional<Error> remove(std::string_view root);
   // Recomputes a root's usage from the messages of the mailboxes it covers.
   std::optional<Error> recalc(std::string_view root);
+  // What recalc() would set: bytes and messages of the mailboxes `root` covers, and the ids of
+  // those mailboxes.
+  struct Usage {
+    int64_t bytes = 0, messages = 0;
+    std::vector<int64_t> mailboxes;
+  };
+  Result<Usage, Error> computed_usage(std::string_view root);
   // Usage of one mailbox: messages and bytes.
   Result<std::pair<int64_t, int64_t>, Error> mailbox_usage(int64_t mailbox_id);
 
