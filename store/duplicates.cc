@@ -29,7 +29,7 @@ struct DuplicateMarks::Statements {
         mark(db,
              "INSERT OR REPLACE INTO duplicates(message, key, mark, uid) VALUES(?, ?, ?, ?)"),
         unmark(db, "DELETE FROM duplicates WHERE message = ? AND key = ?"),
-        prune(db, "DELETE FROM duplicates WHERE mark < ?"),
+        prune(db, "DELETE FROM duplicates WHERE mark <= ?"),
         count(db, "SELECT COUNT(*) FROM duplicates") {}
   Db& db;
   Statement find, mark, unmark, prune, count;

@@ -8,7 +8,7 @@
 // multi-recipient transaction adds sit on the same B-tree pages) and `key` of Cyrus's
 // "<Message-ID> NUL <uniqueid> NUL <Date> NUL". With the mark go the time of the delivery and the
 // UID it got. find() and mark() are meant for the delivery's own transaction (delivery.h), so the
-// mark costs no fsync of its own; prune() forgets marks older than a date (cubbyctl duplicates
+// mark costs no fsync of its own; prune() forgets marks as old as a date or older (cubbyctl duplicates
 // prune, Cyrus's cyr_expire -E). One DuplicateMarks per Index connection, same thread.
 #pragma once
 
@@ -41,7 +41,7 @@ class DuplicateMarks {
   std::optional<Error> mark(const DuplicateKey& key, int64_t uid, int64_t when);
   // Forgets one mark (a delivery undone because its file could not be made).
   std::optional<Error> unmark(const DuplicateKey& key);
-  // Removes the marks made before `before` (unix time); returns how many.
+  // Removes the marks made at or before `before` (unix time); returns how many.
   Result<int64_t, Error> prune(int64_t before);
   Result<int64_t, Error> count();
 

@@ -124,7 +124,7 @@ int duplicates_command(Context& c, const Args& args) {
                          .str()
                          .c_str());
     } else {
-      printf("removed %lld marks older than %s days; %lld kept\n",
+      printf("removed %lld marks made %s or more days ago; %lld kept\n",
              static_cast<long long>(removed.value()), d.c_str(),
              static_cast<long long>(left.ok() ? left.value() : -1));
     }

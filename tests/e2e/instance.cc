@@ -215,7 +215,20 @@ std::optional<std::string> CubbyInstance::create_mailbox(const std::string& user
 
 std::optional<std::vector<MessageRow>> CubbyInstance::messages(const std::string& user,
                                                                std::string* error) const {
-  auto r = ctl({"message", "list", "user/" + user, "--json"});
+  return mailbox_messages("user/" + user, error);
+}
+
+std::optional<std::string> CubbyInstance::mailbox_path(const std::string& mailbox) const {
+  auto r = ctl({"mailbox", "info", mailbox, "--json"});
+  std::smatch m;
+  static const std::regex path(R"re("path":"([^"]*)")re");
+  if (r.exit_code != 0 || !std::regex_search(r.out, m, path)) return std::nullopt;
+  return m[1].str();
+}
+
+std::optional<std::vector<MessageRow>> CubbyInstance::mailbox_messages(
+    const std::string& mailbox, std::string* error) const {
+  auto r = ctl({"message", "list", mailbox, "--json"});
   if (r.exit_code != 0) {
     if (error) *error = r.describe();
     return std::nullopt;
