@@ -270,12 +270,15 @@ void DeliveryGroup::commit() {
   for (const auto& [name, root] : cs.roots) {
     const int was = percent_used(cs.before.at(name)), now = percent_used(root);
     if (warn > 0 && was < warn && now >= warn) {
-      CUBBY_LOG_WARNING("quota: root %s is at %d%% of its limit (storage %lld bytes of %s KiB, "
+      auto limit = [](const std::optional<int64_t>& v, const char* unit) {
+        return v ? std::to_string(*v) + unit : std::string("no limit");
+      };
+      CUBBY_LOG_WARNING("quota: root %s is at %d%% of its limit (storage %lld bytes of %s, "
                         "%lld messages of %s)",
                         name.c_str(), now, static_cast<long long>(root.storage_used),
-                        root.storage_limit ? std::to_string(*root.storage_limit).c_str() : "no limit",
+                        limit(root.storage_limit, " KiB").c_str(),
                         static_cast<long long>(root.message_used),
-                        root.message_limit ? std::to_string(*root.message_limit).c_str() : "no limit");
+                        limit(root.message_limit, "").c_str());
     }
   }
 }

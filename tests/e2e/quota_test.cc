@@ -84,7 +84,8 @@ TEST_F(QuotaE2e, AtDataWhenTheRootWentOverMeanwhile) {
 
 TEST_F(QuotaE2e, StrictAndPermanentAtRcptAndAtData) {
   ASSERT_NO_FATAL_FAILURE(start({"alice", "bob"}, {"lmtp_strict_quota: yes",
-                                                   "lmtp_over_quota_perm_failure: yes"}));
+                                                   "lmtp_over_quota_perm_failure: yes",
+                                                   "quotawarn: 40"}));
   ASSERT_EQ(cubby_->ctl({"quota", "set", "user/alice", "storage=2"}).exit_code, 0);  // 2 KiB
   LmtpClient c = unix_client();
   // SIZE= is counted at RCPT.
@@ -103,6 +104,8 @@ TEST_F(QuotaE2e, StrictAndPermanentAtRcptAndAtData) {
   Transaction fits = run_transaction(c, "s@x", {"alice@x"}, message("s3@x", 1000), false);
   ASSERT_EQ(fits.final.size(), 1u);
   EXPECT_EQ(fits.final[0].code, 250);
+  // ~1.1 KiB of 2: past quotawarn (40%), logged once.
+  EXPECT_NE(cubby_->log().find("quota: root user.alice is at "), std::string::npos);
   Transaction ignored = run_transaction(c, "s@x> SIZE=5000", {"alice@x> IGNOREQUOTA"},
                                         message("s4@x", 3000), false);
   ASSERT_EQ(ignored.final.size(), 1u);
