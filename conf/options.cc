@@ -92,7 +92,7 @@ constexpr OptionSpec kOptions[] = {
   boolean("lmtp_downcase_rcpt", "yes",
           "Lower-case the user part of each recipient before looking up its mailbox."),
   boolean("lmtp_fuzzy_mailbox_match", "no",
-          "When user+detail names no folder exactly, try a case-insensitive match before INBOX."),
+          "When a +detail folder or shared mailbox does not exist, match ignoring case and ' -_'."),
   text("lmtp_catchall_mailbox", "",
        "User whose INBOX receives mail for recipients that do not exist; empty rejects them."),
   boolean("lmtp_over_quota_perm_failure", "no",

@@ -36,6 +36,7 @@ std::optional<Error> MailboxName::check_component(std::string_view c) {
     if (ch < 0x20 || ch == 0x7f) return bad_name(c, "control character");
     if (ch == '/') return bad_name(c, "'/' inside a component");
     if (ch == '^') return bad_name(c, "'^' is reserved");
+    if (ch == '!') return bad_name(c, "'!' separates a domain");
   }
   return std::nullopt;
 }

@@ -5,7 +5,7 @@
 // optional virtual domain in front ("example.com!user.alice.Work"). External names use '/' between
 // components when unixhierarchysep is on (the default: "user/alice/Work", where "a.b" is a legal
 // component) and '.' otherwise. A component must be non-empty, at most 255 bytes, and free of NUL,
-// control characters, '/', '^' (when it would be ambiguous) and the names "." and ".."; so a
+// control characters, '/', '^', '!' (which ends a domain) and the names "." and ".."; so a
 // mailbox directory can never escape its partition. The directory is the Cyrus legacy layout:
 // "user/alice/Work", with hashimapspool "a/user/alice/Work", with a domain
 // "domain/example.com/user/alice" (hashed: "domain/e/example.com/a/user/alice").

@@ -188,6 +188,14 @@ class Reconstruction {
     const bool fresh = fresh_.count(box->id) > 0;
     int64_t uidnext = box->uidnext;
     if (auto h = MailboxHeader::read(dir); h.ok()) uidnext = std::max(uidnext, h->uidnext);
+    struct stat dst;
+    if (::stat(dir.c_str(), &dst) != 0) {
+      if (auto e = make_dirs(dir)) {
+        r_.problems.push_back(ext + ": " + e->detail);
+      } else {
+        r_.events.push_back(ext + ": directory " + dir + " missing - created");
+      }
+    }
     DirEntries entries = read_dir(dir);
     std::map<int64_t, MessageRecord> rows;
     for (auto& m : index.messages(box->id)) rows.emplace(m.uid, std::move(m));

@@ -77,6 +77,7 @@ TEST(Recipient, UnixSeparatorWithoutVirtualDomains) {
                    {"@example.com", "", "", ""},
                    {"+user/bob@example.com", "", "", ""},  // not a way into user mailboxes
                    {"a/b@example.com", "", "", ""},
+                   {"a!b@example.com", "", "", ""},  // '!' would end a domain
                },
                "unix, no virtdomains");
 }

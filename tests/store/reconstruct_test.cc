@@ -177,6 +177,19 @@ TEST(Reconstruct, RepairsAMailboxWhoseFilesChangedBehindTheIndex) {
   EXPECT_TRUE(verify(t.store()).ok());
 }
 
+TEST(Reconstruct, AMissingDirectoryIsMadeAgainAndItsRowsGo) {
+  TempStore t;
+  auto box = t.create("user/alice");
+  deliver(t, "x\r\n", {"user.alice"});
+  std::filesystem::remove_all(t.store().mailbox_dir(box));
+  EXPECT_FALSE(check(t.store()).ok());
+  auto report = reconstruct(t.store(), {});
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->removed, 1);
+  EXPECT_TRUE(check(t.store()).ok());
+  EXPECT_EQ(t.mailbox("user/alice").uidnext, 2);
+}
+
 TEST(Reconstruct, NamedMailboxesOnlyAndUnknownNames) {
   TempStore t;
   t.create("user/alice");
