@@ -29,7 +29,8 @@ lmtp::RecipientVerdict CountingStoreBackend::check_recipient(
 
 void delivery_started(const std::string& session_id) { started()[session_id] = Clock::now(); }
 
-void delivery_finished(const std::string& session_id, const store::DeliveryResult& result) {
+void delivery_finished(const std::string& session_id, const store::DeliveryResult& result,
+                       const std::vector<lmtp::Reply>& replies) {
   WorkerCounters& c = worker_counters();
   constexpr auto relaxed = std::memory_order_relaxed;
   c.transactions.fetch_add(1, relaxed);
@@ -39,7 +40,7 @@ void delivery_finished(const std::string& session_id, const store::DeliveryResul
   c.bytes_written.fetch_add(result.size * (1 + static_cast<uint64_t>(result.copies)), relaxed);
   c.bytes_linked.fetch_add(result.size * static_cast<uint64_t>(std::max(0, result.links - 1)),
                            relaxed);
-  for (const lmtp::Reply& r : StoreBackend::replies(result, session_id)) {
+  for (const lmtp::Reply& r : replies) {
     c.add_recipient(r.code);
     if (r.code == 250) c.deliveries.fetch_add(1, relaxed);
   }

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "server/store_backend.h"
 
@@ -24,7 +25,9 @@ class CountingStoreBackend : public StoreBackend {
 
 // A session hands a message to the committer (the hook in Session::submit).
 void delivery_started(const std::string& session_id);
-// Its result has come back on the event-loop thread, before the replies are sent.
-void delivery_finished(const std::string& session_id, const store::DeliveryResult& result);
+// Its result has come back on the event-loop thread, with the per-recipient replies about to be
+// sent.
+void delivery_finished(const std::string& session_id, const store::DeliveryResult& result,
+                       const std::vector<lmtp::Reply>& replies);
 
 }  // namespace cubby::server

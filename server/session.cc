@@ -181,7 +181,7 @@ void Session::wait_auth_delay(std::chrono::milliseconds delay) {
 }
 
 void Session::submit(lmtp::DeliveryRequest request) {
-  auto batch = StoreBackend::batch(request);
+  auto batch = context_.backend.batch(request);
   auto info = std::make_shared<lmtp::MessageInfo>(std::move(request.info));
   auto self = shared_from_this();
   // While the committer has the message nothing else may be pending on the io_context (the
@@ -191,22 +191,9 @@ void Session::submit(lmtp::DeliveryRequest request) {
   delivery_started(info->session_id);  // metrics (delivery_metrics.h)
   context_.committer.submit(std::move(batch), [self, info, work](store::DeliveryResult result) {
     asio::post(self->context_.io, [self, info, work, result = std::move(result)] {
-      delivery_finished(info->session_id, result);  // metrics (delivery_metrics.h)
-      for (const auto& o : result.outcomes) {
-        if (o.error) {
-          CUBBY_LOG_ERR("delivery failed: sessionid=<%s> messageid=%s mailbox=%s: %s",
-                        info->session_id.c_str(), info->message_id.c_str(), o.mailbox.c_str(),
-                        o.error->detail.c_str());
-        } else {
-          CUBBY_LOG_INFO(
-              "Delivered: sessionid=<%s> messageid=%s size=%llu mailbox=%s uid=%lld "
-              "links=%d",
-              info->session_id.c_str(), info->message_id.c_str(),
-              static_cast<unsigned long long>(result.size), o.mailbox.c_str(),
-              static_cast<long long>(o.uid), result.links);
-        }
-      }
-      self->engine_.delivered(StoreBackend::replies(result, info->session_id));
+      auto replies = self->context_.backend.replies(result, *info);  // logs each outcome
+      delivery_finished(info->session_id, result, replies);        // metrics (delivery_metrics.h)
+      self->engine_.delivered(std::move(replies));
       self->pump();
     });
   });

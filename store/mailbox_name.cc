@@ -36,6 +36,7 @@ std::optional<Error> MailboxName::check_component(std::string_view c) {
     if (ch < 0x20 || ch == 0x7f) return bad_name(c, "control character");
     if (ch == '/') return bad_name(c, "'/' inside a component");
     if (ch == '^') return bad_name(c, "'^' is reserved");
+    if (ch == '!') return bad_name(c, "'!' separates a domain");
   }
   return std::nullopt;
 }
@@ -88,6 +89,25 @@ Result<MailboxName, Error> MailboxName::for_user(std::string_view userid,
   for (const auto& c : n.parts_) {
     if (auto e = check_component(c)) return fail(*e);
   }
+  if (!n.domain_.empty()) {
+    if (auto e = check_component(n.domain_)) return fail(*e);
+  }
+  return n;
+}
+
+Result<MailboxName, Error> MailboxName::shared(const std::vector<std::string>& components,
+                                               std::string_view domain) {
+  MailboxName n;
+  n.domain_ = std::string(domain);
+  n.parts_ = components;
+  if (n.parts_.empty()) return fail(bad_name("", "no name"));
+  if (n.parts_[0] == "user") return fail(bad_name("user", "\"user\" is not a shared mailbox"));
+  for (const auto& c : n.parts_) {
+    if (auto e = check_component(c)) return fail(*e);
+  }
+  if (!n.domain_.empty()) {
+    if (auto e = check_component(n.domain_)) return fail(*e);
+  }
   return n;
 }
 
@@ -126,6 +146,30 @@ std::string MailboxName::relative_dir(bool hash_spool) const {
     for (char ch : parts_[i]) out += ch == '.' ? '^' : ch;
   }
   return out;
+}
+
+std::optional<MailboxName> MailboxName::parent() const {
+  const size_t top = is_user() ? 2 : 1;
+  if (parts_.size() <= top) return std::nullopt;
+  MailboxName n = *this;
+  n.parts_.pop_back();
+  return n;
+}
+
+MailboxName MailboxName::with_prefix_replaced(const MailboxName& prefix,
+                                              const MailboxName& to) const {
+  MailboxName n = to;
+  n.parts_.insert(n.parts_.end(), parts_.begin() + static_cast<long>(prefix.parts_.size()),
+                  parts_.end());
+  return n;
+}
+
+bool MailboxName::contains(const MailboxName& other) const {
+  if (other.domain_ != domain_ || other.parts_.size() < parts_.size()) return false;
+  for (size_t i = 0; i < parts_.size(); ++i) {
+    if (parts_[i] != other.parts_[i]) return false;
+  }
+  return true;
 }
 
 std::optional<MailboxName> MailboxName::inbox() const {

@@ -151,9 +151,7 @@ int main(int argc, char** argv) {
   }
 
   boost::asio::io_context io;
-  cubby::server::CountingStoreBackend backend(
-      **store, cubby::store::AddressRules{settings->get_bool("lmtp_downcase_rcpt"),
-                                          settings->get_bool("unixhierarchysep")});
+  cubby::server::CountingStoreBackend backend(**store, *settings);
   cubby::server::SessionContext context{io, backend, **committer, engine_config(*settings),
                                         settings->get_duration("lmtp_idle_timeout"),
                                         settings->get_bool("chatty")};

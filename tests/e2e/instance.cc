@@ -227,23 +227,34 @@ std::optional<std::string> CubbyInstance::create_mailbox(const std::string& user
 
 std::optional<std::vector<MessageRow>> CubbyInstance::messages(const std::string& user,
                                                                std::string* error) const {
-  auto r = ctl({"message", "list", "user/" + user});
+  return mailbox_messages("user/" + user, error);
+}
+
+std::optional<std::string> CubbyInstance::mailbox_path(const std::string& mailbox) const {
+  auto r = ctl({"mailbox", "info", mailbox, "--json"});
+  std::smatch m;
+  static const std::regex path(R"re("path":"([^"]*)")re");
+  if (r.exit_code != 0 || !std::regex_search(r.out, m, path)) return std::nullopt;
+  return m[1].str();
+}
+
+std::optional<std::vector<MessageRow>> CubbyInstance::mailbox_messages(
+    const std::string& mailbox, std::string* error) const {
+  auto r = ctl({"message", "list", mailbox, "--json"});
   if (r.exit_code != 0) {
     if (error) *error = r.describe();
     return std::nullopt;
   }
   std::vector<MessageRow> rows;
-  std::istringstream in(r.out);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    MessageRow row;
-    if (fields >> row.uid >> row.size >> row.internaldate >> row.guid) {
-      rows.push_back(row);
-    } else if (!line.empty()) {
-      if (error) *error = "unexpected line in message list: " + line;
-      return std::nullopt;
-    }
+  static const std::regex object(
+      R"re(\{"uid":(\d+),"size":(\d+),"internaldate":(\d+),"guid":"([0-9a-f]+)"\})re");
+  for (std::sregex_iterator it(r.out.begin(), r.out.end(), object), end; it != end; ++it) {
+    const auto& m = *it;
+    rows.push_back(MessageRow{std::stoll(m[1]), std::stoull(m[2]), std::stoll(m[3]), m[4]});
+  }
+  if (rows.empty() && r.out.find('{') != std::string::npos) {
+    if (error) *error = "unexpected message list: " + r.out;
+    return std::nullopt;
   }
   return rows;
 }

@@ -107,6 +107,11 @@ class CubbyInstance {
   // `message list user/<user>`; nullopt (and *error) if cubbyctl failed.
   std::optional<std::vector<MessageRow>> messages(const std::string& user,
                                                   std::string* error = nullptr) const;
+  // `message list <mailbox>` for any mailbox name ("user/alice/Work", "shared/news@example.com").
+  std::optional<std::vector<MessageRow>> mailbox_messages(const std::string& mailbox,
+                                                          std::string* error = nullptr) const;
+  // The directory of a mailbox (`mailbox info --json`), or nullopt.
+  std::optional<std::string> mailbox_path(const std::string& mailbox) const;
   // `stats --json` by partition name; empty if cubbyctl failed.
   std::map<std::string, PartitionStats> stats() const;
 
