@@ -85,12 +85,14 @@ constexpr OptionSpec kOptions[] = {
        "User part that addresses shared folders: <postuser>+<folder> delivers to <folder>; empty: off."),
   text("postmaster", "postmaster",
        "User name used as the sender of notices Cubby generates."),
+  text("defaultacl", "anyone lrs",
+       "ACL of a new shared mailbox: identifier and rights pairs; a user's mailbox gets its owner."),
 
   // LMTP delivery rules.
   boolean("lmtp_downcase_rcpt", "yes",
           "Lower-case the user part of each recipient before looking up its mailbox."),
   boolean("lmtp_fuzzy_mailbox_match", "no",
-          "When user+detail names no folder exactly, try a case-insensitive match before INBOX."),
+          "When a +detail folder or shared mailbox does not exist, match ignoring case and ' -_'."),
   text("lmtp_catchall_mailbox", "",
        "User whose INBOX receives mail for recipients that do not exist; empty rejects them."),
   boolean("lmtp_over_quota_perm_failure", "no",
@@ -109,9 +111,12 @@ constexpr OptionSpec kOptions[] = {
   boolean("autocreate_post", "no",
           "Create a user's INBOX on first delivery instead of refusing the recipient."),
   integer("autocreate_quota", "-1", -1, kIntMax,
-          "Quota in KiB given to INBOXes made by autocreate_post; 0 or -1 means unlimited."),
+          "With autocreate_post, create missing INBOXes when >= 0, with this STORAGE quota in KiB "
+          "(0: unlimited)."),
+  integer("autocreate_quota_messages", "0", -1, kIntMax,
+          "MESSAGE quota given to INBOXes made by autocreate_post; 0 or -1 means unlimited."),
   integer("quotawarn", "90", 0, 100,
-          "Percentage of its quota at which a mailbox is reported as nearly full."),
+          "Percentage of a quota root's limit at which a delivery logs that it is nearly full."),
 
   // Limits.
   bytes("maxmessagesize", "0",
@@ -140,7 +145,17 @@ constexpr OptionSpec kOptions[] = {
   // Processes.
   duration("master_shutdown_timeout", "300s",
            "On SIGTERM, how long the master lets workers finish before killing them."),
-  text("cubby_user", "cubby", "Unprivileged user the programs switch to when started as root."),
+  text("cubby_user", "cubby",
+       "Unprivileged user the programs run as when started as root; root stays root with a warning "
+       "when the default user does not exist."),
+  text("cubby_group", "", "Group to run as with cubby_user; empty means cubby_user's primary group."),
+  boolean("master_chown", "yes",
+          "cubby-master, started as root, gives configdirectory and the partitions to cubby_user."),
+  text("metrics_listen", "",
+       "Loopback host:port where cubby-master serves Prometheus metrics (/metrics); empty: off."),
+  text("metrics_textfile", "",
+       "File cubby-master rewrites with Prometheus metrics, for node_exporter; empty: off."),
+  duration("metrics_interval", "15s", "How often cubby-master rewrites metrics_textfile."),
   boolean("debug", "no", "Log at debug level."),
   boolean("chatty", "no", "Log every LMTP command and reply."),
 

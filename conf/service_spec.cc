@@ -1,5 +1,7 @@
 // Checking services-file entries into typed ServiceSpec and CommandSpec values; see services.h.
 #include <algorithm>
+#include <cctype>
+#include <chrono>
 #include <climits>
 #include <optional>
 
@@ -154,8 +156,26 @@ Result<CommandSpec, ConfigError> command_spec(const ServiceEntry& entry) {
   if (auto e = in.command(&spec.argv)) return fail(std::move(*e));
   int unused = 0;
   std::optional<ConfigError> e;
-  if ((e = in.number("period", 0, &spec.period_minutes)) || (e = in.flag("wait", &spec.wait)) ||
-      (e = in.number("maxfds", 0, &unused)) || (e = in.number("maxforkrate", 0, &unused))) {
+  const std::string* period = in.get("period");
+  // A bare number is minutes (Cyrus); with a unit it is a duration (a Cubby extension).
+  std::optional<std::chrono::milliseconds> duration;
+  if (period && !period->empty() && !std::isdigit(static_cast<unsigned char>(period->back())))
+    duration = parse_duration(*period);
+  if (duration) {
+    auto seconds = std::chrono::duration_cast<std::chrono::seconds>(*duration).count();
+    if (seconds < 1 || seconds > INT_MAX)
+      return fail(in.error("period " + quote(*period) + " is out of range (1s to 68 years)"));
+    spec.period_seconds = static_cast<int>(seconds);
+    spec.period_minutes = spec.period_seconds / 60;
+  } else if ((e = in.number("period", 0, &spec.period_minutes))) {
+    return fail(std::move(*e));
+  } else if (spec.period_minutes > INT_MAX / 60) {
+    return fail(in.error("period " + quote(*period) + " is out of range"));
+  } else {
+    spec.period_seconds = spec.period_minutes * 60;
+  }
+  if ((e = in.flag("wait", &spec.wait)) || (e = in.number("maxfds", 0, &spec.maxfds)) ||
+      (e = in.number("maxforkrate", 0, &unused))) {
     return fail(std::move(*e));
   }
   if (const std::string* at = in.get("at")) {

@@ -66,12 +66,16 @@ Result<ServiceSpec, ConfigError> service_spec(const ServiceEntry& entry);
 struct CommandSpec {
   std::string name;
   std::vector<std::string> argv;
-  int period_minutes = 0;  // EVENTS period=
+  int period_minutes = 0;  // EVENTS period=, in whole minutes
+  // EVENTS period= in seconds: minutes as Cyrus, or (a Cubby extension) a duration such as "30s".
+  int period_seconds = 0;
   int at_hhmm = -1;        // EVENTS at=
   bool wait = false;       // DAEMON wait=
+  int maxfds = 0;          // DAEMON maxfds=: RLIMIT_NOFILE; 0 = inherited
   std::string origin;
 };
-// Checks a START, EVENTS or DAEMON entry: cmd required, period= minutes, at= hhmm (0000 to 2359),
+// Checks a START, EVENTS or DAEMON entry: cmd required, period= minutes (or a duration with a unit:
+// 30s, 5m, 2h), at= hhmm (0000 to 2359),
 // wait= yes/no. Errors read `entry "<name>": <problem>`.
 Result<CommandSpec, ConfigError> command_spec(const ServiceEntry& entry);
 

@@ -32,8 +32,8 @@ void child_say(const char* a, const char* b, const char* c) {
   }
 }
 
-// Puts `fd` on `target` without close-on-exec. The caller first copies both descriptors above 4 so
-// that installing one cannot clobber the other.
+// Puts `fd` on `target` without close-on-exec. The caller first copies every descriptor above 5 so
+// that installing one cannot clobber another.
 bool child_install(int fd, int target) {
   if (fd < 0) return true;
   return dup2(fd, target) == target;
@@ -119,10 +119,12 @@ Result<pid_t, std::string> spawn(const Launch& launch) {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
 
-    int status = launch.status_fd >= 0 ? fcntl(launch.status_fd, F_DUPFD_CLOEXEC, 5) : -1;
-    int listen = launch.listen_fd >= 0 ? fcntl(launch.listen_fd, F_DUPFD_CLOEXEC, 5) : -1;
+    int status = launch.status_fd >= 0 ? fcntl(launch.status_fd, F_DUPFD_CLOEXEC, 6) : -1;
+    int listen = launch.listen_fd >= 0 ? fcntl(launch.listen_fd, F_DUPFD_CLOEXEC, 6) : -1;
+    int counters = launch.counters_fd >= 0 ? fcntl(launch.counters_fd, F_DUPFD_CLOEXEC, 6) : -1;
     if ((launch.status_fd >= 0 && status < 0) || (launch.listen_fd >= 0 && listen < 0) ||
-        !child_install(status, kStatusFd) || !child_install(listen, kListenFd)) {
+        (launch.counters_fd >= 0 && counters < 0) || !child_install(status, kStatusFd) ||
+        !child_install(listen, kListenFd) || !child_install(counters, kCountersFd)) {
       child_say("cubby-master: cannot set up descriptors for ", launch.path.c_str(), "\n");
       _exit(kExitExecFailed);
     }

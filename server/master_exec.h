@@ -42,10 +42,12 @@ struct Launch {
   std::vector<std::string> env;   // full environment, NAME=value
   int status_fd = -1;             // becomes fd 3 (kStatusFd) when >= 0
   int listen_fd = -1;             // becomes fd 4 (kListenFd) when >= 0
+  int counters_fd = -1;           // becomes fd 5 (kCountersFd) when >= 0
   int maxfds = 0;                 // RLIMIT_NOFILE soft limit, capped at the hard limit; 0 = keep
 };
 
-// Forks and execs `launch`. In the child: status_fd and listen_fd land on 3 and 4 without
+// Forks and execs `launch`. In the child: status_fd, listen_fd and counters_fd land on 3, 4 and 5
+// without
 // close-on-exec, every signal is reset to its default and unblocked, the rlimit is applied, and
 // the child gets SIGTERM should the master die (PR_SET_PDEATHSIG).
 // Descriptors the caller opened must be close-on-exec (see mark_descriptors_cloexec()).

@@ -2,6 +2,7 @@
 #include "server/master_files.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -57,10 +58,17 @@ PidFile::~PidFile() {
 }
 
 Result<bool, std::string> write_ready_file(const std::string& path) {
+  auto r = replace_file(path, std::to_string(getpid()) + "\n");
+  if (!r) return fail("cannot write ready file: " + r.error());
+  return r;
+}
+
+Result<bool, std::string> replace_file(const std::string& path, const std::string& content,
+                                       int mode) {
   std::string tmp = path + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return fail("cannot write ready file " + tmp + ": " + strerror(errno));
-  bool ok = write_all(fd, std::to_string(getpid()) + "\n");
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return fail(tmp + ": " + strerror(errno));
+  bool ok = fchmod(fd, static_cast<mode_t>(mode)) == 0 && write_all(fd, content);
   int err = errno;
   if (close(fd) != 0 && ok) {
     ok = false;
@@ -69,7 +77,7 @@ Result<bool, std::string> write_ready_file(const std::string& path) {
   if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
     if (ok) err = errno;
     unlink(tmp.c_str());
-    return fail("cannot write ready file " + path + ": " + strerror(err));
+    return fail(path + ": " + strerror(err));
   }
   return true;
 }

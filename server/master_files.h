@@ -32,4 +32,9 @@ class PidFile {
 // Writes "<pid>\n" to `path` atomically (a temporary file renamed over it).
 Result<bool, std::string> write_ready_file(const std::string& path);
 
+// Replaces `path` with `content` atomically: `<path>.tmp` (mode `mode`, whatever the umask) is
+// written and renamed over it. The error names the file and the reason.
+Result<bool, std::string> replace_file(const std::string& path, const std::string& content,
+                                       int mode = 0644);
+
 }  // namespace cubby::server

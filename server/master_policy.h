@@ -12,6 +12,7 @@
 #include <chrono>
 #include <climits>
 #include <deque>
+#include <optional>
 
 namespace cubby::server {
 
@@ -49,6 +50,64 @@ class FailureWindow {
   int limit_;
   Clock::duration window_;
   std::deque<Clock::time_point> failures_;
+};
+
+// maxforkrate: Cyrus's estimate of forks per second, which decays by half every second (its
+// FORKRATE_ALPHA). Cyrus refreshes the estimate only between staffing passes, so a burst of forks
+// at one instant is never limited; here each fork adds ln 2 to the estimate (so that forks at a
+// steady rate r keep it near r) and the estimate decays continuously, so bursts are bounded too.
+// Forking is allowed while the estimate is below the limit; when it is not, the master tries again
+// after kRetry (Cyrus's FORKRATE_INTERVAL).
+class ForkRate {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::chrono::milliseconds kRetry{400};
+
+  explicit ForkRate(int max_per_second = 0) : max_(max_per_second) {}
+  // 0 = unlimited.
+  void set_limit(int max_per_second) { max_ = max_per_second; }
+  int limit() const { return max_; }
+  // The estimate at `now`, in forks per second.
+  double estimate(Clock::time_point now) const;
+  // How many forks may happen at `now`: INT_MAX without a limit, else as many as keep the estimate
+  // below the limit before each of them (0 when it is already there).
+  int allowance(Clock::time_point now) const;
+  void record_fork(Clock::time_point now);
+
+ private:
+  int max_;
+  double rate_ = 0;  // the estimate at last_
+  Clock::time_point last_{};
+};
+
+// When an EVENTS entry runs (Cyrus's master/master.c add_event and schedule_event): with at=hhmm,
+// every day at that local time (period is then 24 hours, as Cyrus); otherwise with a period, at
+// start-up and then every period; with neither, once at start-up.
+struct EventTiming {
+  int period_seconds = 0;
+  int at_hhmm = -1;
+};
+// The first run for a master started at `now`.
+std::chrono::system_clock::time_point first_event_run(const EventTiming& timing,
+                                                      std::chrono::system_clock::time_point now);
+// The run after one that was due at `due`, never at or before `now` (runs missed while the master
+// was busy or suspended are skipped, not caught up); nullopt when the event runs only once.
+std::optional<std::chrono::system_clock::time_point> next_event_run(
+    const EventTiming& timing, std::chrono::system_clock::time_point due,
+    std::chrono::system_clock::time_point now);
+
+// How long to wait before respawning a DAEMON entry that exited: a daemon that ran for `kHealthy`
+// or longer is restarted at once; one that exits sooner waits 1 s, then 2, 4, ... up to kMax.
+class RestartBackoff {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::chrono::seconds kHealthy{60};
+  static constexpr std::chrono::seconds kMax{60};
+  // The delay before the next start, given how long the last run lasted.
+  Clock::duration after_exit(Clock::duration ran_for);
+
+ private:
+  Clock::duration next_ = std::chrono::seconds(1);
 };
 
 // Tracks the "reached maxchild" episode so the condition is logged once when it starts.

@@ -2,6 +2,7 @@
 #include "server/session.h"
 
 #include "conf/log.h"
+#include "server/delivery_metrics.h"
 #include "server/tls.h"
 
 namespace cubby::server {
@@ -209,30 +210,19 @@ void Session::wait_auth_delay(std::chrono::milliseconds delay) {
 }
 
 void Session::submit(lmtp::DeliveryRequest request) {
-  auto batch = StoreBackend::batch(request);
+  auto batch = context_.backend.batch(request);
   auto info = std::make_shared<lmtp::MessageInfo>(std::move(request.info));
   auto self = shared_from_this();
   // While the committer has the message nothing else may be pending on the io_context (the
   // session does not read meanwhile): without this guard a draining worker's run() would return
   // before the reply is sent.
   auto work = asio::make_work_guard(context_.io);
+  delivery_started(info->session_id);  // metrics (delivery_metrics.h)
   context_.committer.submit(std::move(batch), [self, info, work](store::DeliveryResult result) {
     asio::post(self->context_.io, [self, info, work, result = std::move(result)] {
-      for (const auto& o : result.outcomes) {
-        if (o.error) {
-          CUBBY_LOG_ERR("delivery failed: sessionid=<%s> messageid=%s mailbox=%s: %s",
-                        info->session_id.c_str(), info->message_id.c_str(), o.mailbox.c_str(),
-                        o.error->detail.c_str());
-        } else {
-          CUBBY_LOG_INFO(
-              "Delivered: sessionid=<%s> messageid=%s size=%llu mailbox=%s uid=%lld "
-              "links=%d",
-              info->session_id.c_str(), info->message_id.c_str(),
-              static_cast<unsigned long long>(result.size), o.mailbox.c_str(),
-              static_cast<long long>(o.uid), result.links);
-        }
-      }
-      self->engine_.delivered(StoreBackend::replies(result, info->session_id));
+      auto replies = self->context_.backend.replies(result, *info);  // logs each outcome
+      delivery_finished(info->session_id, result, replies);        // metrics (delivery_metrics.h)
+      self->engine_.delivered(std::move(replies));
       self->pump();
     });
   });

@@ -99,8 +99,10 @@ void Worker::start_session(generic::socket socket) {
       "connection from %s%s", peer.received_host().c_str(),
       auth::trusted_without_password(peer, config_.preauth) ? " preauth'd as postman" : "");
   sessions_.insert(session);
+  if (on_sessions_changed_) on_sessions_changed_(sessions_.size());
   session->start([this, weak = std::weak_ptr<Session>(session)] {
     if (auto s = weak.lock()) sessions_.erase(s);
+    if (on_sessions_changed_) on_sessions_changed_(sessions_.size());
     if (single_) drain();
     if (draining_) return check_drained();
     report(static_cast<int>(WorkerStatus::kReady));  // there is room again (repeats are dropped)

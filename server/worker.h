@@ -41,6 +41,8 @@ class Worker {
   // Called once, when drain() has been called and the last session has closed.
   void on_drained(std::function<void()> f) { on_drained_ = std::move(f); }
   size_t sessions() const { return sessions_.size(); }
+  // Called after a session starts or ends, with the number now open (lmtpd's -T idle recycling).
+  void on_sessions_changed(std::function<void(size_t)> f) { on_sessions_changed_ = std::move(f); }
 
  private:
   void accept();
@@ -58,6 +60,7 @@ class Worker {
   long uses_ = 0;
   int last_status_ = 0;
   std::function<void()> on_drained_;
+  std::function<void(size_t)> on_sessions_changed_;
 };
 
 }  // namespace cubby::server

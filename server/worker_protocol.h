@@ -3,6 +3,7 @@
 // A worker is exec'd with:
 //   fd 3  the write end of its service's status pipe (kStatusFd);
 //   fd 4  the listening socket of its service address (kListenFd), non-blocking;
+//   fd 5  its counters: a shared-memory region the master reads (kCountersFd, worker_counters.h);
 //   CYRUS_SERVICE=<service name>  (settings overrides <service>_<option> use it),
 //   CYRUS_ID=<index of the listening address within the service>;
 //   argv: the entry's cmd=, with `-C <absolute path of the master's settings file>` inserted after
@@ -12,7 +13,9 @@
 // connections and whenever it has room again, kBusy when it is at its connection limit (or stopping),
 // kConnection for each connection accepted. The master counts a worker as ready from its fork until
 // it says otherwise. On SIGTERM a worker stops accepting, finishes every transaction in flight, and
-// exits 0; on SIGHUP it does the same (it is being recycled).
+// exits 0; on SIGHUP it does the same (it is being recycled, after a reload). A worker also ends by
+// itself, exiting 0 once idle: after -U connections, after -T seconds without a session (once it
+// has served one), and when its executable has been replaced on disk.
 #pragma once
 
 #include <sys/types.h>
@@ -23,6 +26,7 @@ namespace cubby::server {
 
 constexpr int kStatusFd = 3;
 constexpr int kListenFd = 4;
+constexpr int kCountersFd = 5;
 
 enum class WorkerStatus : int32_t {
   kReady = 1,       // has room for more connections

@@ -7,6 +7,8 @@
 #include <map>
 #include <set>
 
+#include "store/sqlite.h"
+
 namespace cubby::store {
 
 CheckReport check(Store& store) {
@@ -58,6 +60,31 @@ CheckReport check(Store& store) {
       }
       ::closedir(d);
     }
+  }
+  {
+    // A snapshot, so that deliveries meanwhile cannot make the figures disagree.
+    Db& db = index.db();
+    db.exec("BEGIN");
+    auto& quotas = index.quotas();
+    auto roots = quotas.list();
+    if (!roots.ok()) r.problems.push_back("quota roots: " + roots.error().detail);
+    for (const auto& root : roots.ok() ? roots.value() : std::vector<QuotaRoot>{}) {
+      const std::string ext = store.external_name(root.name);
+      if (!index.find_mailbox(root.name)) {
+        r.problems.push_back("quota root " + ext + " is set on no existing mailbox");
+      }
+      auto usage = quotas.computed_usage(root.name);
+      if (!usage.ok()) {
+        r.problems.push_back("quota root " + ext + ": " + usage.error().detail);
+      } else if (usage->bytes != root.storage_used || usage->messages != root.message_used) {
+        r.problems.push_back("quota root " + ext + " says " + std::to_string(root.storage_used) +
+                             " bytes in " + std::to_string(root.message_used) +
+                             " messages; its mailboxes hold " + std::to_string(usage->bytes) +
+                             " bytes in " + std::to_string(usage->messages) +
+                             " (run cubbyctl quota recalc)");
+      }
+    }
+    db.exec("COMMIT");
   }
   if (store.config().single_instance) {
     for (const auto& [key, inodes] : transactions) {

@@ -5,7 +5,9 @@
 //   - no <uid>. file lacks a row (a stray) and no UID is at or above its mailbox's uidnext;
 //   - the rows of one delivery transaction on one partition share one inode (unless
 //     singleinstancestore is off);
-//   - no row is still pending (after recovery every link is durable).
+//   - no row is still pending (after recovery every link is durable);
+//   - every quota root is set on an existing mailbox and its usage equals the bytes and messages
+//     of the mailboxes it covers (cubbyctl quota recalc repairs a difference).
 // It reads only; each problem is one line of text naming the mailbox and UID or file.
 #pragma once
 

@@ -20,6 +20,11 @@ struct StoreConfig {
   bool single_instance = true;                  // singleinstancestore: link, don't copy
   std::chrono::milliseconds checkpoint_interval{1000};  // store_checkpoint_interval
   size_t commit_batch = 256;                    // store_commit_batch
+  std::string default_acl = "anyone lrs";       // defaultacl: a new shared mailbox's ACL
+  // Delivery rules the group commit applies (delivery.h).
+  bool duplicate_suppression = true;            // duplicatesuppression
+  bool strict_quota = false;                    // lmtp_strict_quota
+  int quota_warn_percent = 90;                  // quotawarn
 
   std::string index_path() const { return config_directory + "/cubby.sqlite"; }
   // Root directory of a partition; "" when there is no such partition.

@@ -1,11 +1,15 @@
-// The group-commit delivery protocol; see delivery.h for the steps and why they are safe.
+// The group-commit delivery protocol and the delivery rules; see delivery.h for the steps and why
+// they are safe.
 #include "store/delivery.h"
 
 #include <unistd.h>
 
 #include <ctime>
 
+#include "conf/log.h"
+#include "store/acl.h"
 #include "store/fs.h"
+#include "store/mailbox_name.h"
 #include "store/sqlite.h"
 
 namespace cubby::store {
@@ -14,7 +18,16 @@ void DeliveryGroup::add(DeliveryBatch batch) {
   Item item;
   item.guid = batch.stage.guid();
   item.size = batch.stage.size();
-  for (auto& name : batch.mailboxes) item.targets.push_back(Target{std::move(name), {}, 0, {}});
+  item.poster = std::move(batch.poster);
+  item.message_id = std::move(batch.message_id);
+  item.date = std::move(batch.date);
+  item.slots = std::move(batch.slots);
+  for (auto& request : batch.targets) {
+    Target t;
+    t.outcome.mailbox = request.mailbox;
+    t.request = std::move(request);
+    item.targets.push_back(std::move(t));
+  }
   std::string partition = batch.stage.partition();
   item.stages.emplace(partition, std::move(batch.stage));
   items_.push_back(std::move(item));
@@ -26,30 +39,51 @@ void DeliveryGroup::fail_all(const Error& e) {
   }
 }
 
+std::optional<MailboxRecord> DeliveryGroup::lookup(const std::string& name) {
+  auto it = lookups_.find(name);
+  if (it == lookups_.end()) it = lookups_.emplace(name, index_.find_mailbox(name)).first;
+  return it->second;
+}
+
+std::optional<Error> DeliveryGroup::need_stage(Item& item, const MailboxRecord& box,
+                                               std::set<std::string>& stage_dirs) {
+  if (item.stages.count(box.partition)) return std::nullopt;
+  const std::string root = config_.partition_root(box.partition);
+  auto copy = item.stages.begin()->second.copy_to(root, box.partition);  // fdatasync'd
+  if (!copy.ok()) return copy.error();
+  item.stages.emplace(box.partition, std::move(copy.value()));
+  stage_dirs.insert(stage_dir(root));
+  return std::nullopt;
+}
+
 void DeliveryGroup::stage() {
   std::set<std::string> stage_dirs;
   for (auto& item : items_) {
     StageFile& first = item.stages.begin()->second;
     for (auto& t : item.targets) {
-      t.mailbox = index_.find_mailbox(t.name);
-      if (!t.mailbox) {
-        t.error = Error{Errc::kNotFound, "mailbox " + t.name + " does not exist"};
-        continue;
+      if (t.request.refused) continue;
+      t.mailbox = lookup(t.request.mailbox);
+      auto name = MailboxName::from_internal(t.request.mailbox);
+      t.check_rights = !(name.ok() && name->is_inbox());
+      if (name.ok() && name->is_user() && !name->is_inbox()) {
+        t.fallback = lookup(name->inbox()->internal());
       }
-      if (item.stages.count(t.mailbox->partition)) continue;
-      const std::string root = config_.partition_root(t.mailbox->partition);
-      if (root.empty()) {
-        t.error = Error{Errc::kIo, "mailbox " + t.name + " is on unknown partition " +
-                                       t.mailbox->partition};
-        continue;
+      for (auto* box : {&t.mailbox, &t.fallback}) {
+        if (!*box) continue;
+        if (config_.partition_root((*box)->partition).empty()) {  // a target we cannot serve
+          if (box == &t.mailbox) {
+            t.unusable = Error{Errc::kIo, "mailbox " + (*box)->name + " is on unknown partition " +
+                                              (*box)->partition};
+          }
+          box->reset();
+          continue;
+        }
+        if (auto e = need_stage(item, **box, stage_dirs)) {
+          item.error = *e;
+          break;
+        }
       }
-      auto copy = first.copy_to(root, t.mailbox->partition);  // fdatasync'd by copy_to
-      if (!copy.ok()) {
-        item.error = copy.error();
-        break;
-      }
-      item.stages.emplace(t.mailbox->partition, std::move(copy.value()));
-      stage_dirs.insert(stage_dir(root));
+      if (item.error) break;
     }
     if (item.error) continue;
     if (auto e = first.sync()) {
@@ -66,25 +100,165 @@ void DeliveryGroup::stage() {
   }
 }
 
+// What commit() keeps while it runs: quota roots as charged so far, the mailboxes delivered to by
+// the current transaction.
+struct DeliveryGroup::CommitState {
+  int64_t now = 0;
+  bool quotas_on = false;
+  std::map<std::string, std::optional<std::string>> root_of;  // mailbox -> covering root's name
+  std::map<std::string, QuotaRoot> roots, before;             // by root name: now and at the start
+  std::map<int64_t, size_t> delivered;  // mailbox id -> target of the current transaction
+
+  // The root covering `mailbox` as charged so far, or nullptr; a database failure in *error.
+  QuotaRoot* root_for(QuotaTable& quotas, const std::string& mailbox, std::optional<Error>* error) {
+    auto it = root_of.find(mailbox);
+    if (it == root_of.end()) {
+      auto found = quotas.root_of(mailbox);
+      if (!found.ok()) {
+        *error = found.error();
+        return nullptr;
+      }
+      std::optional<std::string> name;
+      if (found.value()) {
+        name = found.value()->name;
+        if (!roots.count(*name)) {
+          roots.emplace(*name, *found.value());
+          before.emplace(*name, *found.value());
+        }
+      }
+      it = root_of.emplace(mailbox, name).first;
+    }
+    return it->second ? &roots.at(*it->second) : nullptr;
+  }
+};
+
+std::optional<Error> DeliveryGroup::attempt(CommitState& cs, Item& item, size_t index,
+                                            const MailboxRecord& box, bool check_rights,
+                                            std::optional<Error>* fatal) {
+  Target& t = item.targets[index];
+  if (config_.duplicate_suppression) {
+    if (auto it = cs.delivered.find(box.id); it != cs.delivered.end()) {
+      const Target& first = item.targets[it->second];
+      t.outcome.mailbox = first.outcome.mailbox;
+      t.outcome.uniqueid = first.outcome.uniqueid;
+      t.outcome.uid = first.outcome.uid;
+      t.outcome.duplicate = first.outcome.duplicate;
+      t.outcome.folded = true;
+      t.folded_into = first.folded_into ? *first.folded_into : it->second;
+      return std::nullopt;
+    }
+  }
+  if (check_rights) {
+    auto acl = Acl::parse(box.acl);
+    const std::string rights = acl.ok() ? acl->rights_of(item.poster) : "";
+    if (rights.find('p') == std::string::npos) {
+      const std::string who = item.poster.empty() ? "anonymous" : item.poster;
+      if (rights.find('l') != std::string::npos) {
+        return Error{Errc::kPermission, who + " may not post to " + box.name};
+      }
+      return Error{Errc::kNotFound, "mailbox " + box.name + " is not visible to " + who};
+    }
+  }
+  QuotaRoot* root = nullptr;
+  if (cs.quotas_on) {
+    root = cs.root_for(index_.quotas(), box.name, fatal);
+    if (*fatal) return std::nullopt;
+    const bool strict = config_.strict_quota;
+    if (root && !t.request.ignore_quota &&
+        exceeds(*root, strict ? static_cast<int64_t>(item.size) : 0, strict ? 1 : 0)) {
+      return Error{Errc::kOverQuota, "quota root " + root->name + " is over its limit"};
+    }
+  }
+  std::optional<DuplicateKey> key;
+  if (config_.duplicate_suppression && !item.message_id.empty()) {
+    key = DuplicateKey::of(item.message_id, box.uniqueid, item.date);
+    auto earlier = index_.duplicates().find(*key);
+    if (!earlier.ok()) {
+      *fatal = earlier.error();
+      return std::nullopt;
+    }
+    if (earlier.value()) {
+      t.outcome.mailbox = box.name;
+      t.outcome.uniqueid = box.uniqueid;
+      t.outcome.uid = *earlier.value();
+      t.outcome.duplicate = true;
+      cs.delivered.emplace(box.id, index);
+      return std::nullopt;
+    }
+  }
+  auto uid = index_.allocate_uid(box.id);
+  if (!uid.ok()) {
+    *fatal = uid.error();
+    return std::nullopt;
+  }
+  if (!uid.value()) return Error{Errc::kNotFound, "mailbox " + box.name + " was deleted"};
+  MessageRecord row{box.id, *uid.value(), item.guid, static_cast<int64_t>(item.size), cs.now,
+                    item.stages.at(box.partition).name()};
+  if (auto e = index_.insert_message(row)) {
+    *fatal = e;
+    return std::nullopt;
+  }
+  if (root) {
+    root->storage_used += static_cast<int64_t>(item.size);
+    root->message_used += 1;
+    t.quota_root = root->name;
+  }
+  if (key) {
+    if (auto e = index_.duplicates().mark(*key, row.uid, cs.now)) {
+      *fatal = e;
+      return std::nullopt;
+    }
+    t.mark = key;
+  }
+  t.delivered_to = &box;
+  t.outcome.mailbox = box.name;
+  t.outcome.uniqueid = box.uniqueid;
+  t.outcome.uid = row.uid;
+  cs.delivered.emplace(box.id, index);
+  return std::nullopt;
+}
+
 void DeliveryGroup::commit() {
   auto txn = Transaction::begin(index_.db());
   if (!txn.ok()) return fail_all(txn.error());
-  const int64_t now = static_cast<int64_t>(time(nullptr));
+  CommitState cs;
+  cs.now = static_cast<int64_t>(time(nullptr));
+  auto any = index_.quotas().any();
+  if (!any.ok()) return fail_all(any.error());
+  cs.quotas_on = any.value();
   for (auto& item : items_) {
     if (item.error) continue;
-    for (auto& t : item.targets) {
-      if (t.error) continue;
-      auto uid = index_.allocate_uid(t.mailbox->id);
-      if (!uid.ok()) return fail_all(uid.error());
-      if (!uid.value()) {
-        t.error = Error{Errc::kNotFound, "mailbox " + t.name + " was deleted"};
+    cs.delivered.clear();
+    for (size_t i = 0; i < item.targets.size(); ++i) {
+      Target& t = item.targets[i];
+      if (t.request.refused) {
+        t.outcome.error = t.request.refused;
         continue;
       }
-      t.uid = *uid.value();
-      MessageRecord row{t.mailbox->id, t.uid, item.guid, static_cast<int64_t>(item.size), now,
-                        item.stages.at(t.mailbox->partition).name()};
-      if (auto e = index_.insert_message(row)) return fail_all(*e);
+      std::optional<Error> fatal, error;
+      if (!t.mailbox) {
+        error = t.unusable ? *t.unusable
+                           : Error{Errc::kNotFound,
+                                   "mailbox " + t.request.mailbox + " does not exist"};
+      } else {
+        error = attempt(cs, item, i, *t.mailbox, t.check_rights, &fatal);
+      }
+      if (fatal) return fail_all(*fatal);
+      if (error && t.fallback) {
+        error = attempt(cs, item, i, *t.fallback, false, &fatal);
+        if (fatal) return fail_all(*fatal);
+        if (!error) t.outcome.fell_back = true;
+        t.outcome.mailbox = t.fallback->name;
+      }
+      t.outcome.error = error;
     }
+  }
+  for (const auto& [name, root] : cs.roots) {
+    const QuotaRoot& was = cs.before.at(name);
+    const int64_t bytes = root.storage_used - was.storage_used;
+    const int64_t messages = root.message_used - was.message_used;
+    if (bytes == 0 && messages == 0) continue;
+    if (auto e = index_.quotas().charge(name, bytes, messages)) return fail_all(*e);
   }
   if (auto e = txn->commit()) return fail_all(*e);
   // The rows now name the stage files: they must outlive these objects until a checkpoint.
@@ -92,28 +266,52 @@ void DeliveryGroup::commit() {
     if (item.error) continue;
     for (auto& [partition, stage] : item.stages) stage.keep();
   }
+  const int warn = config_.quota_warn_percent;
+  for (const auto& [name, root] : cs.roots) {
+    const int was = percent_used(cs.before.at(name)), now = percent_used(root);
+    if (warn > 0 && was < warn && now >= warn) {
+      auto limit = [](const std::optional<int64_t>& v, const char* unit) {
+        return v ? std::to_string(*v) + unit : std::string("no limit");
+      };
+      CUBBY_LOG_WARNING("quota: root %s is at %d%% of its limit (storage %lld bytes of %s, "
+                        "%lld messages of %s)",
+                        name.c_str(), now, static_cast<long long>(root.storage_used),
+                        limit(root.storage_limit, " KiB").c_str(),
+                        static_cast<long long>(root.message_used),
+                        limit(root.message_limit, "").c_str());
+    }
+  }
 }
 
 void DeliveryGroup::link() {
-  std::vector<std::pair<int64_t, int64_t>> undo;  // rows whose file could not be made
+  struct Undo {
+    int64_t mailbox, uid, size;
+    std::optional<DuplicateKey> mark;
+    std::string quota_root;
+  };
+  std::vector<Undo> undo;  // deliveries whose file could not be made
   for (auto& item : items_) {
     if (item.error) continue;
     for (auto& t : item.targets) {
-      if (t.error) continue;
-      const std::string root = config_.partition_root(t.mailbox->partition);
-      const std::string dir = root + "/" + t.mailbox->dir;
-      const std::string& from = item.stages.at(t.mailbox->partition).path();
+      if (!t.delivered_to) continue;
+      const MailboxRecord& box = *t.delivered_to;
+      const std::string root = config_.partition_root(box.partition);
+      const std::string dir = root + "/" + box.dir;
+      const std::string& from = item.stages.at(box.partition).path();
       // The file is made through a descriptor of the mailbox directory opened without following
       // symbolic links (one planted as, or above, the directory would lead out of the partition).
       int dir_fd = -1;
-      if (auto e = open_dir_beneath(root, t.mailbox->dir, &dir_fd)) {
-        t.error = *e;
-        undo.emplace_back(t.mailbox->id, t.uid);
+      if (auto e = open_dir_beneath(root, box.dir, &dir_fd)) {
+        undo.push_back(Undo{box.id, t.outcome.uid, static_cast<int64_t>(item.size), t.mark,
+                            t.quota_root});
+        t.outcome.error = *e;
+        t.outcome.uid = 0;
+        t.delivered_to = nullptr;
         continue;
       }
       Fd dir_owner(dir_fd);
       const std::string path =
-          "/proc/self/fd/" + std::to_string(dir_fd) + "/" + std::to_string(t.uid) + ".";
+          "/proc/self/fd/" + std::to_string(dir_fd) + "/" + std::to_string(t.outcome.uid) + ".";
       bool linked = false;
       if (config_.single_instance) {
         int rc = ::link(from.c_str(), path.c_str());
@@ -126,8 +324,11 @@ void DeliveryGroup::link() {
       if (linked) {
         ++item.links;
       } else if (auto e = copy_file(from, path)) {
-        t.error = *e;
-        undo.emplace_back(t.mailbox->id, t.uid);
+        undo.push_back(Undo{box.id, t.outcome.uid, static_cast<int64_t>(item.size), t.mark,
+                            t.quota_root});
+        t.outcome.error = *e;
+        t.outcome.uid = 0;
+        t.delivered_to = nullptr;
         continue;
       } else {
         ++item.copies;
@@ -136,10 +337,15 @@ void DeliveryGroup::link() {
     }
   }
   if (undo.empty()) return;
-  // The UIDs stay used (invariant 4); only the rows go. If this fails, recovery relinks them.
+  // The UIDs stay used (invariant 4); the rows, marks and charges go. If this fails, recovery
+  // relinks the rows from their stage files.
   auto txn = Transaction::begin(index_.db());
   if (!txn.ok()) return;
-  for (auto [mailbox, uid] : undo) index_.delete_message(mailbox, uid);
+  for (const auto& u : undo) {
+    index_.delete_message(u.mailbox, u.uid);
+    if (u.mark) index_.duplicates().unmark(*u.mark);
+    if (!u.quota_root.empty()) index_.quotas().charge(u.quota_root, -u.size, -1);
+  }
   txn->commit();
 }
 
@@ -162,10 +368,18 @@ std::vector<DeliveryResult> DeliveryGroup::results() {
     r.links = item.links;
     r.copies = item.copies;
     for (auto& t : item.targets) {
-      DeliveryOutcome o{t.name, t.uid, t.error};
+      DeliveryOutcome o = t.outcome;
+      if (t.folded_into) {
+        const DeliveryOutcome& first = item.targets[*t.folded_into].outcome;
+        if (first.error) {  // the delivery it shared was undone
+          o.error = first.error;
+          o.uid = 0;
+        }
+      }
       if (item.error) {
         o.error = item.error;
         o.uid = 0;
+        o.duplicate = false;
       }
       r.outcomes.push_back(std::move(o));
     }

@@ -115,4 +115,51 @@ std::optional<Error> copy_file(const std::string& from, const std::string& to) {
   return std::nullopt;
 }
 
+std::optional<Error> write_file_atomically(const std::string& path, const std::string& content) {
+  const std::string tmp = path + ".tmp";
+  {
+    Fd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!out) return sys_error("create " + tmp);
+    for (size_t off = 0; off < content.size();) {
+      ssize_t w = ::write(out.get(), content.data() + off, content.size() - off);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        Error e = sys_error("write " + tmp);
+        ::unlink(tmp.c_str());
+        return e;
+      }
+      off += static_cast<size_t>(w);
+    }
+    if (::fsync(out.get()) != 0) {
+      Error e = sys_error("fsync " + tmp);
+      ::unlink(tmp.c_str());
+      return e;
+    }
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    Error e = sys_error("rename " + tmp);
+    ::unlink(tmp.c_str());
+    return e;
+  }
+  return fsync_dir(parent_dir(path));
+}
+
+Result<std::string, Error> read_small_file(const std::string& path) {
+  Fd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!in) return fail(sys_error("open " + path));
+  std::string out;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = ::read(in.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail(sys_error("read " + path));
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > (1 << 20)) return fail(Error{Errc::kCorrupt, path + ": larger than 1 MiB"});
+  }
+  return out;
+}
+
 }  // namespace cubby::store

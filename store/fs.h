@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "conf/result.h"
 #include "store/error.h"
 
 namespace cubby::store {
@@ -16,6 +17,11 @@ std::optional<Error> fsync_dir(const std::string& dir);
 std::optional<Error> make_dirs(const std::string& dir);
 // Copies `from` to a new file `to` (0600), fsyncs it, and removes it again if anything failed.
 std::optional<Error> copy_file(const std::string& from, const std::string& to);
+// Replaces `path` with `content` so that a crash leaves the old or the new file, never a mix: a
+// temporary file in the same directory, fsync, rename over `path`, fsync of the directory.
+std::optional<Error> write_file_atomically(const std::string& path, const std::string& content);
+// The whole content of a small file.
+Result<std::string, Error> read_small_file(const std::string& path);
 // The parent directory of `path` ("." when it has none).
 std::string parent_dir(const std::string& path);
 // An error unless `dir` is a directory itself, not a symbolic link to one: the store never

@@ -6,34 +6,10 @@
 #include <cstdio>
 #include <ctime>
 
+#include "store/schema.h"
+
 namespace cubby::store {
 namespace {
-
-constexpr const char* kSchema = R"sql(
-CREATE TABLE IF NOT EXISTS mailboxes(
-  id INTEGER PRIMARY KEY,
-  name TEXT NOT NULL UNIQUE,
-  uniqueid TEXT NOT NULL UNIQUE,
-  partition TEXT NOT NULL,
-  dir TEXT NOT NULL,
-  uidvalidity INTEGER NOT NULL,
-  uidnext INTEGER NOT NULL DEFAULT 1,
-  created INTEGER NOT NULL,
-  acl TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS messages(
-  mailbox INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
-  uid INTEGER NOT NULL,
-  guid TEXT NOT NULL,
-  size INTEGER NOT NULL,
-  internaldate INTEGER NOT NULL,
-  stage TEXT NOT NULL,
-  pending INTEGER NOT NULL DEFAULT 1,
-  PRIMARY KEY(mailbox, uid)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS messages_pending ON messages(stage) WHERE pending = 1;
-CREATE INDEX IF NOT EXISTS messages_guid ON messages(guid);
-)sql";
 
 constexpr const char* kMailboxColumns =
     "id, name, uniqueid, partition, dir, uidvalidity, uidnext, created, acl";
@@ -66,11 +42,18 @@ struct Index::Statements {
                           " FROM mailboxes WHERE name = ?").c_str()),
         mailbox_by_id(db, (std::string("SELECT ") + kMailboxColumns +
                            " FROM mailboxes WHERE id = ?").c_str()),
+        mailbox_by_uniqueid(db, (std::string("SELECT ") + kMailboxColumns +
+                                 " FROM mailboxes WHERE uniqueid = ?").c_str()),
         list_mailboxes(db, (std::string("SELECT ") + kMailboxColumns +
                             " FROM mailboxes ORDER BY name").c_str()),
         insert_mailbox(db,
                        "INSERT INTO mailboxes(name, uniqueid, partition, dir, uidvalidity, "
-                       "uidnext, created) VALUES(?, ?, ?, ?, ?, 1, ?) RETURNING id"),
+                       "uidnext, created, acl) VALUES(?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"),
+        mailboxes_between(db, (std::string("SELECT ") + kMailboxColumns +
+                               " FROM mailboxes WHERE name >= ? AND name < ? ORDER BY name")
+                                  .c_str()),
+        set_acl(db, "UPDATE mailboxes SET acl = ? WHERE id = ?"),
+        rename_mailbox(db, "UPDATE mailboxes SET name = ?, dir = ? WHERE id = ?"),
         delete_mailbox(db, "DELETE FROM mailboxes WHERE id = ?"),
         allocate_uid(db,
                      "UPDATE mailboxes SET uidnext = uidnext + 1 WHERE id = ? "
@@ -93,7 +76,8 @@ struct Index::Statements {
                     "SELECT m.mailbox, m.uid, m.guid, m.size, m.internaldate, m.stage, m.pending, "
                     "b.partition FROM messages m JOIN mailboxes b ON b.id = m.mailbox "
                     "WHERE m.pending = 1") {}
-  Statement find_mailbox, mailbox_by_id, list_mailboxes, insert_mailbox, delete_mailbox,
+  Statement find_mailbox, mailbox_by_id, mailbox_by_uniqueid, list_mailboxes, insert_mailbox, mailboxes_between,
+      set_acl, rename_mailbox, delete_mailbox,
       allocate_uid, raise_uidnext, insert_message, delete_message, clear_stage, messages, message,
       staged_rows;
 };
@@ -101,14 +85,21 @@ struct Index::Statements {
 Result<Index, Error> Index::open(const std::string& path) {
   auto db = Db::open(path);
   if (!db.ok()) return fail(db.error());
-  if (auto e = db->exec(kSchema)) return fail(*e);
+  if (auto e = migrate(db.value())) return fail(*e);
   return Index(std::move(db.value()));
 }
 
-Index::Index(Db db) : db_(std::make_unique<Db>(std::move(db))), st_(std::make_unique<Statements>(*db_)) {}
+Index::Index(Db db)
+    : db_(std::make_unique<Db>(std::move(db))),
+      st_(std::make_unique<Statements>(*db_)),
+      quotas_(std::make_unique<QuotaTable>(*db_)),
+      duplicates_(std::make_unique<DuplicateMarks>(*db_)) {}
 Index::Index(Index&&) noexcept = default;
 Index::~Index() {
-  st_.reset();  // statements go before their connection
+  // statements go before their connection
+  duplicates_.reset();
+  quotas_.reset();
+  st_.reset();
 }
 
 std::optional<MailboxRecord> Index::find_mailbox(const std::string& name) {
@@ -131,6 +122,17 @@ std::optional<MailboxRecord> Index::mailbox_by_id(int64_t id) {
   return out;
 }
 
+std::optional<MailboxRecord> Index::mailbox_by_uniqueid(const std::string& uniqueid) {
+  if (uniqueid.empty()) return std::nullopt;
+  auto& s = st_->mailbox_by_uniqueid;
+  s.bind(1, uniqueid);
+  auto row = s.step();
+  std::optional<MailboxRecord> out;
+  if (row.ok() && row.value()) out = read_mailbox(s);
+  s.reset();
+  return out;
+}
+
 std::vector<MailboxRecord> Index::list_mailboxes() {
   std::vector<MailboxRecord> out;
   auto& s = st_->list_mailboxes;
@@ -145,17 +147,24 @@ std::vector<MailboxRecord> Index::list_mailboxes() {
 
 Result<MailboxRecord, Error> Index::insert_mailbox(const std::string& name,
                                                    const std::string& partition,
-                                                   const std::string& dir) {
+                                                   const std::string& dir, const std::string& acl) {
   MailboxRecord m;
   m.name = name;
-  m.uniqueid = new_uniqueid();
   m.partition = partition;
   m.dir = dir;
-  m.uidvalidity = static_cast<int64_t>(time(nullptr));
-  m.created = m.uidvalidity;
+  m.acl = acl;
+  return restore_mailbox(std::move(m));
+}
+
+Result<MailboxRecord, Error> Index::restore_mailbox(MailboxRecord m) {
+  if (m.uniqueid.empty()) m.uniqueid = new_uniqueid();
+  const auto now = static_cast<int64_t>(time(nullptr));
+  if (m.uidvalidity == 0) m.uidvalidity = now;
+  if (m.created == 0) m.created = now;
+  if (m.uidnext < 1) m.uidnext = 1;
   auto& s = st_->insert_mailbox;
   s.bind(1, m.name).bind(2, m.uniqueid).bind(3, m.partition).bind(4, m.dir);
-  s.bind(5, m.uidvalidity).bind(6, m.created);
+  s.bind(5, m.uidvalidity).bind(6, m.uidnext).bind(7, m.created).bind(8, m.acl);
   auto row = s.step();
   if (!row.ok()) {
     s.reset();
@@ -164,6 +173,37 @@ Result<MailboxRecord, Error> Index::insert_mailbox(const std::string& name,
   m.id = s.int_at(0);
   s.reset();
   return m;
+}
+
+std::vector<MailboxRecord> Index::mailboxes_between(const std::string& from,
+                                                    const std::string& to) {
+  std::vector<MailboxRecord> out;
+  auto& s = st_->mailboxes_between;
+  s.bind(1, from).bind(2, to);
+  for (;;) {
+    auto row = s.step();
+    if (!row.ok() || !row.value()) break;
+    out.push_back(read_mailbox(s));
+  }
+  s.reset();
+  return out;
+}
+
+std::vector<MailboxRecord> Index::mailboxes_below(const std::string& name) {
+  // "name" itself, then "name." up to "name/" ('/' follows '.').
+  std::vector<MailboxRecord> out;
+  if (auto self = find_mailbox(name)) out.push_back(std::move(*self));
+  for (auto& m : mailboxes_between(name + ".", name + "/")) out.push_back(std::move(m));
+  return out;
+}
+
+std::optional<Error> Index::set_acl(int64_t id, const std::string& acl) {
+  return st_->set_acl.bind(1, acl).bind(2, id).run();
+}
+
+std::optional<Error> Index::rename_mailbox(int64_t id, const std::string& name,
+                                           const std::string& dir) {
+  return st_->rename_mailbox.bind(1, name).bind(2, dir).bind(3, id).run();
 }
 
 std::optional<Error> Index::delete_mailbox(int64_t id) {

@@ -1,5 +1,6 @@
 // Index: the store's metadata in SQLite ({configdirectory}/cubby.sqlite, WAL): mailboxes and the
-// messages in them.
+// messages in them (quota roots and duplicate marks have their own modules: quota.h, duplicates.h).
+// Opening an Index creates or upgrades the schema (schema.h).
 //
 // One Index is one connection, used by one thread. Workers keep two: one for RCPT-time lookups on
 // the event-loop thread and one for the committer thread. The schema:
@@ -20,7 +21,9 @@
 #include <vector>
 
 #include "conf/result.h"
+#include "store/duplicates.h"
 #include "store/error.h"
+#include "store/quota.h"
 #include "store/sqlite.h"
 
 namespace cubby::store {
@@ -54,12 +57,24 @@ class Index {
   ~Index();
 
   Db& db() { return *db_; }
+  QuotaTable& quotas() { return *quotas_; }
+  DuplicateMarks& duplicates() { return *duplicates_; }
 
   std::optional<MailboxRecord> find_mailbox(const std::string& name);
   std::optional<MailboxRecord> mailbox_by_id(int64_t id);
+  std::optional<MailboxRecord> mailbox_by_uniqueid(const std::string& uniqueid);
   std::vector<MailboxRecord> list_mailboxes();
   Result<MailboxRecord, Error> insert_mailbox(const std::string& name, const std::string& partition,
-                                              const std::string& dir);
+                                              const std::string& dir, const std::string& acl = "");
+  // Inserts a mailbox as `m` describes it (reconstruct): its uniqueid, uidvalidity, uidnext, ACL
+  // are kept (a new uniqueid and the current time when empty or 0); `m.id` is ignored.
+  Result<MailboxRecord, Error> restore_mailbox(MailboxRecord m);
+  // The mailboxes named `name` or below it ("user.alice" and "user.alice.*"), in name order.
+  std::vector<MailboxRecord> mailboxes_below(const std::string& name);
+  // The mailboxes whose names fall in [from, to), in name order (prefix scans on the name index).
+  std::vector<MailboxRecord> mailboxes_between(const std::string& from, const std::string& to);
+  std::optional<Error> set_acl(int64_t id, const std::string& acl);
+  std::optional<Error> rename_mailbox(int64_t id, const std::string& name, const std::string& dir);
   std::optional<Error> delete_mailbox(int64_t id);  // and its message rows
 
   // Inside a transaction: the next UID of `mailbox` (and uidnext moves past it); nullopt if the
@@ -86,6 +101,8 @@ class Index {
   struct Statements;
   std::unique_ptr<Db> db_;
   std::unique_ptr<Statements> st_;
+  std::unique_ptr<QuotaTable> quotas_;
+  std::unique_ptr<DuplicateMarks> duplicates_;
 };
 
 }  // namespace cubby::store

@@ -26,7 +26,27 @@ char hash_letter(const std::string& s) {
   return (c >= 'a' && c <= 'z') ? c : 'q';
 }
 
+// A domain becomes a directory ("domain/<d>/...") and follows "@" in an external name: a
+// component that holds no '@' either (or the external name would read back differently).
+std::optional<Error> check_domain_text(std::string_view d) {
+  if (d.find('@') != std::string_view::npos) return bad_name(d, "'@' inside a domain");
+  return std::nullopt;
+}
+
+// A name may be 1024 bytes long, its domain aside (as from_external() and from_internal() allow).
+std::optional<Error> check_length(const MailboxName& n) {
+  const std::string internal = n.internal();
+  const size_t domain = n.domain().empty() ? 0 : n.domain().size() + 1;
+  if (internal.size() - domain > 1024) return bad_name(internal, "longer than 1024 bytes");
+  return std::nullopt;
+}
+
 }  // namespace
+
+std::optional<Error> MailboxName::check_domain(std::string_view d) {
+  if (auto e = check_component(d)) return e;
+  return check_domain_text(d);
+}
 
 std::optional<Error> MailboxName::check_component(std::string_view c) {
   if (c.empty()) return bad_name(c, "empty component");
@@ -36,9 +56,7 @@ std::optional<Error> MailboxName::check_component(std::string_view c) {
     if (ch < 0x20 || ch == 0x7f) return bad_name(c, "control character");
     if (ch == '/') return bad_name(c, "'/' inside a component");
     if (ch == '^') return bad_name(c, "'^' is reserved");
-    // '!' ends the domain of an internal name and '@' starts it in an external one: inside a
-    // component either would make the name read back differently.
-    if (ch == '!' || ch == '@') return bad_name(c, "'!' and '@' separate the domain");
+    if (ch == '!') return bad_name(c, "'!' separates a domain");
   }
   return std::nullopt;
 }
@@ -65,7 +83,7 @@ Result<MailboxName, Error> MailboxName::from_external(std::string_view external,
     if (auto e = check_component(c)) return fail(bad_name(external, e->detail));
   }
   if (!n.domain_.empty()) {
-    if (auto e = check_component(n.domain_)) return fail(bad_name(external, "bad domain"));
+    if (auto e = check_domain(n.domain_)) return fail(bad_name(external, "bad domain"));
   }
   return n;
 }
@@ -77,7 +95,7 @@ Result<MailboxName, Error> MailboxName::from_internal(std::string_view internal)
     n.domain_ = std::string(rest.substr(0, bang));
     rest.remove_prefix(bang + 1);
     // The domain becomes a directory too ("domain/<d>/..."): the same rules as a component.
-    if (auto e = check_component(n.domain_)) return fail(bad_name(internal, "bad domain"));
+    if (auto e = check_domain(n.domain_)) return fail(bad_name(internal, "bad domain"));
   }
   if (rest.size() > 1024) return fail(bad_name(internal, "longer than 1024 bytes"));
   for (auto& c : split(rest, '.')) {
@@ -101,11 +119,26 @@ Result<MailboxName, Error> MailboxName::for_user(std::string_view userid,
     if (auto e = check_component(c)) return fail(*e);
   }
   if (!n.domain_.empty()) {
-    if (auto e = check_component(n.domain_)) return fail(*e);
+    if (auto e = check_domain(n.domain_)) return fail(*e);
   }
-  if (n.internal().size() - (n.domain_.empty() ? 0 : n.domain_.size() + 1) > 1024) {
-    return fail(bad_name(n.internal(), "longer than 1024 bytes"));
+  if (auto e = check_length(n)) return fail(*e);
+  return n;
+}
+
+Result<MailboxName, Error> MailboxName::shared(const std::vector<std::string>& components,
+                                               std::string_view domain) {
+  MailboxName n;
+  n.domain_ = std::string(domain);
+  n.parts_ = components;
+  if (n.parts_.empty()) return fail(bad_name("", "no name"));
+  if (n.parts_[0] == "user") return fail(bad_name("user", "\"user\" is not a shared mailbox"));
+  for (const auto& c : n.parts_) {
+    if (auto e = check_component(c)) return fail(*e);
   }
+  if (!n.domain_.empty()) {
+    if (auto e = check_domain(n.domain_)) return fail(*e);
+  }
+  if (auto e = check_length(n)) return fail(*e);
   return n;
 }
 
@@ -144,6 +177,30 @@ std::string MailboxName::relative_dir(bool hash_spool) const {
     for (char ch : parts_[i]) out += ch == '.' ? '^' : ch;
   }
   return out;
+}
+
+std::optional<MailboxName> MailboxName::parent() const {
+  const size_t top = is_user() ? 2 : 1;
+  if (parts_.size() <= top) return std::nullopt;
+  MailboxName n = *this;
+  n.parts_.pop_back();
+  return n;
+}
+
+MailboxName MailboxName::with_prefix_replaced(const MailboxName& prefix,
+                                              const MailboxName& to) const {
+  MailboxName n = to;
+  n.parts_.insert(n.parts_.end(), parts_.begin() + static_cast<long>(prefix.parts_.size()),
+                  parts_.end());
+  return n;
+}
+
+bool MailboxName::contains(const MailboxName& other) const {
+  if (other.domain_ != domain_ || other.parts_.size() < parts_.size()) return false;
+  for (size_t i = 0; i < parts_.size(); ++i) {
+    if (parts_[i] != other.parts_[i]) return false;
+  }
+  return true;
 }
 
 std::optional<MailboxName> MailboxName::inbox() const {

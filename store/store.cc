@@ -4,7 +4,14 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include "store/acl.h"
 #include "store/fs.h"
+#include "store/recipient.h"
+#include "store/sqlite.h"
 
 namespace cubby::store {
 
@@ -69,9 +76,57 @@ Result<MailboxRecord, Error> Store::create_mailbox(const MailboxName& name,
     }
     ::closedir(d);
   }
-  auto record = index_.insert_mailbox(internal, partition, rel);
+  const Acl acl = Acl::for_new_mailbox(owner_of(name), config_.default_acl);
+  auto record = index_.insert_mailbox(internal, partition, rel, acl.str());
   if (!record.ok()) return fail(record.error());
+  if (auto e = write_header(record.value())) return fail(*e);
   return record;
+}
+
+std::optional<Error> Store::write_header(const MailboxRecord& m) {
+  MailboxHeader h;
+  h.name = m.name;
+  h.uniqueid = m.uniqueid;
+  h.uidvalidity = m.uidvalidity;
+  h.uidnext = m.uidnext;
+  h.acl = m.acl;
+  auto root = index_.quotas().get(m.name);
+  if (!root.ok()) return root.error();
+  if (root.value()) {
+    h.quota_root = true;
+    h.storage_limit = root.value()->storage_limit;
+    h.message_limit = root.value()->message_limit;
+  }
+  return h.write(mailbox_dir(m));
+}
+
+std::optional<Error> Store::delete_one(const MailboxRecord& m) {
+  auto messages = index_.messages(m.id);
+  {
+    // Rows, usage and the root go together. No row may point at a file that is gone, so the files
+    // go afterwards: a crash in between leaves strays that the next create_mailbox of this name
+    // (or cubbyctl check) finds.
+    auto txn = Transaction::begin(index_.db());
+    if (!txn.ok()) return txn.error();
+    auto& quotas = index_.quotas();
+    auto usage = quotas.mailbox_usage(m.id);
+    if (!usage.ok()) return usage.error();
+    auto root = quotas.root_of(m.name);
+    if (!root.ok()) return root.error();
+    if (auto e = index_.delete_mailbox(m.id)) return e;
+    if (root.value()) {
+      if (root.value()->name == m.name) {
+        if (auto e = quotas.remove(m.name)) return e;
+      } else if (auto e = quotas.charge(root.value()->name, -usage->second, -usage->first)) {
+        return e;
+      }
+    }
+    if (auto e = txn->commit()) return e;
+  }
+  for (const auto& msg : messages) ::unlink(message_path(m, msg.uid).c_str());
+  ::unlink((mailbox_dir(m) + "/" + kMailboxHeaderFile).c_str());
+  ::rmdir(mailbox_dir(m).c_str());  // fails harmlessly while sub-mailboxes live inside
+  return std::nullopt;
 }
 
 std::optional<Error> Store::delete_mailbox(const MailboxName& name) {
@@ -80,13 +135,167 @@ std::optional<Error> Store::delete_mailbox(const MailboxName& name) {
     return Error{Errc::kNotFound,
                  "no mailbox " + name.external(config_.unix_hierarchy_sep)};
   }
-  auto messages = index_.messages(record->id);
-  // Rows first: no row may point at a file that is gone. Files left by a crash here are strays
-  // that the next create_mailbox of this name (or cubbyctl check) removes.
-  if (auto e = index_.delete_mailbox(record->id)) return e;
-  for (const auto& m : messages) ::unlink(message_path(*record, m.uid).c_str());
-  ::rmdir(mailbox_dir(*record).c_str());  // fails harmlessly while sub-mailboxes live inside
+  std::vector<MailboxRecord> doomed;
+  if (name.is_inbox()) {
+    doomed = index_.mailboxes_below(record->name);
+  } else {
+    doomed.push_back(*record);
+  }
+  // Deepest first, so each directory is empty when its turn comes.
+  std::sort(doomed.begin(), doomed.end(),
+            [](const MailboxRecord& a, const MailboxRecord& b) { return a.name > b.name; });
+  for (const auto& m : doomed) {
+    if (auto e = delete_one(m)) return e;
+  }
   return std::nullopt;
+}
+
+std::optional<Error> Store::rename_mailbox(const MailboxName& from, const MailboxName& to) {
+  const bool unix_sep = config_.unix_hierarchy_sep;
+  auto source = index_.find_mailbox(from.internal());
+  if (!source) return Error{Errc::kNotFound, "no mailbox " + from.external(unix_sep)};
+  if (from.is_inbox() != to.is_inbox()) {
+    return Error{Errc::kBadName, "an INBOX can only be renamed to another user's INBOX"};
+  }
+  if (from.contains(to) || to.contains(from)) {
+    return Error{Errc::kBadName,
+                 "cannot rename " + from.external(unix_sep) + " to " + to.external(unix_sep)};
+  }
+  struct Move {
+    MailboxRecord box;
+    MailboxName to;
+    std::string new_dir;  // relative
+  };
+  std::vector<Move> moves;
+  for (auto& box : index_.mailboxes_below(source->name)) {
+    auto old_name = MailboxName::from_internal(box.name);
+    if (!old_name.ok()) return old_name.error();
+    MailboxName new_name = old_name->with_prefix_replaced(from, to);
+    if (index_.find_mailbox(new_name.internal())) {
+      return Error{Errc::kExists, "mailbox " + new_name.external(unix_sep) + " already exists"};
+    }
+    std::string dir = new_name.relative_dir(config_.hash_spool);
+    moves.push_back(Move{std::move(box), std::move(new_name), std::move(dir)});
+  }
+  // Directories first, parents before children; a child inside a moved parent moved with it.
+  std::vector<std::pair<std::string, std::string>> done;  // absolute from -> to
+  for (const auto& mv : moves) {
+    const std::string root = partition_root(mv.box.partition);
+    std::string current = root + "/" + mv.box.dir;
+    for (const auto& [a, b] : done) {
+      if (current.compare(0, a.size() + 1, a + "/") == 0) current = b + current.substr(a.size());
+    }
+    const std::string target = root + "/" + mv.new_dir;
+    if (current == target) continue;
+    struct stat st;
+    if (::lstat(target.c_str(), &st) == 0) {
+      return Error{Errc::kExists, "directory " + target + " already exists"};
+    }
+    if (auto e = make_dirs(parent_dir(target))) return e;
+    if (::rename(current.c_str(), target.c_str()) != 0) return sys_error("rename " + current);
+    if (auto e = fsync_dir(parent_dir(target))) return e;
+    if (auto e = fsync_dir(parent_dir(current))) return e;
+    done.emplace_back(current, target);
+  }
+  {
+    auto txn = Transaction::begin(index_.db());
+    if (!txn.ok()) return txn.error();
+    auto& quotas = index_.quotas();
+    std::vector<std::string> recalc;
+    auto old_cover = quotas.root_of(from.internal());
+    if (!old_cover.ok()) return old_cover.error();
+    if (old_cover.value()) recalc.push_back(old_cover.value()->name);
+    for (const auto& mv : moves) {
+      if (auto e = index_.rename_mailbox(mv.box.id, mv.to.internal(), mv.new_dir)) return e;
+    }
+    // The roots move once every row has its new name, so their usage is computed on the moved tree.
+    for (const auto& mv : moves) {
+      auto root = quotas.get(mv.box.name);
+      if (!root.ok()) return root.error();
+      if (root.value()) {
+        if (auto e = quotas.remove(mv.box.name)) return e;
+        if (auto e = quotas.set(mv.to.internal(), root.value()->storage_limit,
+                                root.value()->message_limit)) {
+          return e;
+        }
+      }
+    }
+    auto new_cover = quotas.root_of(to.internal());
+    if (!new_cover.ok()) return new_cover.error();
+    if (new_cover.value()) recalc.push_back(new_cover.value()->name);
+    for (const auto& r : recalc) {
+      auto still = quotas.get(r);
+      if (!still.ok()) return still.error();
+      if (!still.value()) continue;
+      if (auto e = quotas.recalc(r)) return e;
+    }
+    if (auto e = txn->commit()) return e;
+  }
+  for (const auto& mv : moves) {
+    if (auto box = index_.mailbox_by_id(mv.box.id)) {
+      if (auto e = write_header(*box)) return e;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<Error> Store::set_acl(const MailboxRecord& m, const std::string& acl) {
+  if (auto e = index_.set_acl(m.id, acl)) return e;
+  auto fresh = index_.mailbox_by_id(m.id);
+  if (!fresh) return Error{Errc::kNotFound, "mailbox " + m.name + " was deleted"};
+  return write_header(*fresh);
+}
+
+std::optional<Error> Store::delete_message(const MailboxRecord& m, int64_t uid) {
+  auto row = index_.message(m.id, uid);
+  if (!row) {
+    return Error{Errc::kNotFound, "no message " + std::to_string(uid) + " in " +
+                                      external_name(m.name)};
+  }
+  // The floor first: once the row is gone, only the header remembers that the UID was used.
+  auto fresh = index_.mailbox_by_id(m.id);
+  if (!fresh) return Error{Errc::kNotFound, "mailbox " + m.name + " was deleted"};
+  if (auto e = write_header(*fresh)) return e;
+  {
+    auto txn = Transaction::begin(index_.db());
+    if (!txn.ok()) return txn.error();
+    if (auto e = index_.delete_message(m.id, uid)) return e;
+    auto root = index_.quotas().root_of(m.name);
+    if (!root.ok()) return root.error();
+    if (root.value()) {
+      if (auto e = index_.quotas().charge(root.value()->name, -row->size, -1)) return e;
+    }
+    if (auto e = txn->commit()) return e;
+  }
+  if (::unlink(message_path(m, uid).c_str()) != 0 && errno != ENOENT) {
+    return sys_error("unlink " + message_path(m, uid));
+  }
+  return std::nullopt;
+}
+
+std::optional<Error> Store::set_quota(const MailboxName& name, std::optional<int64_t> storage_kib,
+                                      std::optional<int64_t> messages) {
+  auto box = index_.find_mailbox(name.internal());
+  if (!box) {
+    return Error{Errc::kNotFound, "no mailbox " + name.external(config_.unix_hierarchy_sep)};
+  }
+  {
+    auto txn = Transaction::begin(index_.db());
+    if (!txn.ok()) return txn.error();
+    if (!storage_kib && !messages) {
+      auto root = index_.quotas().get(box->name);
+      if (!root.ok()) return root.error();
+      if (!root.value()) {
+        return Error{Errc::kNotFound,
+                     "no quota root " + name.external(config_.unix_hierarchy_sep)};
+      }
+      if (auto e = index_.quotas().remove(box->name)) return e;
+    } else if (auto e = index_.quotas().set(box->name, storage_kib, messages)) {
+      return e;
+    }
+    if (auto e = txn->commit()) return e;
+  }
+  return write_header(*box);
 }
 
 Result<StageFile, Error> Store::create_stage(const std::string& partition) const {

@@ -4,6 +4,13 @@
 // directory, the index schema); it does not run recovery (recovery.h), which the worker and cubbyctl
 // run explicitly. A Store's own Index connection belongs to the thread that opened it; the delivery
 // committer (committer.h) opens a second one. The store knows nothing of sockets or LMTP.
+//
+// The administrative operations below keep the index, the files, the quota usage and each
+// mailbox's header file (mailbox_header.h) in step; errors an administrator can cause are Error
+// values: kNotFound (no such mailbox or message), kExists (the name is taken), kBadName (a name or
+// request the store refuses). They are not atomic against a crash half-way (a rename moves
+// directories, then updates the index); `cubbyctl check` reports what a crash left and
+// `cubbyctl reconstruct` repairs it.
 #pragma once
 
 #include <memory>
@@ -15,6 +22,7 @@
 #include "store/config.h"
 #include "store/error.h"
 #include "store/index.h"
+#include "store/mailbox_header.h"
 #include "store/mailbox_name.h"
 #include "store/stage_file.h"
 
@@ -37,19 +45,38 @@ class Store {
   std::string mailbox_dir(const MailboxRecord& m) const;
   std::string message_path(const MailboxRecord& m, int64_t uid) const;
 
-  // Creates the mailbox and its directory on `partition` (default partition when empty).
+  // Creates the mailbox, its directory and its header on `partition` (default partition when
+  // empty). A user's mailbox gives its owner every right; a shared one gets defaultacl.
   Result<MailboxRecord, Error> create_mailbox(const MailboxName& name,
                                               const std::string& partition = "");
-  // Removes the mailbox, its index rows and its message files.
+  // Removes the mailbox, its index rows, its message files and its quota root if it is one; the
+  // usage of the root that covered it goes down. Deleting a user's INBOX deletes the user: every
+  // mailbox below it too.
   std::optional<Error> delete_mailbox(const MailboxName& name);
+  // Renames a mailbox and every mailbox below it, on the same partition; unique ids (and so
+  // duplicate suppression), UIDs and quota roots go with them. An INBOX can only become another
+  // user's INBOX (renaming the user).
+  std::optional<Error> rename_mailbox(const MailboxName& from, const MailboxName& to);
   std::optional<MailboxRecord> find_mailbox(const MailboxName& name) {
     return index_.find_mailbox(name.internal());
   }
+  // Stores a new ACL (acl.h stored form) in the index and the header.
+  std::optional<Error> set_acl(const MailboxRecord& m, const std::string& acl);
+  // Removes one message from one mailbox: its row, its usage, its link (the file goes with the
+  // last link). The header's UID floor is raised first, so reconstruct never reuses the UID.
+  std::optional<Error> delete_message(const MailboxRecord& m, int64_t uid);
+  // Sets the limits of the quota root on mailbox `name` (created if needed); no limit at all
+  // removes the root. Recomputes the usage of the roots concerned.
+  std::optional<Error> set_quota(const MailboxName& name, std::optional<int64_t> storage_kib,
+                                 std::optional<int64_t> messages);
+  // Rewrites a mailbox's header from the index (the quota limits included when it is a root).
+  std::optional<Error> write_header(const MailboxRecord& m);
 
   Result<StageFile, Error> create_stage(const std::string& partition) const;
 
  private:
   Store(StoreConfig config, Index index) : config_(std::move(config)), index_(std::move(index)) {}
+  std::optional<Error> delete_one(const MailboxRecord& m);
   StoreConfig config_;
   Index index_;
 };

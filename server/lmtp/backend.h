@@ -24,6 +24,7 @@ struct RecipientRequest {
   bool ignore_quota = false; // RCPT ... IGNOREQUOTA
   uint64_t declared_size = 0;  // MAIL ... SIZE=, 0 when absent
   std::string auth_id;       // MAIL ... AUTH=, decoded; "" when absent or <>
+  std::string session_id;    // the session's id, for replies that carry SESSIONID=<...>
 };
 
 // The backend's judgement of one RCPT. When accepted, `target` names where the message will go
@@ -68,7 +69,7 @@ struct DeliveryRequest {
 class Backend {
  public:
   virtual ~Backend() = default;
-  // Judges one RCPT (existence, and in later issues quota and rights). Must not block for long.
+  // Judges one RCPT (existence, rights, quota). Must not block for long.
   virtual RecipientVerdict check_recipient(const RecipientRequest& request) = 0;
   // Opens a sink for a message to the accepted `recipients`. On failure, the Reply sent instead of
   // 354 (`451 4.3.1 cannot create temporary file: ...` for ENOSPC/EDQUOT, else `451 4.3.2 ...`).

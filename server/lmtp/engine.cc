@@ -399,6 +399,7 @@ void Engine::Impl::rcpt_command(std::string_view args) {
   request.ignore_quota = parsed->ignore_quota;
   request.declared_size = mail->size;
   request.auth_id = mail->auth_id;
+  request.session_id = e.session_id_;
   RecipientVerdict verdict = backend.check_recipient(request);
   if (!verdict.accepted) return say(verdict.rejection);
   verdict.request = std::move(request);  // the engine's parse is authoritative

@@ -2,7 +2,10 @@
 //
 //   cubby-master [-C settings] [-M services] [-p pidfile] [-r readyfile] [-D] [-l backlog]
 //
-// -D logs to stderr instead of syslog. The master stays in the foreground either way.
+// -D logs to stderr instead of syslog. The master stays in the foreground either way. Signals:
+// SIGHUP reloads both files, SIGTERM and SIGINT stop after the work in flight. docs/master.md is
+// the administrator's reference.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -64,6 +67,9 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // What the master and its START, EVENTS and DAEMON commands create is not for everyone; lmtpd
+  // narrows this further to 077.
+  umask(027);
   cubby::log::init("cubby/master", options.log_to_stderr);
   // Workers inherit our stderr; in the foreground their log lines belong there too.
   if (options.log_to_stderr) setenv("CUBBY_LOG_STDERR", "1", 1);

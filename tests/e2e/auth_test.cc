@@ -120,7 +120,7 @@ class AuthTest : public CubbyTest {
                         "lmtphard_lmtp_auth_failure_delay: 10ms",
                         "lmtpdeny_lmtp_allow_networks: 192.0.2.0/24, 2001:db8::/32"};
     options.settings.insert(options.settings.end(), extra.begin(), extra.end());
-    options.services = {
+    options.extra_services = {
         "lmtphard cmd=\"lmtpd\" listen=\"127.0.0.1:" + std::to_string(hard_port_) + "\"",
         "lmtpdeny cmd=\"lmtpd\" listen=\"127.0.0.1:" + std::to_string(deny_port_) + "\""};
     cubby_ = std::make_unique<CubbyInstance>(options);

@@ -36,7 +36,7 @@ class HostileIdle : public CubbyTest {
     options.root = root_.path();
     options.settings = {"lmtpidle_lmtp_max_connections: " + std::to_string(kPerWorker),
                         "lmtpidle_lmtp_idle_timeout: 5s"};
-    options.services = {"lmtpidle cmd=\"lmtpd -a\" listen=\"127.0.0.1:" + std::to_string(port_) +
+    options.extra_services = {"lmtpidle cmd=\"lmtpd -a\" listen=\"127.0.0.1:" + std::to_string(port_) +
                         "\" prefork=2 maxchild=2 maxfds=" + std::to_string(kPerWorker + 200)};
     cubby_ = std::make_unique<CubbyInstance>(options);
     auto error = cubby_->start();

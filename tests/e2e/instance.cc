@@ -101,6 +101,11 @@ void CubbyInstance::write_files() {
   settings << "servername: e2e.test\n";
   // deliver(8) finds lmtpd here; a test's own lmtpsocket line (below) wins.
   settings << "lmtpsocket: " << socket_path() << "\n";
+  // Run as root on purpose, whatever users this machine has (the temporary root is 0700): a test
+  // that wants the service user sets cubby_user itself.
+  bool user_given = false;
+  for (const auto& line : options_.settings) user_given = user_given || line.rfind("cubby_user", 0) == 0;
+  if (!user_given) settings << "cubby_user: root\n";
   for (const auto& line : options_.settings) settings << line << "\n";
 
   tcp_port_ = free_tcp_port();
@@ -113,8 +118,8 @@ void CubbyInstance::write_files() {
            << "\n"
            << "  lmtp     cmd=\"lmtpd -a\" listen=\"127.0.0.1:" << tcp_port_ << "\" prefork=1\n"
            << "  lmtpauth cmd=\"lmtpd\" listen=\"127.0.0.1:" << auth_port_ << "\" prefork=1\n";
-  for (const auto& line : options_.services) services << "  " << line << "\n";
-  services << "}\n";
+  for (const auto& line : options_.extra_services) services << "  " << line << "\n";
+  services << "}\n" << options_.extra_sections;
 }
 
 bool CubbyInstance::accepting() const {
@@ -264,23 +269,34 @@ std::optional<std::string> CubbyInstance::create_mailbox(const std::string& user
 
 std::optional<std::vector<MessageRow>> CubbyInstance::messages(const std::string& user,
                                                                std::string* error) const {
-  auto r = ctl({"message", "list", "user/" + user});
+  return mailbox_messages("user/" + user, error);
+}
+
+std::optional<std::string> CubbyInstance::mailbox_path(const std::string& mailbox) const {
+  auto r = ctl({"mailbox", "info", mailbox, "--json"});
+  std::smatch m;
+  static const std::regex path(R"re("path":"([^"]*)")re");
+  if (r.exit_code != 0 || !std::regex_search(r.out, m, path)) return std::nullopt;
+  return m[1].str();
+}
+
+std::optional<std::vector<MessageRow>> CubbyInstance::mailbox_messages(
+    const std::string& mailbox, std::string* error) const {
+  auto r = ctl({"message", "list", mailbox, "--json"});
   if (r.exit_code != 0) {
     if (error) *error = r.describe();
     return std::nullopt;
   }
   std::vector<MessageRow> rows;
-  std::istringstream in(r.out);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    MessageRow row;
-    if (fields >> row.uid >> row.size >> row.internaldate >> row.guid) {
-      rows.push_back(row);
-    } else if (!line.empty()) {
-      if (error) *error = "unexpected line in message list: " + line;
-      return std::nullopt;
-    }
+  static const std::regex object(
+      R"re(\{"uid":(\d+),"size":(\d+),"internaldate":(\d+),"guid":"([0-9a-f]+)"\})re");
+  for (std::sregex_iterator it(r.out.begin(), r.out.end(), object), end; it != end; ++it) {
+    const auto& m = *it;
+    rows.push_back(MessageRow{std::stoll(m[1]), std::stoull(m[2]), std::stoll(m[3]), m[4]});
+  }
+  if (rows.empty() && r.out.find('{') != std::string::npos) {
+    if (error) *error = "unexpected message list: " + r.out;
+    return std::nullopt;
   }
   return rows;
 }

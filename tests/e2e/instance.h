@@ -45,9 +45,10 @@ struct InstanceOptions {
   std::string second_root;  // when set: partition p2 at <second_root>/spool
   // Extra settings lines ("lmtp_idle_timeout: 2").
   std::vector<std::string> settings;
-  // Extra SERVICES entries ("lmtpx cmd=\"lmtpd\" listen=\"127.0.0.1:2424\""); start() does not
-  // wait for them to accept.
-  std::vector<std::string> services;
+  // Extra entries inside SERVICES { } after the three above ("lmtpx cmd=\"lmtpd\" listen=..."),
+  // and whole sections (EVENTS, DAEMON) after it. start() does not wait for extra entries.
+  std::vector<std::string> extra_services;
+  std::string extra_sections;
   // Extra keys for the lmtpunix entry ("mode=0660 group=postfix"), so that another user may
   // connect to the socket.
   std::string unix_service_options;
@@ -90,6 +91,7 @@ class CubbyInstance {
 
   const std::string& root() const { return options_.root; }
   std::string settings_path() const { return options_.root + "/imapd.conf"; }
+  std::string services_path() const { return options_.root + "/cyrus.conf"; }
   std::string socket_path() const { return options_.root + "/socket/lmtp"; }
   std::string spool() const { return options_.root + "/spool"; }
   std::string spool2() const { return options_.second_root + "/spool"; }
@@ -110,6 +112,11 @@ class CubbyInstance {
   // `message list user/<user>`; nullopt (and *error) if cubbyctl failed.
   std::optional<std::vector<MessageRow>> messages(const std::string& user,
                                                   std::string* error = nullptr) const;
+  // `message list <mailbox>` for any mailbox name ("user/alice/Work", "shared/news@example.com").
+  std::optional<std::vector<MessageRow>> mailbox_messages(const std::string& mailbox,
+                                                          std::string* error = nullptr) const;
+  // The directory of a mailbox (`mailbox info --json`), or nullopt.
+  std::optional<std::string> mailbox_path(const std::string& mailbox) const;
   // `stats --json` by partition name; empty if cubbyctl failed.
   std::map<std::string, PartitionStats> stats() const;
 

@@ -3,7 +3,8 @@
 // goes through.
 //
 // Input: byte 0 chooses the variant (MAIL, RCPT with or without SMTPUTF8, a bare path, xtext,
-// UTF-8) and the address rules; the rest is the argument text. Checks: a parsed path never holds
+// UTF-8; its value mod 6) and the address rules (bits 4-7: lmtp_downcase_rcpt, unixhierarchysep,
+// virtdomains with defaultdomain example.com, postuser "bb"); the rest is the argument text. Checks: a parsed path never holds
 // CR, LF or NUL (it is written into Return-Path and Received), is 7-bit unless the transaction has
 // SMTPUTF8 and then is valid UTF-8; a decoded AUTH= / xtext holds no control character;
 // valid_utf8 agrees with a straightforward reference decoder; a mailbox an address maps to has a
@@ -85,9 +86,12 @@ void check_mapping(const std::string& address, uint8_t flags) {
   store::AddressRules rules;
   rules.downcase = (flags & 0x10) != 0;
   rules.unix_sep = (flags & 0x20) != 0;
+  rules.virtdomains = (flags & 0x40) != 0;
+  rules.default_domain = "example.com";
+  if (flags & 0x80) rules.postuser = "bb";
   auto mapped = store::map_recipient(address, rules);
   if (!mapped.ok()) return;
-  std::vector<const store::MailboxName*> names = {&mapped->inbox};
+  std::vector<const store::MailboxName*> names = {&mapped->mailbox};
   if (mapped->folder) names.push_back(&*mapped->folder);
   for (const store::MailboxName* n : names) {
     for (bool hash : {false, true}) {
@@ -105,7 +109,7 @@ void check_mapping(const std::string& address, uint8_t flags) {
         start = slash + 1;
       }
     }
-    FUZZ_CHECK(n->is_user(), "%s maps to a non-user mailbox", address.c_str());
+    FUZZ_CHECK(n->is_user() != mapped->shared, "%s: user/shared mismatch", address.c_str());
   }
 }
 

@@ -5,7 +5,8 @@
 //   - have a directory that stays inside its partition, with and without hashimapspool: relative
 //     (no leading '/'), no empty, "." or ".." component, no NUL or control byte;
 //   - round-trip: internal -> from_internal -> the same internal name and directory, and
-//     external(sep) -> from_external(sep) -> the same internal name, for both separators.
+//     external(sep) -> from_external(sep) -> the same internal name, for both separators (except
+//     a name without a domain whose component holds '@': see mailbox_name.h).
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -53,7 +54,13 @@ void check_name(const MailboxName& n) {
   FUZZ_CHECK(again->domain() == n.domain() && again->components() == n.components(),
              "components of %s changed", internal.c_str());
 
+  // The one known ambiguity (mailbox_name.h): without a domain, a component holding '@' reads
+  // back from the external form as a domain.
+  bool at_without_domain = false;
+  for (const auto& c : n.components()) at_without_domain |= c.find('@') != std::string::npos;
+  at_without_domain &= n.domain().empty();
   for (bool sep : {true, false}) {
+    if (at_without_domain) break;
     const std::string external = n.external(sep);
     auto back = MailboxName::from_external(external, sep);
     FUZZ_CHECK(back.ok(), "%s -> external(%d) \"%s\" does not parse: %s", internal.c_str(),

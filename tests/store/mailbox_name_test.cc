@@ -57,13 +57,16 @@ TEST(MailboxName, EveryFormReadsBackTheSame) {
   auto back = MailboxName::from_external(n.external(false), false);
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(back->internal(), "example.com!user.john^doe");
-  // '!' and '@' separate the domain, so no component may hold them.
+  // '!' ends a domain, so no component holds it; a domain holds no '@' either.
   for (const char* bad : {"user/a!b", "a@b!user/x"}) {
     EXPECT_FALSE(MailboxName::from_external(bad, true).ok()) << bad;
   }
-  EXPECT_FALSE(MailboxName::from_internal("user.a@b").ok());
-  EXPECT_FALSE(MailboxName::for_user("a@b", {}).ok());
+  EXPECT_FALSE(MailboxName::from_internal("a@b!user.x").ok());
   EXPECT_FALSE(MailboxName::for_user("alice", {"x!y"}).ok());
+  EXPECT_FALSE(MailboxName::for_user("alice", {}, "a@b").ok());
+  // With a domain a component may hold '@' and still read back ("user/a@b@d").
+  auto at = MailboxName::from_internal("d!user.a@b").value();
+  EXPECT_EQ(MailboxName::from_external(at.external(true), true)->internal(), "d!user.a@b");
   // An internal domain becomes a directory: it obeys the component rules.
   for (const char* bad : {"..!user.x", "a/b!user.x", "!user.x"}) {
     EXPECT_FALSE(MailboxName::from_internal(bad).ok()) << bad;

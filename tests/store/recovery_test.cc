@@ -34,7 +34,7 @@ struct Fixture {
     DeliveryGroup group(t.store().config(), t.store().index());
     auto stage = t.stage(kMessage);
     const std::string name = stage.name(), path = stage.path();
-    group.add(DeliveryBatch{std::move(stage), mailboxes.empty() ? names : mailboxes});
+    group.add(testing::batch_to(std::move(stage), mailboxes.empty() ? names : mailboxes));
     group.stage();
     if (last >= Step::kCommit) group.commit();
     if (last >= Step::kLink) group.link();
@@ -55,7 +55,7 @@ struct Fixture {
     auto report = check(t.store());
     EXPECT_TRUE(report.ok()) << (report.problems.empty() ? "" : report.problems[0]);
     DeliveryGroup group(t.store().config(), t.store().index());
-    group.add(DeliveryBatch{t.stage("Subject: after\r\n\r\n"), {"user.a"}});
+    group.add(testing::batch_to(t.stage("Subject: after\r\n\r\n"), {"user.a"}));
     group.stage();
     group.commit();
     group.link();
@@ -161,7 +161,7 @@ TEST(Check, ReportsStrayMissingAndResizedFiles) {
   Fixture f;
   {
     DeliveryGroup group(f.t.store().config(), f.t.store().index());
-    group.add(DeliveryBatch{f.t.stage(kMessage), f.names});
+    group.add(testing::batch_to(f.t.stage(kMessage), f.names));
     group.stage();
     group.commit();
     group.link();

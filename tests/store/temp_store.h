@@ -12,6 +12,7 @@
 #include <sstream>
 #include <string>
 
+#include "store/delivery.h"
 #include "store/store.h"
 
 namespace cubby::store::testing {
@@ -50,6 +51,13 @@ class TempStore {
     if (!m.ok()) throw std::runtime_error(m.error().detail);
     return m.value();
   }
+  // Lets anyone post to the mailbox (a folder needs `p` for a +detail delivery).
+  MailboxRecord create_postable(const std::string& external) {
+    auto m = create(external);
+    std::string acl = m.acl + "anyone\tp\t";
+    if (auto e = store_->set_acl(m, acl)) throw std::runtime_error(e->detail);
+    return mailbox(external);
+  }
   MailboxRecord mailbox(const std::string& external) {
     auto m = store_->find_mailbox(store_->parse_name(external).value());
     if (!m) throw std::runtime_error("no mailbox " + external);
@@ -67,6 +75,13 @@ class TempStore {
   StoreConfig config_;
   std::unique_ptr<Store> store_;
 };
+
+// A transaction of `stage` to the mailboxes `names` (internal names), with no other rules.
+inline DeliveryBatch batch_to(StageFile stage, const std::vector<std::string>& names) {
+  DeliveryBatch b{std::move(stage), {}, {}, {}, {}, {}};
+  for (const auto& n : names) b.targets.push_back(DeliveryTarget{n, false, std::nullopt});
+  return b;
+}
 
 inline std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

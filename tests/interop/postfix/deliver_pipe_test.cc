@@ -42,6 +42,10 @@ TEST_F(PostfixInterop, PipeIntoDeliverWithSenderExtensionAndUser) {
   ASSERT_NO_FATAL_FAILURE(start_cubby({"alice", "alice/Work", "sender"}, {"lmtpsocket: " + socket},
                                       "mode=0660 group=" + group));
   ASSERT_EQ(socket, cubby_->socket_path());
+  // As in Cyrus, alice+Work reaches the folder only if the poster may post there (deliver sends
+  // AUTH=<>, anonymous: the right must be granted to anyone); otherwise it falls back to the INBOX.
+  auto acl = cubby_->ctl({"acl", "set", "user/alice/Work", "anyone", "p"});
+  ASSERT_EQ(acl.exit_code, 0) << acl.describe();
   // deliver must be executable by nobody wherever the build tree is (a CI checkout under /root
   // is not): a copy next to the settings it reads.
   const std::string deliver = cubby_root_.path() + "/deliver";

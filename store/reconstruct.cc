@@ -1,0 +1,352 @@
+// Rebuilding index rows from the files; see reconstruct.h.
+#include "store/reconstruct.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "store/acl.h"
+#include "store/fs.h"
+#include "store/mailbox_header.h"
+#include "store/recipient.h"
+#include "store/sqlite.h"
+#include "store/verify.h"
+
+namespace cubby::store {
+namespace {
+
+struct DirEntries {
+  std::vector<std::string> dirs;
+  std::map<int64_t, std::string> messages;  // uid -> file name
+  bool header = false;
+};
+
+DirEntries read_dir(const std::string& dir) {
+  DirEntries out;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return out;
+  while (dirent* ent = ::readdir(d)) {
+    const std::string n = ent->d_name;
+    if (n == "." || n == "..") continue;
+    if (auto uid = parse_message_file_name(n)) {
+      out.messages.emplace(*uid, n);
+      continue;
+    }
+    if (n == kMailboxHeaderFile) {
+      out.header = true;
+      continue;
+    }
+    struct stat st;
+    if (::lstat((dir + "/" + n).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) out.dirs.push_back(n);
+  }
+  ::closedir(d);
+  std::sort(out.dirs.begin(), out.dirs.end());
+  return out;
+}
+
+// The mailbox name of a directory in the legacy layout ("domain/d/user/alice/Work", hashed
+// "domain/e/d/a/user/alice/Work"), checked by laying it out again; nullopt when it is none.
+std::optional<MailboxName> name_from_dir(const std::string& rel, bool hash_spool) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (;;) {
+    size_t slash = rel.find('/', start);
+    parts.push_back(rel.substr(start, slash == std::string::npos ? slash : slash - start));
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  size_t i = 0;
+  std::string internal;
+  if (parts.size() > 1 && parts[0] == "domain") {
+    i = hash_spool ? 2 : 1;
+    if (i >= parts.size()) return std::nullopt;
+    internal = parts[i++] + "!";
+  }
+  if (hash_spool) ++i;
+  if (i >= parts.size()) return std::nullopt;
+  for (size_t k = i; k < parts.size(); ++k) internal += (k > i ? "." : "") + parts[k];
+  auto name = MailboxName::from_internal(internal);
+  if (!name.ok()) return std::nullopt;
+  if (!name->is_user() && name->components()[0] == "user") return std::nullopt;  // "user" alone
+  if (name->relative_dir(hash_spool) != rel) return std::nullopt;
+  return name.value();
+}
+
+class Reconstruction {
+ public:
+  Reconstruction(Store& store, ReconstructReport& report) : store_(store), r_(report) {}
+
+  // Adds the mailbox whose directory is `rel` on `partition` unless the index has it.
+  void adopt(const std::string& partition, const std::string& rel, const DirEntries& entries) {
+    const std::string dir = store_.partition_root(partition) + "/" + rel;
+    std::optional<MailboxHeader> header;
+    if (entries.header) {
+      auto h = MailboxHeader::read(dir);
+      if (h.ok()) {
+        header = h.value();
+      } else {
+        r_.problems.push_back(h.error().detail);
+      }
+    }
+    std::optional<MailboxName> name;
+    if (header) {
+      auto n = MailboxName::from_internal(header->name);
+      if (n.ok()) name = n.value();
+    }
+    if (!name) name = name_from_dir(rel, store_.config().hash_spool);
+    if (!name) {
+      if (!entries.messages.empty()) {
+        r_.problems.push_back(dir + ": holds messages but is no mailbox directory");
+      }
+      return;
+    }
+    const std::string internal = name->internal();
+    if (auto known = store_.index().find_mailbox(internal)) {
+      if (known->partition != partition || known->dir != rel) {
+        r_.problems.push_back(dir + ": belongs to " + store_.external_name(internal) +
+                              ", which the index places at " +
+                              store_.partition_root(known->partition) + "/" + known->dir);
+      }
+      return;
+    }
+    MailboxRecord m;
+    m.name = internal;
+    m.partition = partition;
+    m.dir = rel;
+    if (header) {
+      m.uniqueid = header->uniqueid;
+      m.uidvalidity = header->uidvalidity;
+      m.uidnext = header->uidnext;
+      m.acl = header->acl;
+    } else {
+      m.acl = Acl::for_new_mailbox(owner_of(*name), store_.config().default_acl).str();
+    }
+    if (store_.index().mailbox_by_uniqueid(m.uniqueid)) m.uniqueid.clear();  // taken: a new one
+    auto added = store_.index().restore_mailbox(m);
+    if (!added.ok()) {
+      r_.problems.push_back(store_.external_name(internal) + ": " + added.error().detail);
+      return;
+    }
+    ++r_.mailboxes_added;
+    fresh_.insert(added->id);
+    r_.events.push_back(store_.external_name(internal) + ": mailbox found at " + dir +
+                        (header ? "" : " (no header: new unique id)") + " - adding");
+    if (header && header->quota_root) {
+      auto txn = Transaction::begin(store_.index().db());
+      if (txn.ok() &&
+          !store_.index().quotas().set(internal, header->storage_limit, header->message_limit) &&
+          !txn->commit()) {
+        r_.events.push_back(store_.external_name(internal) + ": quota root restored");
+      }
+    }
+  }
+
+  // Walks a partition for mailbox directories.
+  void walk(const std::string& partition, const std::string& rel) {
+    const std::string dir = store_.partition_root(partition) + (rel.empty() ? "" : "/" + rel);
+    DirEntries entries = read_dir(dir);
+    if (!rel.empty() && (entries.header || !entries.messages.empty())) {
+      adopt(partition, rel, entries);
+    }
+    for (const auto& sub : entries.dirs) {
+      if (rel.empty() && sub == "stage.") continue;
+      walk(partition, rel.empty() ? sub : rel + "/" + sub);
+    }
+  }
+
+  void look_for(const MailboxName& name) {
+    if (store_.index().find_mailbox(name.internal())) return;
+    const std::string rel = name.relative_dir(store_.config().hash_spool);
+    for (const auto& [partition, root] : store_.config().partitions) {
+      struct stat st;
+      if (::stat((root + "/" + rel).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+        adopt(partition, rel, read_dir(root + "/" + rel));
+        return;
+      }
+    }
+    r_.problems.push_back(store_.external_name(name.internal()) +
+                          ": not in the index and not on any partition");
+  }
+
+  // Step 2 for one mailbox.
+  void rebuild(const std::string& internal) {
+    Index& index = store_.index();
+    auto txn = Transaction::begin(index.db());
+    if (!txn.ok()) {
+      r_.problems.push_back(internal + ": " + txn.error().detail);
+      return;
+    }
+    auto box = index.find_mailbox(internal);
+    if (!box) return;
+    ++r_.mailboxes;
+    const std::string ext = store_.external_name(internal);
+    const std::string dir = store_.mailbox_dir(*box);
+    const bool fresh = fresh_.count(box->id) > 0;
+    int64_t uidnext = box->uidnext;
+    if (auto h = MailboxHeader::read(dir); h.ok()) uidnext = std::max(uidnext, h->uidnext);
+    struct stat dst;
+    if (::stat(dir.c_str(), &dst) != 0) {
+      if (auto e = make_dirs(dir)) {
+        r_.problems.push_back(ext + ": " + e->detail);
+      } else {
+        r_.events.push_back(ext + ": directory " + dir + " missing - created");
+      }
+    }
+    DirEntries entries = read_dir(dir);
+    std::map<int64_t, MessageRecord> rows;
+    for (auto& m : index.messages(box->id)) rows.emplace(m.uid, std::move(m));
+    int64_t highest = 0;
+    std::vector<int64_t> homeless;  // files whose UID was handed out before: renamed
+
+    for (const auto& [uid, file] : entries.messages) {
+      const std::string path = dir + "/" + file;
+      struct stat st;
+      if (::stat(path.c_str(), &st) != 0) continue;
+      auto row = rows.find(uid);
+      if (st.st_size == 0 && (row == rows.end() || !row->second.pending)) {
+        ::unlink(path.c_str());
+        if (row != rows.end()) {
+          index.delete_message(box->id, uid);
+          rows.erase(row);
+        }
+        r_.events.push_back(ext + ": uid " + std::to_string(uid) + ": empty file - removing");
+        ++r_.removed;
+        continue;
+      }
+      highest = std::max(highest, uid);
+      if (row != rows.end()) {
+        if (!row->second.pending && row->second.size != static_cast<int64_t>(st.st_size)) {
+          correct(*box, row->second, path, ext);
+        }
+        continue;
+      }
+      if (fresh || uid >= uidnext) {
+        add(*box, uid, path, st, ext, "found");
+      } else {
+        homeless.push_back(uid);
+      }
+    }
+    for (const auto& [uid, row] : rows) {
+      if (row.pending) {
+        highest = std::max(highest, uid);
+        continue;
+      }
+      if (entries.messages.count(uid)) continue;
+      index.delete_message(box->id, uid);
+      r_.events.push_back(ext + ": uid " + std::to_string(uid) + ": file missing - removing");
+      ++r_.removed;
+    }
+    uidnext = std::max(uidnext, highest + 1);
+    for (int64_t old_uid : homeless) {
+      const int64_t uid = uidnext++;
+      const std::string from = dir + "/" + std::to_string(old_uid) + ".";
+      const std::string to = dir + "/" + std::to_string(uid) + ".";
+      if (::rename(from.c_str(), to.c_str()) != 0) {
+        r_.problems.push_back(ext + ": rename " + from + ": " + sys_error("").detail);
+        continue;
+      }
+      struct stat st;
+      if (::stat(to.c_str(), &st) != 0) continue;
+      add(*box, uid, to, st, ext,
+          "rediscovered (was uid " + std::to_string(old_uid) + ")");
+      --r_.found;
+      ++r_.rediscovered;
+    }
+    index.raise_uidnext(box->id, uidnext - 1);
+    if (auto e = txn->commit()) {
+      r_.problems.push_back(ext + ": " + e->detail);
+      return;
+    }
+    if (!homeless.empty()) fsync_dir(dir);
+  }
+
+  void finish() {
+    Index& index = store_.index();
+    {
+      auto txn = Transaction::begin(index.db());
+      auto roots = index.quotas().list();
+      if (txn.ok() && roots.ok()) {
+        for (const auto& root : roots.value()) index.quotas().recalc(root.name);
+        if (auto e = txn->commit()) r_.problems.push_back("quota: " + e->detail);
+      }
+    }
+    for (const auto& box : index.list_mailboxes()) {
+      if (!touched_.count(box.id)) continue;
+      if (auto e = store_.write_header(box)) r_.problems.push_back(e->detail);
+    }
+  }
+
+  void touch(int64_t id) { touched_.insert(id); }
+
+ private:
+  void add(const MailboxRecord& box, int64_t uid, const std::string& path, const struct stat& st,
+           const std::string& ext, const std::string& how) {
+    auto d = digest_file(path);
+    if (!d.ok()) {
+      r_.problems.push_back(ext + ": " + d.error().detail);
+      return;
+    }
+    MessageRecord row{box.id, uid, d->guid, static_cast<int64_t>(d->size),
+                      static_cast<int64_t>(st.st_mtime), stage_name(st), false};
+    if (auto e = store_.index().insert_message(row)) {
+      r_.problems.push_back(ext + ": uid " + std::to_string(uid) + ": " + e->detail);
+      return;
+    }
+    r_.events.push_back(ext + ": uid " + std::to_string(uid) + " " + how + " - adding");
+    ++r_.found;
+  }
+
+  void correct(const MailboxRecord& box, const MessageRecord& row, const std::string& path,
+               const std::string& ext) {
+    auto d = digest_file(path);
+    struct stat st;
+    if (!d.ok() || ::stat(path.c_str(), &st) != 0) return;
+    MessageRecord fixed = row;
+    fixed.guid = d->guid;
+    fixed.size = static_cast<int64_t>(d->size);
+    store_.index().delete_message(box.id, row.uid);
+    store_.index().insert_message(fixed);
+    r_.events.push_back(ext + ": uid " + std::to_string(row.uid) + ": size " +
+                        std::to_string(row.size) + " on record, " + std::to_string(d->size) +
+                        " on disk - correcting");
+    ++r_.corrected;
+  }
+
+  // Rows of one delivery share a stage name (check.h); for adopted files the inode is the delivery.
+  static std::string stage_name(const struct stat& st) {
+    return "reconstructed-" + std::to_string(st.st_dev) + "-" + std::to_string(st.st_ino);
+  }
+
+  Store& store_;
+  ReconstructReport& r_;
+  std::set<int64_t> fresh_, touched_;
+};
+
+}  // namespace
+
+Result<ReconstructReport, Error> reconstruct(Store& store, const std::vector<MailboxName>& only) {
+  ReconstructReport report;
+  Reconstruction rc(store, report);
+  std::vector<std::string> names;
+  if (only.empty()) {
+    for (const auto& [partition, root] : store.config().partitions) rc.walk(partition, "");
+    for (const auto& box : store.index().list_mailboxes()) names.push_back(box.name);
+  } else {
+    for (const auto& name : only) {
+      rc.look_for(name);
+      names.push_back(name.internal());
+    }
+  }
+  for (const auto& name : names) {
+    rc.rebuild(name);
+    if (auto box = store.index().find_mailbox(name)) rc.touch(box->id);
+  }
+  rc.finish();
+  return report;
+}
+
+}  // namespace cubby::store

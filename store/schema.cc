@@ -1,0 +1,97 @@
+// The index schema and its migrations; see schema.h.
+#include "store/schema.h"
+
+#include <string>
+
+namespace cubby::store {
+namespace {
+
+// Version 1: the first schema. Kept as it was, so that a fresh index goes through the same steps
+// as an old one.
+constexpr const char* kVersion1 = R"sql(
+CREATE TABLE IF NOT EXISTS mailboxes(
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  uniqueid TEXT NOT NULL UNIQUE,
+  partition TEXT NOT NULL,
+  dir TEXT NOT NULL,
+  uidvalidity INTEGER NOT NULL,
+  uidnext INTEGER NOT NULL DEFAULT 1,
+  created INTEGER NOT NULL,
+  acl TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS messages(
+  mailbox INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+  uid INTEGER NOT NULL,
+  guid TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  internaldate INTEGER NOT NULL,
+  stage TEXT NOT NULL,
+  pending INTEGER NOT NULL DEFAULT 1,
+  PRIMARY KEY(mailbox, uid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS messages_pending ON messages(stage) WHERE pending = 1;
+CREATE INDEX IF NOT EXISTS messages_guid ON messages(guid);
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+)sql";
+
+// Each step takes the index from version i+1 to i+2 (kSteps[0] makes version 2).
+constexpr const char* kSteps[] = {
+    // 2: quota roots and duplicate-suppression marks.
+    R"sql(
+CREATE TABLE quotaroots(
+  name TEXT PRIMARY KEY,
+  storage_limit INTEGER,
+  message_limit INTEGER,
+  storage_used INTEGER NOT NULL DEFAULT 0,
+  message_used INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE duplicates(
+  message INTEGER NOT NULL,
+  key INTEGER NOT NULL,
+  mark INTEGER NOT NULL,
+  uid INTEGER NOT NULL,
+  PRIMARY KEY(message, key)
+) WITHOUT ROWID;
+)sql",
+};
+
+constexpr int kCurrent = 1 + static_cast<int>(sizeof kSteps / sizeof kSteps[0]);
+
+}  // namespace
+
+int current_schema_version() { return kCurrent; }
+
+Result<int, Error> schema_version(Db& db) {
+  Statement s(db, "SELECT value FROM meta WHERE key = 'schema_version'");
+  auto row = s.step();
+  if (!row.ok()) return fail(row.error());
+  const int version = row.value() ? static_cast<int>(s.int_at(0)) : 1;
+  s.reset();
+  return version;
+}
+
+std::optional<Error> migrate(Db& db) {
+  if (auto e = db.exec(kVersion1)) return e;
+  for (;;) {
+    auto before = schema_version(db);
+    if (!before.ok()) return before.error();
+    if (before.value() == kCurrent) return std::nullopt;
+    if (before.value() > kCurrent) {
+      return Error{Errc::kCorrupt, "the index is schema version " + std::to_string(before.value()) +
+                                       ", newer than this program's " + std::to_string(kCurrent) +
+                                       ": run a newer Cubby"};
+    }
+    auto txn = Transaction::begin(db);
+    if (!txn.ok()) return txn.error();
+    auto version = schema_version(db);  // another process may have moved it meanwhile
+    if (!version.ok()) return version.error();
+    if (version.value() != before.value()) continue;  // rolled back; look again
+    if (auto e = db.exec(kSteps[version.value() - 1])) return e;
+    Statement set(db, "INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', ?)");
+    if (auto e = set.bind(1, int64_t{version.value() + 1}).run()) return e;
+    if (auto e = txn->commit()) return e;
+  }
+}
+
+}  // namespace cubby::store
