@@ -176,7 +176,10 @@ TEST_F(DiskFaultE2e, FailingCheckpointKeepsTheStageUntilItSucceeds) {
   set_rule("fsync:EIO");
   std::this_thread::sleep_for(2500ms);
   const int fired = injected();
+  const size_t staged = CubbyInstance::stage_files(cubby_->spool()).size();
   set_rule("");
+  EXPECT_GT(fired, 0) << "no checkpoint ran while its fsync was failing";
+  EXPECT_GT(staged, 0u) << "the stage file went although the checkpoint's fsync failed";
   std::cout << "[ disk faults ] checkpoint directory fsync failures injected: " << fired << "\n";
   ASSERT_NO_FATAL_FAILURE(expect_consistent(1, "after failing checkpoints"));
 }
