@@ -300,6 +300,7 @@ void DeliveryGroup::link() {
       const std::string path = dir + "/" + std::to_string(t.outcome.uid) + ".";
       const std::string& from = item.stages.at(box.partition).path();
       bool linked = false;
+      std::optional<Error> link_error;
       if (config_.single_instance) {
         int rc = ::link(from.c_str(), path.c_str());
         if (rc != 0 && errno == EEXIST) {  // a stale file from before a crash: never ours
@@ -307,10 +308,16 @@ void DeliveryGroup::link() {
           rc = ::link(from.c_str(), path.c_str());
         }
         linked = rc == 0;
+        // Copy only where hard links cannot be made (another file system, a link-count limit,
+        // no hard links at all); an I/O error or a full disk fails the recipient (451).
+        if (!linked && errno != EXDEV && errno != EMLINK && errno != EPERM &&
+            errno != EOPNOTSUPP) {
+          link_error = sys_error("link " + path);
+        }
       }
       if (linked) {
         ++item.links;
-      } else if (auto e = copy_file(from, path)) {
+      } else if (auto e = link_error ? link_error : copy_file(from, path)) {
         undo.push_back(Undo{box.id, t.outcome.uid, static_cast<int64_t>(item.size), t.mark,
                             t.quota_root});
         t.outcome.error = *e;
