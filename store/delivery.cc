@@ -298,8 +298,10 @@ void DeliveryGroup::link() {
       const std::string root = config_.partition_root(box.partition);
       const std::string dir = root + "/" + box.dir;
       const std::string& from = item.stages.at(box.partition).path();
-      // The file is made through a descriptor of the mailbox directory opened without following
-      // symbolic links (one planted as, or above, the directory would lead out of the partition).
+      // A symbolic link planted as, or above, the mailbox directory would lead out of the
+      // partition: the directory must open without following one. (The file is then made by path,
+      // as the fault interposer of tests/fault expects; a link swapped in between is a race
+      // only someone who can already write the spool could run.)
       int dir_fd = -1;
       if (auto e = open_dir_beneath(root, box.dir, &dir_fd)) {
         undo.push_back(Undo{box.id, t.outcome.uid, static_cast<int64_t>(item.size), t.mark,
@@ -309,10 +311,10 @@ void DeliveryGroup::link() {
         t.delivered_to = nullptr;
         continue;
       }
-      Fd dir_owner(dir_fd);
-      const std::string path =
-          "/proc/self/fd/" + std::to_string(dir_fd) + "/" + std::to_string(t.outcome.uid) + ".";
+      ::close(dir_fd);  // only the check was needed
+      const std::string path = dir + "/" + std::to_string(t.outcome.uid) + ".";
       bool linked = false;
+      std::optional<Error> link_error;
       if (config_.single_instance) {
         int rc = ::link(from.c_str(), path.c_str());
         if (rc != 0 && errno == EEXIST) {  // a stale file from before a crash: never ours
@@ -320,10 +322,16 @@ void DeliveryGroup::link() {
           rc = ::link(from.c_str(), path.c_str());
         }
         linked = rc == 0;
+        // Copy only where hard links cannot be made (another file system, a link-count limit,
+        // no hard links at all); an I/O error or a full disk fails the recipient (451).
+        if (!linked && errno != EXDEV && errno != EMLINK && errno != EPERM &&
+            errno != EOPNOTSUPP) {
+          link_error = sys_error("link " + path);
+        }
       }
       if (linked) {
         ++item.links;
-      } else if (auto e = copy_file(from, path)) {
+      } else if (auto e = link_error ? link_error : copy_file(from, path)) {
         undo.push_back(Undo{box.id, t.outcome.uid, static_cast<int64_t>(item.size), t.mark,
                             t.quota_root});
         t.outcome.error = *e;

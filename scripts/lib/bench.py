@@ -554,7 +554,10 @@ def run_target(w, messages, args, directory):
 
     if not master or args.no_strace or result.errors:
         return result
-    prepare_target(args, f"{w.name} traced pass")
+    if getattr(args, "reset_traced", True):
+        prepare_target(args, f"{w.name} traced pass")
+    else:  # --compare: the traced pass goes on the store the timed pass used (half the resets)
+        wait_until(lambda: accepts(args.target), 30, f"{args.target} to accept connections")
     master = read_pid(args.pid)
     if store:
         landed0, _ = store.messages()
@@ -664,6 +667,191 @@ def provenance(args):
 
 
 # ---------------------------------------------------------------------------------------------
+# --compare: Cubby, the reference peers and smtp-sink, one after another in one run
+
+PEERS = "/work/shared/peers"
+SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+SWEEP = (1, 4, 16, 64)  # sessions of the W2 concurrency sweep
+# (server label, target, master pidfile, reset command, store)
+PEER_SERVERS = (
+    ("cyrus", "unix:/tmp/peers/cyrus/socket/lmtp", "/tmp/peers/cyrus/run/master.pid", f"{PEERS}/cyrus.sh reset", Store("spool", "/tmp/peers/cyrus/spool")),
+    ("dovecot", "unix:/tmp/peers/dovecot/lmtp", "/tmp/peers/dovecot/run/master.pid", f"{PEERS}/dovecot.sh reset", Store("maildir", "/tmp/peers/dovecot/mail")),
+)
+RSS_LIMIT_KIB = 64 * 1024
+
+
+def compare_workloads(names):
+    """The chosen workloads, then the W2 sweep over SWEEP sessions (named W2/sN)."""
+    chosen = [WORKLOADS[n] for n in names]
+    base = WORKLOADS["W2"]
+    chosen += [dataclasses.replace(base, name=f"W2/s{n}", sessions=n) for n in SWEEP]
+    return chosen
+
+
+def peers_ready():
+    """Installs the peers once if they are missing (install.sh is idempotent)."""
+    if os.access("/usr/sbin/cyrmaster", os.X_OK) and shutil.which("dovecot") and os.access(SMTP_SINK, os.X_OK):
+        return
+    log(f"bench: installing the reference peers: {PEERS}/install.sh")
+    subprocess.run([f"{PEERS}/install.sh"], check=True, stdin=subprocess.DEVNULL)
+
+
+def run_sink(w, messages, args, directory):
+    """One workload against Postfix's smtp-sink (LMTP, stores nothing): the driver's own ceiling."""
+    sock = os.path.join(directory, "sink.sock")
+    sink = subprocess.Popen([SMTP_SINK, "-L", "-u", "postfix", "-m", "256", f"unix:{sock}", "256"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sub = argparse.Namespace(**vars(args))
+    sub.target, sub.pid, sub.reset, sub.store = f"unix:{sock}", None, None, None
+    try:
+        return run_target(w, messages, sub, directory)
+    finally:
+        sink.terminate()
+        try:
+            sink.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            sink.kill()
+            sink.wait()
+
+
+def run_peer(peer, w, messages, args, directory):
+    label, target, pidfile, reset, store = peer
+    sub = argparse.Namespace(**vars(args))
+    sub.target, sub.pid, sub.reset, sub.store = target, pidfile, reset, store
+    sub.reset_traced = False
+    return run_target(w, messages, sub, directory)
+
+
+def ok(r):
+    return r is not None and not r.errors and (r.landed is None or r.landed == r.expected)
+
+
+def rate(r, deliveries):
+    if not ok(r) or not r.seconds:
+        return None
+    return (r.expected if deliveries else r.messages) / r.seconds
+
+
+def ratio(a, b):
+    return "-" if a is None or not b else f"{a / b:.2f}x"
+
+
+def compare_table(workloads, servers, results):
+    """One row per workload and server; ratios are Cubby's deliveries/s over this row's."""
+    header = ["workload", "server", "msgs", "seconds", "msgs/s", "deliveries/s", "fsyncs/msg", "written/msg",
+              "store bytes", "peak RSS", "cubby/this", "cubby/best peer"]
+    rows = []
+    for w in workloads:
+        cubby = rate(results.get(("cubby", w.name)), True)
+        peer_rates = [rate(results.get((p[0], w.name)), True) for p in PEER_SERVERS]
+        best = max([x for x in peer_rates if x is not None], default=None)
+        for server in servers:
+            r = results.get((server, w.name))
+            if r is None:
+                continue
+            syncs = None if r.syncs is None else sum(r.syncs.values())
+            rows.append([
+                w.name, server + ("" if ok(r) else " FAILED"), str(r.messages), f"{r.seconds:.2f}",
+                "-" if rate(r, False) is None else f"{rate(r, False):.0f}",
+                "-" if rate(r, True) is None else f"{rate(r, True):.0f}",
+                "-" if syncs is None else f"{syncs / r.messages:.2f}",
+                "-" if r.written is None else human_bytes(r.written // r.messages),
+                human_bytes(r.store_bytes),
+                "-" if r.peak_rss_kib is None else human_bytes(r.peak_rss_kib * 1024),
+                "" if server == "cubby" else ratio(cubby, rate(r, True)),
+                ratio(cubby, best) if server == "cubby" else "",
+            ])
+    widths = [max(len(x) for x in column) for column in zip(header, *rows)]
+    fmt = lambda cells: "  ".join(c.ljust(n) if i < 2 else c.rjust(n) for i, (c, n) in enumerate(zip(cells, widths))).rstrip()
+    return "\n".join([fmt(header), fmt(["-" * n for n in widths])] + [fmt(row) for row in rows])
+
+
+def goals(results, names):
+    """The performance goals of issue 7, each marked met or NOT MET (or not measured)."""
+    lines = []
+
+    def best_peer(name, deliveries):
+        rates = [rate(results.get((p[0], name)), deliveries) for p in PEER_SERVERS]
+        rates = [x for x in rates if x is not None]
+        return max(rates) if len(rates) == len(PEER_SERVERS) else None
+
+    def mark(text, met):
+        lines.append(f"  [{'met' if met else 'NOT MET' if met is not None else 'not measured'}] {text}")
+
+    for name, deliveries, factor in (("W1", False, 3), ("W2", True, 6), ("W3", True, 20)):
+        if name not in names:
+            continue
+        c, b = rate(results.get(("cubby", name)), deliveries), best_peer(name, deliveries)
+        unit = "deliveries/s" if deliveries else "msgs/s"
+        got = "-" if c is None or b is None else f"{c:.0f} vs best peer {b:.0f} = {c / b:.2f}x"
+        text = f"{name} {unit} >= {factor}x the better peer: {got}"
+        met = None if c is None or b is None else c >= factor * b
+        if name == "W3":
+            r = results.get(("cubby", name))
+            syncs = None if not ok(r) or r.syncs is None else sum(r.syncs.values()) / r.messages
+            text += f"; fsyncs/msg <= 4: {'-' if syncs is None else f'{syncs:.2f}'}"
+            met = None if met is None or syncs is None else met and syncs <= 4
+        mark(text, met)
+    if "W4" in names:
+        r = results.get(("cubby", "W4"))
+        c, sink = rate(r, True), rate(results.get(("smtp-sink", "W4")), True)
+        one_copy = None if not ok(r) else r.messages * r.workload.size
+        store = None if not ok(r) or r.store_bytes is None else r.store_bytes / one_copy
+        got = "-" if c is None or not sink else f"{c:.0f} vs smtp-sink {sink:.0f} = {c / sink:.2f}x"
+        text = f"W4 deliveries/s >= 0.95x smtp-sink's ceiling: {got}; store bytes <= 1.05x one copy per message: {'-' if store is None else f'{store:.2f}x'}"
+        mark(text, None if c is None or not sink or store is None else c >= 0.95 * sink and store <= 1.05)
+    peaks = {k[1]: r.peak_rss_kib for k, r in results.items() if k[0] == "cubby" and r.peak_rss_kib is not None}
+    worst = max(peaks.values(), default=None)
+    text = "Cubby worker peak RSS < 64 MiB in every workload: " + ("-" if worst is None else f"largest {human_bytes(worst * 1024)}")
+    mark(text, None if not peaks else worst < RSS_LIMIT_KIB and all(ok(results.get(("cubby", n))) for n in peaks))
+    return "\n".join(lines)
+
+
+def run_compare(args, names, scratch):
+    """Every workload against Cubby (own fresh instance), each peer (reset first) and smtp-sink."""
+    peers_ready()
+    # A SIGTERM (e.g. from timeout) ends the run like ^C: the peers are still stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    workloads = compare_workloads(names)
+    servers = ["cubby"] + [p[0] for p in PEER_SERVERS] + ["smtp-sink"]
+    results = {}
+    try:
+        for server in servers:
+            for w in workloads:
+                messages = max(1, round(w.messages * args.scale))
+                directory = os.path.join(scratch, server, w.name.replace("/", "-"))
+                os.makedirs(directory)
+                log(f"bench: --compare: {server} {w.name}")
+                try:
+                    if server == "cubby":
+                        r = run_own(w, messages, args, directory)
+                    elif server == "smtp-sink":
+                        r = run_sink(w, messages, args, directory)
+                    else:
+                        r = run_peer(next(p for p in PEER_SERVERS if p[0] == server), w, messages, args, directory)
+                except (RuntimeError, subprocess.CalledProcessError) as e:
+                    r = Result(w, messages, errors=[str(e)])
+                results[(server, w.name)] = r
+                log(f"[{server}] " + details(r))
+    except KeyboardInterrupt:
+        log("bench: interrupted")
+    finally:
+        for script in ("cyrus.sh", "dovecot.sh"):
+            subprocess.run([f"{PEERS}/{script}", "stop"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    print()
+    print(compare_table(workloads, servers, results))
+    print()
+    print("goals (issue 7):")
+    print(goals(results, names))
+    print()
+    print(provenance(args))
+    print(f"peers: Cyrus lmtpd and Dovecot LMTP from {PEERS} (reset before each workload, stopped at the end); "
+          "smtp-sink stores nothing: its row is the driver's ceiling; smtp-sink's own figures (fsyncs, I/O, RSS) are not measured")
+    failed = [r for r in results.values() if not ok(r)]
+    return 1 if failed or len(results) < len(servers) * len(workloads) else 0
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def main():
@@ -682,6 +870,8 @@ def main():
     parser.add_argument("--tcp-port", type=int, default=0, help="own instance: also listen on 127.0.0.1:PORT with lmtpd -a and drive that")
     parser.add_argument("--reuse", action="store_true", help="smtp-source -d: send every message of a session over one connection")
     parser.add_argument("--no-strace", action="store_true", help="do not trace the server (no fsync figure)")
+    parser.add_argument("--compare", action="store_true", help="run every workload and a W2 sweep of 1, 4, 16, 64 sessions against Cubby (own instance), "
+                        "Cyrus lmtpd and Dovecot LMTP (the peers in /work/shared/peers, reset before each workload) and smtp-sink, then one table with ratios and the goals")
     parser.add_argument("--timeout", type=int, default=900, help="seconds one workload may take (default 900)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (stores, logs, traces)")
     args = parser.parse_args()
@@ -695,6 +885,8 @@ def main():
         parser.error(f"unknown workload(s) {','.join(unknown)}; choose from {','.join(WORKLOADS)}")
     if not args.target and (args.pid or args.store or args.reset):
         parser.error("--pid, --store and --reset go with --target")
+    if args.compare and (args.target or args.tcp_port):
+        parser.error("--compare runs its own Cubby and the peers: no --target or --tcp-port")
     if args.target and (args.bin or args.tcp_port):
         parser.error("--bin and --tcp-port are for the private instance, not --target")
     if args.target:
@@ -711,6 +903,14 @@ def main():
         log("bench: not root: strace and /proc/<pid>/io of other users' processes may be refused")
 
     scratch = tempfile.mkdtemp(prefix="cubby-bench-")
+    if args.compare:
+        try:
+            return run_compare(args, names, scratch)
+        finally:
+            if args.keep:
+                log(f"bench: kept {scratch}")
+            else:
+                shutil.rmtree(scratch, ignore_errors=True)
     results = []
     try:
         for name in names:

@@ -138,10 +138,12 @@ std::optional<std::string> CubbyInstance::start() {
   ::unlink(ready.c_str());
   std::string error;
   direct_sanitizer_reports();
+  for (const auto& [k, v] : options_.master_env) ::setenv(k.c_str(), v.c_str(), 1);
   auto pid = spawn_logged(
       {bin + "/cubby-master", "-C", settings_path(), "-M", options_.root + "/cyrus.conf", "-D",
        "-p", options_.root + "/master.pid", "-r", ready},
       options_.root + "/master.log", &error);
+  for (const auto& [k, v] : options_.master_env) ::unsetenv(k.c_str());
   if (!pid) return error;
   master_ = *pid;
   bool up = eventually(

@@ -20,6 +20,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tests/e2e/process.h"
@@ -52,6 +53,9 @@ struct InstanceOptions {
   // Extra keys for the lmtpunix entry ("mode=0660 group=postfix"), so that another user may
   // connect to the socket.
   std::string unix_service_options;
+  // Environment variables for cubby-master (and so its workers), e.g. LD_PRELOAD of the fault
+  // interposer; cubbyctl run by the test does not get them.
+  std::vector<std::pair<std::string, std::string>> master_env;
 };
 
 // One line of `cubbyctl message list`.

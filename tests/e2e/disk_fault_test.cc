@@ -1,0 +1,232 @@
+// Errors from the disk (issue 8, docs/reliability.md): the real lmtpd runs under the LD_PRELOAD
+// interposer libcubby_fault.so (tests/fault/fault.cc), which makes write, fsync/fdatasync, link
+// and rename on the spool fail with EIO, ENOSPC or EDQUOT; and a real full file system (a 2 MiB
+// tmpfs mounted as the spool). Each time: the client gets 451 4.3.x per recipient (or a 250 when
+// the server's documented fallback absorbs the fault), nothing partial remains (no stray `<uid>.`
+// file, no row without a file, no stage file left), `cubbyctl check` passes, and delivery resumes
+// by itself once the fault is lifted.
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+
+#include "tests/e2e/fixture.h"
+
+namespace cubby::e2e {
+namespace {
+
+constexpr const char* kSender = "sender@example.org";
+const std::vector<std::string> kUsers = {"alice", "bob"};
+
+class DiskFaultE2e : public CubbyTest {
+ protected:
+  void TearDown() override {
+    CubbyTest::TearDown();
+    if (!mounted_.empty()) ::umount2(mounted_.c_str(), MNT_DETACH);
+  }
+
+  void start_faulty(std::vector<std::string> settings = {}) {
+    InstanceOptions options;
+    options.root = root_.path();
+    options.settings = std::move(settings);
+    options.master_env = {{"LD_PRELOAD", CUBBY_FAULT_LIB},
+                          {"CUBBY_FAULT_ROOT", root_.path() + "/spool"},
+                          {"CUBBY_FAULT_CONTROL", rule_file()}};
+    set_rule("");
+    cubby_ = std::make_unique<CubbyInstance>(options);
+    auto error = cubby_->start();
+    ASSERT_FALSE(error) << *error;
+    for (const auto& u : kUsers) {
+      auto e = cubby_->create_mailbox(u);
+      ASSERT_FALSE(e) << *e;
+    }
+  }
+
+  std::string rule_file() const { return root_.path() + "/fault-rule"; }
+  void set_rule(const std::string& rule) {
+    std::ofstream(rule_file(), std::ios::trunc) << rule;
+  }
+  int injected() const {
+    const std::string log = cubby_->log();
+    int n = 0;
+    for (size_t p = log.find("cubby-fault: "); p != std::string::npos;
+         p = log.find("cubby-fault: ", p + 1)) {
+      ++n;
+    }
+    return n;
+  }
+
+  // One transaction to every user; the per-recipient replies (empty when DATA never started).
+  std::vector<LmtpReply> attempt(const std::string& id, int lines = 200) {
+    LmtpClient c = unix_client();
+    std::vector<std::string> rcpts;
+    for (const auto& u : kUsers) rcpts.push_back(u + "@e2e.test");
+    std::string e = c.begin_transaction(kSender, rcpts);
+    const std::string at_data = "DATA: expected 354, got ";
+    if (e.rfind(at_data + "451 4.3.", 0) == 0) {
+      // The stage file could not be created: DATA itself is refused, once for the transaction.
+      LmtpReply r;
+      r.code = 451;
+      r.lines = {e.substr(at_data.size())};
+      data_refused_ = true;
+      return std::vector<LmtpReply>(rcpts.size(), r);
+    }
+    if (!e.empty()) {
+      ADD_FAILURE() << "transaction refused before DATA: " << e;
+      return {};
+    }
+    if (!c.send_data(test_message(id, lines))) return {};
+    return c.read_replies(rcpts.size());
+  }
+
+  // Nothing partial: every mailbox holds exactly `expected` rows, each with its file, no other
+  // `<uid>.` file, the stage directory drains, and cubbyctl check passes.
+  void expect_consistent(size_t expected, const std::string& what) {
+    SCOPED_TRACE(what);
+    EXPECT_TRUE(cubby_->wait_settled(10s)) << "stage files left: "
+                                           << CubbyInstance::stage_files(cubby_->spool()).size();
+    for (const auto& u : kUsers) {
+      auto rows = cubby_->messages(u);
+      ASSERT_TRUE(rows) << u;
+      EXPECT_EQ(rows->size(), expected) << u << ": rows";
+      EXPECT_EQ(CubbyInstance::message_files(cubby_->spool(), u).size(), rows->size())
+          << u << ": <uid>. files vs rows";
+      for (const auto& r : *rows) {
+        auto f = read_file(CubbyInstance::message_file(cubby_->spool(), u, r.uid));
+        ASSERT_TRUE(f) << u << " uid " << r.uid << " has no file";
+        EXPECT_EQ(guid_of(*f), r.guid) << u << " uid " << r.uid;
+      }
+    }
+    expect_check_passes();
+  }
+
+  std::string mounted_;
+  bool data_refused_ = false;
+};
+
+std::string codes(const std::vector<LmtpReply>& replies) {
+  std::string s;
+  for (const auto& r : replies) {
+    if (!s.empty()) s += ", ";
+    s += r.code ? std::to_string(r.code) + " " + r.enhanced() : "(" + r.text() + ")";
+  }
+  return s.empty() ? "(no replies)" : s;
+}
+
+TEST_F(DiskFaultE2e, InjectedErrorsGive451LeaveNothingPartialAndDeliveryResumes) {
+  ASSERT_NO_FATAL_FAILURE(start_faulty());
+  size_t delivered = 0;
+  int before = injected();
+  std::map<std::string, std::string> table;
+  const std::vector<std::string> calls = {"write", "fsync+fdatasync", "link", "linkat", "rename", "open"};
+  const std::vector<std::string> errnos = {"EIO", "ENOSPC", "EDQUOT"};
+  int n = 0;
+  for (const auto& call : calls) {
+    for (const auto& err : errnos) {
+      const std::string rule = call + ":" + err;
+      SCOPED_TRACE("rule " + rule);
+      ASSERT_TRUE(cubby_->wait_settled(10s));  // no checkpoint of an earlier delivery is due
+      set_rule(rule);
+      data_refused_ = false;
+      auto replies = attempt("fault-" + std::to_string(n++) + "@example.org");
+      set_rule("");
+      const int fired = injected() - before;
+      before += fired;
+      ASSERT_EQ(replies.size(), kUsers.size()) << codes(replies);
+      bool all_ok = true, all_451 = true;
+      for (const auto& r : replies) {
+        all_ok = all_ok && r.code == 250;
+        all_451 = all_451 && r.code == 451 && r.enhanced().rfind("4.3.", 0) == 0;
+      }
+      table[rule] = codes(replies) + (data_refused_ ? " at DATA" : " after the dot") + "  (" +
+                    std::to_string(fired) + " fault(s) injected)";
+      EXPECT_TRUE(all_ok || all_451) << "mixed or unexpected replies: " << codes(replies);
+      if (fired > 0) {
+        // Every injected fault on the delivery path must fail the delivery.
+        EXPECT_TRUE(all_451) << codes(replies);
+        if (all_451 && err != "EIO") {
+          for (const auto& r : replies) EXPECT_EQ(r.enhanced(), "4.3.1") << r.text();
+        }
+      }
+      if (all_ok) delivered++;
+      ASSERT_NO_FATAL_FAILURE(expect_consistent(delivered, "after " + rule));
+      // Lifted: the next delivery goes through at once, with no restart and no repair.
+      auto again = attempt("after-fault-" + std::to_string(n++) + "@example.org");
+      for (const auto& r : again) EXPECT_EQ(r.code, 250) << "after " << rule << ": " << r.text();
+      delivered++;
+      ASSERT_NO_FATAL_FAILURE(expect_consistent(delivered, "after lifting " + rule));
+    }
+  }
+  std::cout << "[ disk faults ] rule -> replies per recipient\n";
+  for (const auto& [rule, result] : table) std::cout << "  " << rule << " -> " << result << "\n";
+  std::cout << "[ disk faults ] " << table.size() << " rules, " << delivered
+            << " deliveries stored, all consistent\n";
+}
+
+// A fault in the checkpoint (after the 250): the directory fsync fails, so the rows must stay
+// pending and the stage files stay until a later checkpoint succeeds.
+TEST_F(DiskFaultE2e, FailingCheckpointKeepsTheStageUntilItSucceeds) {
+  ASSERT_NO_FATAL_FAILURE(start_faulty({"store_checkpoint_interval: 1"}));
+  auto replies = attempt("checkpoint@example.org");
+  for (const auto& r : replies) ASSERT_EQ(r.code, 250) << r.text();
+  set_rule("fsync:EIO");
+  std::this_thread::sleep_for(2500ms);
+  const int fired = injected();
+  const size_t staged = CubbyInstance::stage_files(cubby_->spool()).size();
+  set_rule("");
+  EXPECT_GT(fired, 0) << "no checkpoint ran while its fsync was failing";
+  EXPECT_GT(staged, 0u) << "the stage file went although the checkpoint's fsync failed";
+  std::cout << "[ disk faults ] checkpoint directory fsync failures injected: " << fired << "\n";
+  ASSERT_NO_FATAL_FAILURE(expect_consistent(1, "after failing checkpoints"));
+}
+
+TEST_F(DiskFaultE2e, FullTmpfsGives451AndResumesWhenSpaceReturns) {
+  if (geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
+  const std::string spool = root_.path() + "/spool";
+  ASSERT_EQ(::mkdir(spool.c_str(), 0755), 0);
+  if (::mount("tmpfs", spool.c_str(), "tmpfs", 0, "size=2m,mode=0755") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here (" << strerror(errno)
+                 << "): the full-file-system test did not run";
+  }
+  mounted_ = spool;
+  ASSERT_NO_FATAL_FAILURE(start_faulty());  // no rule: only the real tmpfs limit
+  auto ok = attempt("before-full@example.org");
+  for (const auto& r : ok) ASSERT_EQ(r.code, 250) << r.text();
+  ASSERT_NO_FATAL_FAILURE(expect_consistent(1, "before filling"));
+
+  const std::string filler = spool + "/filler";
+  {
+    int fd = ::open(filler.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ASSERT_GE(fd, 0);
+    std::string block(4096, 'x');
+    while (::write(fd, block.data(), block.size()) > 0) {
+    }
+    EXPECT_EQ(errno, ENOSPC);
+    ::close(fd);
+  }
+  int full_attempts = 0;
+  for (int i = 0; i < 3; ++i) {
+    auto replies = attempt("while-full-" + std::to_string(i) + "@example.org", 2000);
+    ++full_attempts;
+    ASSERT_EQ(replies.size(), kUsers.size());
+    for (const auto& r : replies) {
+      EXPECT_EQ(r.code, 451) << r.text();
+      EXPECT_EQ(r.enhanced(), "4.3.1") << r.text();
+    }
+    std::cout << "[ disk faults ] full tmpfs -> " << codes(replies) << "\n";
+  }
+  ASSERT_NO_FATAL_FAILURE(expect_consistent(1, "while full"));
+  ASSERT_EQ(::unlink(filler.c_str()), 0);
+  auto after = attempt("space-returned@example.org", 2000);
+  for (const auto& r : after) EXPECT_EQ(r.code, 250) << r.text();
+  ASSERT_NO_FATAL_FAILURE(expect_consistent(2, "after space returned"));
+  std::cout << "[ disk faults ] full tmpfs: " << full_attempts
+            << " refused transactions, nothing partial, resumed\n";
+}
+
+}  // namespace
+}  // namespace cubby::e2e
