@@ -438,9 +438,14 @@ size_t PostfixInstance::queued() const {
 bool PostfixInstance::wait_queue_empty(std::chrono::milliseconds timeout,
                                        std::chrono::milliseconds flush_every) {
   auto last_flush = std::chrono::steady_clock::now();
+  // A message moving from deferred/ back to active/ can slip between two directory scans, so
+  // one empty scan is not proof: the queue must be seen empty twice in a row.
   return poll_until(
       [&] {
-        if (queued() == 0) return true;
+        if (queued() == 0) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          if (queued() == 0) return true;
+        }
         if (std::chrono::steady_clock::now() - last_flush >= flush_every) {
           postqueue({"-f"});
           last_flush = std::chrono::steady_clock::now();

@@ -104,6 +104,7 @@ TEST_F(PostfixInterop, OverQuotaDefersOn452AndBouncesOn552) {
   // Nothing was lost: with room in the mailbox the deferred message arrives on the next try.
   ASSERT_NO_FATAL_FAILURE(set_quota("100000"));
   ASSERT_TRUE(pf.wait_queue_empty(30s)) << pf.postqueue({"-p"}).out;
+  EXPECT_EQ(pf.wait_log(R"(to=<full@temp\.test>, .*status=sent \(250 2\.1\.5 )", 1, 30s).size(), 1u);
   EXPECT_EQ(id_counts("full"), (Counts{{"fill@ix", 1}, {"q1@ix", 1}}));
   expect_check_passes();
 }
