@@ -47,7 +47,11 @@ Session::Session(Socket socket, SessionContext& context, const auth::Peer& peer,
       engine_(engine_config(context, peer), engine_peer(peer, preauth), context.backend,
               lmtp::new_session_id(context.engine.servername), authenticator_.get()),
       timer_(context.io),
-      auth_delay_timer_(context.io) {}
+      auth_delay_timer_(context.io) {
+  // Reads in the clear are synchronous after a readiness wait (read()): never block the loop.
+  boost::system::error_code ignored;
+  socket_.non_blocking(true, ignored);
+}
 
 template <typename Handler>
 void Session::read_some(Handler&& handler) {
@@ -95,22 +99,45 @@ void Session::pump() {
 
 void Session::read() {
   reading_ = true;
-  in_.resize(kReadChunk);
   arm_timer();
-  read_some([self = shared_from_this()](boost::system::error_code ec, size_t n) {
-    self->reading_ = false;
-    self->timer_.cancel();
-    if (self->closed_) return;
-    if (ec) {
-      if (ec == asio::error::operation_aborted) {  // the idle timer fired
-        self->engine_.timeout();
-        return self->pump();
-      }
-      return self->close();  // EOF or reset: a session ended without QUIT
+  if (tls_) {
+    in_.resize(kReadChunk);
+    read_some([self = shared_from_this()](boost::system::error_code ec, size_t n) {
+      self->on_read(ec, std::string_view(self->in_.data(), n));
+    });
+    return;
+  }
+  // In the clear, wait until the socket is readable and only then read, into the worker's one
+  // buffer (the event loop is one thread, and feed() keeps what it needs): an idle connection
+  // holds no read buffer, so thousands of idle peers cost little memory.
+  socket_.async_wait(Socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
+    if (ec) return self->on_read(ec, {});
+    thread_local std::string buffer(kReadChunk, '\0');
+    boost::system::error_code read_ec;
+    const size_t n = self->socket_.read_some(asio::buffer(buffer), read_ec);
+    if (read_ec == asio::error::would_block || read_ec == asio::error::try_again) {
+      self->reading_ = false;
+      self->timer_.cancel();
+      if (!self->closed_) self->read();  // woken for nothing: wait again
+      return;
     }
-    self->engine_.feed(std::string_view(self->in_.data(), n));
-    self->pump();
+    self->on_read(read_ec, std::string_view(buffer.data(), n));
   });
+}
+
+void Session::on_read(boost::system::error_code ec, std::string_view bytes) {
+  reading_ = false;
+  timer_.cancel();
+  if (closed_) return;
+  if (ec) {
+    if (ec == asio::error::operation_aborted) {  // the idle timer fired
+      engine_.timeout();
+      return pump();
+    }
+    return close();  // EOF or reset: a session ended without QUIT
+  }
+  engine_.feed(bytes);
+  pump();
 }
 
 void Session::write() {
@@ -120,6 +147,8 @@ void Session::write() {
   write_all([self = shared_from_this()](boost::system::error_code ec, size_t) {
     self->writing_ = false;
     self->timer_.cancel();
+    // Replies to a long pipelined batch can be large; an idle session keeps no big buffer.
+    if (self->out_.capacity() > kReadChunk) std::string().swap(self->out_);
     if (ec) return self->close();
     self->pump();
   });

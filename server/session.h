@@ -1,4 +1,6 @@
-// Session: one LMTP connection in a worker: owns its socket, read buffer, idle timer and Engine.
+// Session: one LMTP connection in a worker: owns its socket, idle timer and Engine. An idle session
+// holds no read buffer: in the clear it waits for readability and then reads into one buffer the
+// worker's sessions share (its event loop is one thread); under TLS it has its own.
 //
 // The async chain: read → Engine::feed → if the engine offers a delivery, hand it to the committer
 // (its result comes back through the io_context and goes into Engine::delivered) → write whatever
@@ -56,6 +58,7 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   void pump();
   void read();
+  void on_read(boost::system::error_code ec, std::string_view bytes);
   void write();
   void handshake();
   void tls_ready();
@@ -77,7 +80,7 @@ class Session : public std::enable_shared_from_this<Session> {
   lmtp::Engine engine_;
   boost::asio::steady_timer timer_;
   boost::asio::steady_timer auth_delay_timer_;
-  std::string in_;   // read buffer
+  std::string in_;   // read buffer under TLS (in the clear the worker's one buffer is used)
   std::string out_;  // bytes being written
   bool reading_ = false, writing_ = false, handshaking_ = false, delaying_ = false, closed_ = false;
   std::function<void()> on_close_;

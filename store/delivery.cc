@@ -297,8 +297,22 @@ void DeliveryGroup::link() {
       const MailboxRecord& box = *t.delivered_to;
       const std::string root = config_.partition_root(box.partition);
       const std::string dir = root + "/" + box.dir;
-      const std::string path = dir + "/" + std::to_string(t.outcome.uid) + ".";
       const std::string& from = item.stages.at(box.partition).path();
+      // A symbolic link planted as, or above, the mailbox directory would lead out of the
+      // partition: the directory must open without following one. (The file is then made by path,
+      // as the fault interposer of tests/fault expects; a link swapped in between is a race
+      // only someone who can already write the spool could run.)
+      int dir_fd = -1;
+      if (auto e = open_dir_beneath(root, box.dir, &dir_fd)) {
+        undo.push_back(Undo{box.id, t.outcome.uid, static_cast<int64_t>(item.size), t.mark,
+                            t.quota_root});
+        t.outcome.error = *e;
+        t.outcome.uid = 0;
+        t.delivered_to = nullptr;
+        continue;
+      }
+      ::close(dir_fd);  // only the check was needed
+      const std::string path = dir + "/" + std::to_string(t.outcome.uid) + ".";
       bool linked = false;
       std::optional<Error> link_error;
       if (config_.single_instance) {

@@ -2,7 +2,9 @@
 #include "store/fs.h"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -31,6 +33,34 @@ std::string parent_dir(const std::string& path) {
   if (slash == std::string::npos) return ".";
   if (slash == 0) return "/";
   return path.substr(0, slash);
+}
+
+std::optional<Error> require_real_dir(const std::string& dir) {
+  struct stat st;
+  if (::lstat(dir.c_str(), &st) != 0) return sys_error("lstat " + dir);
+  if (S_ISLNK(st.st_mode)) return Error{Errc::kIo, dir + ": is a symbolic link; refusing to follow it"};
+  if (!S_ISDIR(st.st_mode)) return Error{Errc::kIo, dir + ": exists and is not a directory"};
+  return std::nullopt;
+}
+
+std::optional<Error> open_dir_beneath(const std::string& root, const std::string& rel, int* fd) {
+  Fd base(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!base) return sys_error("open " + root);
+  open_how how{};
+  how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH;
+  long r = ::syscall(SYS_openat2, base.get(), rel.c_str(), &how, sizeof how);
+  if (r < 0 && errno == ENOSYS) {
+    r = ::openat(base.get(), rel.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  }
+  if (r < 0) {
+    if (errno == ELOOP || errno == EXDEV) {
+      return Error{Errc::kIo, root + "/" + rel + ": a symbolic link on the way; refusing to follow it"};
+    }
+    return sys_error("open " + root + "/" + rel);
+  }
+  *fd = static_cast<int>(r);
+  return std::nullopt;
 }
 
 std::optional<Error> fsync_dir(const std::string& dir) {

@@ -24,6 +24,13 @@ std::optional<Error> write_file_atomically(const std::string& path, const std::s
 Result<std::string, Error> read_small_file(const std::string& path);
 // The parent directory of `path` ("." when it has none).
 std::string parent_dir(const std::string& path);
+// An error unless `dir` is a directory itself, not a symbolic link to one: the store never
+// follows a link planted where its own directories (stage., mailboxes) belong.
+std::optional<Error> require_real_dir(const std::string& dir);
+// Opens directory `rel` below the directory `root` without following any symbolic link and
+// without leaving `root` (openat2 RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH; on kernels without
+// openat2, an open with O_NOFOLLOW of the last component). Sets *fd; an Error says why not.
+std::optional<Error> open_dir_beneath(const std::string& root, const std::string& rel, int* fd);
 
 // A file descriptor owned by its holder; closed on destruction.
 class Fd {

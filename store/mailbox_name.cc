@@ -26,7 +26,27 @@ char hash_letter(const std::string& s) {
   return (c >= 'a' && c <= 'z') ? c : 'q';
 }
 
+// A domain becomes a directory ("domain/<d>/...") and follows "@" in an external name: a
+// component that holds no '@' either (or the external name would read back differently).
+std::optional<Error> check_domain_text(std::string_view d) {
+  if (d.find('@') != std::string_view::npos) return bad_name(d, "'@' inside a domain");
+  return std::nullopt;
+}
+
+// A name may be 1024 bytes long, its domain aside (as from_external() and from_internal() allow).
+std::optional<Error> check_length(const MailboxName& n) {
+  const std::string internal = n.internal();
+  const size_t domain = n.domain().empty() ? 0 : n.domain().size() + 1;
+  if (internal.size() - domain > 1024) return bad_name(internal, "longer than 1024 bytes");
+  return std::nullopt;
+}
+
 }  // namespace
+
+std::optional<Error> MailboxName::check_domain(std::string_view d) {
+  if (auto e = check_component(d)) return e;
+  return check_domain_text(d);
+}
 
 std::optional<Error> MailboxName::check_component(std::string_view c) {
   if (c.empty()) return bad_name(c, "empty component");
@@ -47,17 +67,23 @@ Result<MailboxName, Error> MailboxName::from_external(std::string_view external,
   if (auto bang = rest.find('!'); bang != std::string_view::npos) {
     n.domain_ = std::string(rest.substr(0, bang));
     rest.remove_prefix(bang + 1);
-  } else if (auto at = rest.rfind('@'); at != std::string_view::npos && unix_sep) {
+  } else if (auto at = rest.rfind('@'); at != std::string_view::npos) {
+    // external() writes "@<domain>" with either separator.
     n.domain_ = std::string(rest.substr(at + 1));
     rest = rest.substr(0, at);
   }
   if (rest.size() > 1024) return fail(bad_name(external, "longer than 1024 bytes"));
   n.parts_ = split(rest, unix_sep ? '/' : '.');
-  for (const auto& c : n.parts_) {
+  for (auto& c : n.parts_) {
+    if (!unix_sep) {
+      for (auto& ch : c) {
+        if (ch == '^') ch = '.';  // as external(false) writes a '.' inside a component
+      }
+    }
     if (auto e = check_component(c)) return fail(bad_name(external, e->detail));
   }
   if (!n.domain_.empty()) {
-    if (auto e = check_component(n.domain_)) return fail(bad_name(external, "bad domain"));
+    if (auto e = check_domain(n.domain_)) return fail(bad_name(external, "bad domain"));
   }
   return n;
 }
@@ -68,7 +94,10 @@ Result<MailboxName, Error> MailboxName::from_internal(std::string_view internal)
   if (auto bang = rest.find('!'); bang != std::string_view::npos) {
     n.domain_ = std::string(rest.substr(0, bang));
     rest.remove_prefix(bang + 1);
+    // The domain becomes a directory too ("domain/<d>/..."): the same rules as a component.
+    if (auto e = check_domain(n.domain_)) return fail(bad_name(internal, "bad domain"));
   }
+  if (rest.size() > 1024) return fail(bad_name(internal, "longer than 1024 bytes"));
   for (auto& c : split(rest, '.')) {
     for (auto& ch : c) {
       if (ch == '^') ch = '.';
@@ -90,8 +119,9 @@ Result<MailboxName, Error> MailboxName::for_user(std::string_view userid,
     if (auto e = check_component(c)) return fail(*e);
   }
   if (!n.domain_.empty()) {
-    if (auto e = check_component(n.domain_)) return fail(*e);
+    if (auto e = check_domain(n.domain_)) return fail(*e);
   }
+  if (auto e = check_length(n)) return fail(*e);
   return n;
 }
 
@@ -106,8 +136,9 @@ Result<MailboxName, Error> MailboxName::shared(const std::vector<std::string>& c
     if (auto e = check_component(c)) return fail(*e);
   }
   if (!n.domain_.empty()) {
-    if (auto e = check_component(n.domain_)) return fail(*e);
+    if (auto e = check_domain(n.domain_)) return fail(*e);
   }
+  if (auto e = check_length(n)) return fail(*e);
   return n;
 }
 

@@ -4,9 +4,14 @@
 // Internal names are Cyrus's: components joined by '.', a '.' inside a component written '^', an
 // optional virtual domain in front ("example.com!user.alice.Work"). External names use '/' between
 // components when unixhierarchysep is on (the default: "user/alice/Work", where "a.b" is a legal
-// component) and '.' otherwise. A component must be non-empty, at most 255 bytes, and free of NUL,
-// control characters, '/', '^', '!' (which ends a domain) and the names "." and ".."; so a
-// mailbox directory can never escape its partition. The directory is the Cyrus legacy layout:
+// component) and '.' otherwise (a '.' inside a component is then written '^'), with "@<domain>"
+// after the last component. A component, and a domain, must be non-empty, at most 255 bytes, and
+// free of NUL, control characters, '/', '^', '!' (which ends a domain) and the names "." and "..";
+// a domain holds no '@' either; a name is at most 1024 bytes (its domain aside). So a mailbox
+// directory can never escape its partition. A name whose external form reads back differently:
+// one without a domain whose component holds '@' (Cyrus allows "user.a@b" without virtdomains;
+// its external form "user/a@b" reads back as user "a" in domain "b"). The directory is the Cyrus
+// legacy layout:
 // "user/alice/Work", with hashimapspool "a/user/alice/Work", with a domain
 // "domain/example.com/user/alice" (hashed: "domain/e/example.com/a/user/alice").
 #pragma once
@@ -59,6 +64,7 @@ class MailboxName {
 
  private:
   static std::optional<Error> check_component(std::string_view c);
+  static std::optional<Error> check_domain(std::string_view d);  // a component without '@' 
   std::string domain_;
   std::vector<std::string> parts_;
 };

@@ -67,6 +67,11 @@ Result<RecoveryReport, Error> recover(const StoreConfig& config, Index& index) {
   std::set<std::pair<std::string, std::string>> seen;  // stage files found on disk
   for (const auto& [partition, root] : config.partitions) {
     const std::string dir = stage_dir(root);
+    // Everything in a stage directory may be removed: never one reached through a link.
+    struct stat st;
+    if (::lstat(dir.c_str(), &st) == 0) {
+      if (auto e = require_real_dir(dir)) return fail(*e);
+    }
     for (const auto& name : list_dir(dir)) {
       const std::string path = dir + "/" + name;
       Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));

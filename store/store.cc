@@ -30,6 +30,7 @@ Result<std::unique_ptr<Store>, Error> Store::open(StoreConfig config) {
   if (auto e = make_dirs(config.config_directory)) return fail(*e);
   for (const auto& [name, root] : config.partitions) {
     if (auto e = make_dirs(stage_dir(root))) return fail(*e);
+    if (auto e = require_real_dir(stage_dir(root))) return fail(*e);
   }
   auto index = Index::open(config.index_path());
   if (!index.ok()) return fail(index.error());

@@ -135,7 +135,8 @@ std::optional<Path> parse_path(std::string_view s, size_t* consumed) {
   }
   if (i >= s.size() || s[i] != '>') return std::nullopt;
   path.address.assign(s.substr(address_start, i - address_start));
-  if (path.has_8bit && !valid_utf8(path.address)) return std::nullopt;
+  // 8-bit bytes anywhere in the path, source route included, must be UTF-8.
+  if (path.has_8bit && !valid_utf8(s.substr(1, i - 1))) return std::nullopt;
   *consumed = i + 1;
   return path;
 }

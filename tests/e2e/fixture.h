@@ -1,6 +1,7 @@
 // The fixture of the end-to-end tests: two temporary roots (the second for partition p2) and a
 // CubbyInstance on them, started by the test with the settings it needs. When a test fails the
-// fixture prints the end of the server's log.
+// fixture prints the end of the server's log. In sanitizer runs a report from any process of the
+// instance fails the test (CubbyInstance::sanitizer_reports).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -18,6 +19,12 @@ namespace cubby::e2e {
 class CubbyTest : public ::testing::Test {
  protected:
   void TearDown() override {
+    if (cubby_) {
+      // Stopped first, so that LeakSanitizer's reports (written at exit) are in.
+      cubby_->stop();
+      const std::string reports = cubby_->sanitizer_reports();
+      EXPECT_EQ(reports, "") << "sanitizer reports from this test's Cubby processes";
+    }
     if (cubby_ && HasFailure()) {
       std::string log = cubby_->log();
       if (log.size() > 8000) log = "...\n" + log.substr(log.size() - 8000);

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -36,6 +37,19 @@ bool greets(LmtpClient& c) {
   c.set_timeout(2s);
   const int code = c.read_reply().code;
   return code == 220 || code == 421;
+}
+
+// The sanitizer options this process was started with (scripts/test --sanitize/--tsan sets them),
+// before direct_sanitizer_reports() added a log path.
+const std::map<std::string, std::string>& original_sanitizer_options() {
+  static const std::map<std::string, std::string> options = [] {
+    std::map<std::string, std::string> m;
+    for (const char* name : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS", "LSAN_OPTIONS"}) {
+      if (const char* v = getenv(name)) m[name] = v;
+    }
+    return m;
+  }();
+  return options;
 }
 
 }  // namespace
@@ -123,6 +137,7 @@ std::optional<std::string> CubbyInstance::start() {
   const std::string ready = options_.root + "/master.ready";
   ::unlink(ready.c_str());
   std::string error;
+  direct_sanitizer_reports();
   for (const auto& [k, v] : options_.master_env) ::setenv(k.c_str(), v.c_str(), 1);
   auto pid = spawn_logged(
       {bin + "/cubby-master", "-C", settings_path(), "-M", options_.root + "/cyrus.conf", "-D",
@@ -145,6 +160,33 @@ std::optional<std::string> CubbyInstance::start() {
     return why + "; log:\n" + log();
   }
   return std::nullopt;
+}
+
+std::string CubbyInstance::sanitizer_dir() const { return options_.root + "/sanitizer"; }
+
+void CubbyInstance::direct_sanitizer_reports() const {
+  const auto& original = original_sanitizer_options();
+  if (original.empty()) return;
+  ::mkdir(sanitizer_dir().c_str(), 0755);
+  // Later options win: the report files of every process this instance starts (the master, its
+  // workers, cubbyctl, deliver) go to <root>/sanitizer/report.<pid>.
+  for (const auto& [name, value] : original) {
+    if (name == "LSAN_OPTIONS") continue;  // LeakSanitizer reports through ASan's log_path
+    ::setenv(name.c_str(), (value + ":log_path=" + sanitizer_dir() + "/report").c_str(), 1);
+  }
+}
+
+std::string CubbyInstance::sanitizer_reports() const {
+  std::string out;
+  for (const auto& name : list_dir(sanitizer_dir())) {
+    std::ifstream in(sanitizer_dir() + "/" + name, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    std::string text = s.str();
+    if (text.size() > 20000) text = text.substr(0, 20000) + "\n...";
+    out += "---- " + sanitizer_dir() + "/" + name + " ----\n" + text;
+  }
+  return out;
 }
 
 std::optional<int> CubbyInstance::stop(std::chrono::milliseconds timeout) {

@@ -102,6 +102,11 @@ class CubbyInstance {
   int tcp_port() const { return tcp_port_; }
   int auth_port() const { return auth_port_; }
   std::string log() const;  // the master's and workers' log so far
+  // Sanitizer runs (ASAN_OPTIONS, UBSAN_OPTIONS or TSAN_OPTIONS set): start() sends the reports
+  // of every process it starts, and of cubbyctl and deliver started after it, to
+  // <root>/sanitizer/. Their text, "" when there are none (or in a plain build). Stop the instance
+  // first to include LeakSanitizer's reports, written when a process exits.
+  std::string sanitizer_reports() const;
 
   // cubbyctl -C <settings> args...
   ProgramResult ctl(const std::vector<std::string>& args) const;
@@ -131,6 +136,8 @@ class CubbyInstance {
 
  private:
   void write_files();
+  std::string sanitizer_dir() const;
+  void direct_sanitizer_reports() const;
   bool accepting() const;
 
   InstanceOptions options_;

@@ -55,6 +55,24 @@ std::optional<long> status_kib(pid_t pid, const std::string& field);
 
 bool process_alive(pid_t pid);
 
+// True in a sanitizer build (scripts/test --sanitize or --tsan). The programs' resident memory then
+// includes the sanitizer's runtime, shadow and quarantine (freed memory kept back to catch
+// use-after-free): limits on RSS are checked in the plain build, and widened by
+// kSanitizerRssSlackKib (a 30 MiB runtime) or skipped (growth, which quarantine makes follow the
+// allocation rate rather than what is live) in a sanitizer build.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+#else
+inline constexpr bool kSanitized = false;
+#endif
+inline constexpr long kSanitizerRssSlackKib = kSanitized ? 64 * 1024 : 0;
+
 // Polls `condition` every 10 ms until it holds or `timeout` passes; returns its last value.
 template <typename F>
 bool eventually(F condition, std::chrono::milliseconds timeout) {

@@ -42,6 +42,17 @@ TEST(AddressPath, DropsTheSourceRoute) {
   EXPECT_EQ(path_of("<@[192.0.2.1]:alice@example.com>"), "alice@example.com");
 }
 
+// Found by the address fuzz target (tests/fuzz/corpus/address/crash-f9db...): 8-bit bytes in the
+// source route were never checked, because only the address after the route was.
+TEST(AddressPath, EightBitSourceRouteMustBeUtf8) {
+  size_t consumed = 0;
+  EXPECT_FALSE(parse_path("<@\xff\xfe.example:alice@example.com>", &consumed));
+  auto path = parse_path("<@\xc3\xa9.example:alice@example.com>", &consumed);
+  ASSERT_TRUE(path);
+  EXPECT_EQ(path->address, "alice@example.com");
+  EXPECT_TRUE(path->has_8bit) << "an 8-bit route needs SMTPUTF8 like an 8-bit address";
+}
+
 TEST(AddressPath, RefusesBadForms) {
   for (const char* bad : {"",
                           "alice@example.com",

@@ -48,6 +48,40 @@ TEST(MailboxName, RefusesNamesThatCouldEscapeThePartition) {
   EXPECT_FALSE(MailboxName::from_external(std::string(300, 'a'), true).ok());
 }
 
+// Found by the mailbox_name fuzz target (tests/fuzz/corpus/mailbox_name/crash-*): names that did
+// not read back the same, and an internal domain that was never checked.
+TEST(MailboxName, EveryFormReadsBackTheSame) {
+  // '.' separator: a '.' inside a component is written '^' and read back; the domain after '@'.
+  auto n = MailboxName::from_external("user/john.doe@example.com", true).value();
+  EXPECT_EQ(n.external(false), "user.john^doe@example.com");
+  auto back = MailboxName::from_external(n.external(false), false);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->internal(), "example.com!user.john^doe");
+  // '!' ends a domain, so no component holds it; a domain holds no '@' either.
+  for (const char* bad : {"user/a!b", "a@b!user/x"}) {
+    EXPECT_FALSE(MailboxName::from_external(bad, true).ok()) << bad;
+  }
+  EXPECT_FALSE(MailboxName::from_internal("a@b!user.x").ok());
+  EXPECT_FALSE(MailboxName::for_user("alice", {"x!y"}).ok());
+  EXPECT_FALSE(MailboxName::for_user("alice", {}, "a@b").ok());
+  // With a domain a component may hold '@' and still read back ("user/a@b@d").
+  auto at = MailboxName::from_internal("d!user.a@b").value();
+  EXPECT_EQ(MailboxName::from_external(at.external(true), true)->internal(), "d!user.a@b");
+  // An internal domain becomes a directory: it obeys the component rules.
+  for (const char* bad : {"..!user.x", "a/b!user.x", "!user.x"}) {
+    EXPECT_FALSE(MailboxName::from_internal(bad).ok()) << bad;
+  }
+  EXPECT_FALSE(MailboxName::for_user("alice", {}, "..").ok());
+  // The 1024-byte limit holds for every way in.
+  const std::string longname = "user." + std::string(300, 'a') + "." + std::string(300, 'b') +
+                               "." + std::string(300, 'c') + "." + std::string(300, 'd');
+  EXPECT_FALSE(MailboxName::from_internal(longname).ok());
+  EXPECT_FALSE(MailboxName::for_user(std::string(255, 'a'),
+                                     {std::string(255, 'b'), std::string(255, 'c'),
+                                      std::string(255, 'd'), std::string(255, 'e')})
+                   .ok());
+}
+
 TEST(MailboxName, HashedAndDomainLayouts) {
   auto n = MailboxName::from_external("user/alice/Work", true).value();
   EXPECT_EQ(n.relative_dir(false), "user/alice/Work");

@@ -169,6 +169,10 @@ void PostfixInterop::TearDown() {
     EXPECT_TRUE(postfix_->processes().empty()) << "a Postfix process outlived the test";
     postfix_.reset();
   }
+  if (cubby_) {
+    cubby_->stop();
+    EXPECT_EQ(cubby_->sanitizer_reports(), "") << "sanitizer reports from Cubby's processes";
+  }
   cubby_.reset();
 }
 

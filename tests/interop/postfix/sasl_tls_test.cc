@@ -126,7 +126,14 @@ TEST_F(PostfixSaslInterop, PlainAndCramMd5AuthenticateAndAWrongPasswordDefers) {
   EXPECT_EQ(id_counts("alice"), (Counts{{"plain@ix", 1}, {"cram@ix", 1}}));
   // The deferred message is in Postfix's queue, and the queue listing says why.
   EXPECT_EQ(pf.queued(), 1u);
+  // While qmgr retries the message the listing shows it active, without the reason: poll.
   auto queue = pf.postqueue({"-p"});
+  e2e::eventually(
+      [&] {
+        queue = pf.postqueue({"-p"});
+        return queue.out.find("SASL authentication failed") != std::string::npos;
+      },
+      10s);
   EXPECT_NE(queue.out.find("SASL authentication failed"), std::string::npos) << queue.out;
   EXPECT_NE(queue.out.find("alice@wrong.test"), std::string::npos) << queue.out;
 
