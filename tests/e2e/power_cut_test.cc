@@ -10,7 +10,8 @@
 //   every visible message was sent, once; those without a 250 (committed, reply lost) are counted;
 //   no UID ever shows a different message (never reused); `cubbyctl check` passes;
 //   every mailbox takes a new delivery at once.
-// CUBBY_POWER_CUT_SECONDS (default 40) bounds the run, CUBBY_POWER_CUT_SEED picks the cut points.
+// The run ends after CUBBY_POWER_CUT_COUNT cut points (default 200) or CUBBY_POWER_CUT_SECONDS
+// (default 120), whichever comes first; CUBBY_POWER_CUT_SEED picks the cut points.
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -220,8 +221,9 @@ struct Sent {
 using PowerCutE2e = CubbyTest;
 
 TEST_F(PowerCutE2e, RollbackToTheLastDurableStateLosesNoAcknowledgedMessage) {
-  int seconds = 40;
+  int seconds = 120, target_cuts = 200;
   if (const char* s = getenv("CUBBY_POWER_CUT_SECONDS")) seconds = std::max(1, atoi(s));
+  if (const char* s = getenv("CUBBY_POWER_CUT_COUNT")) target_cuts = std::max(1, atoi(s));
   unsigned seed = 1;
   if (const char* s = getenv("CUBBY_POWER_CUT_SEED")) seed = static_cast<unsigned>(atoi(s));
 
@@ -318,11 +320,22 @@ TEST_F(PowerCutE2e, RollbackToTheLastDurableStateLosesNoAcknowledgedMessage) {
         << "a mailbox refused a delivery right after recovery";
   };
 
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (std::chrono::steady_clock::now() < end && !HasFailure()) {
+  using Clock = std::chrono::steady_clock;
+  Clock::duration t_start{}, t_verify{}, t_load{}, t_rollback{};
+  auto lap = [](Clock::time_point& from) {
+    const auto now = Clock::now();
+    const Clock::duration d = now - from;
+    from = now;
+    return d;
+  };
+  const auto end = Clock::now() + std::chrono::seconds(seconds);
+  while (cuts < target_cuts && Clock::now() < end && !HasFailure()) {
+    auto t = Clock::now();
     auto error = cubby_->start();  // recovery runs in every new worker
     ASSERT_FALSE(error) << *error;
+    t_start += lap(t);
     ASSERT_NO_FATAL_FAILURE(verify("after cut " + std::to_string(cuts)));
+    t_verify += lap(t);
     std::atomic<bool> stop{false};
     std::vector<std::thread> clients;
     for (unsigned t = 0; t < 2; ++t) {
@@ -348,16 +361,18 @@ TEST_F(PowerCutE2e, RollbackToTheLastDurableStateLosesNoAcknowledgedMessage) {
         }
       });
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10 + rng() % 400));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10 + rng() % 150));
     cubby_->crash();
     stop = true;
     for (auto& t : clients) t.join();
     ++cuts;
+    t_load += lap(t);
     RollbackCounts rc = roll_back(jdir, roots);
     records += rc.records;
     undone_writes += rc.undone_writes;
     undone_entries += rc.undone_entries;
     ::unlink((root + "/lib/cubby.sqlite-shm").c_str());
+    t_rollback += lap(t);
   }
   ASSERT_FALSE(cubby_->start());
   ASSERT_NO_FATAL_FAILURE(verify("final"));
@@ -366,6 +381,12 @@ TEST_F(PowerCutE2e, RollbackToTheLastDurableStateLosesNoAcknowledgedMessage) {
             << lost_replies << " committed deliveries whose 250 was lost in the cut; journal "
             << records << " records, " << undone_writes << " writes and " << undone_entries
             << " directory entries rolled back\n";
+  auto ms = [&](Clock::duration d) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count() /
+                          std::max(cuts, 1));
+  };
+  std::cout << "[ power cut ] per cut (ms): start " << ms(t_start) << ", verify " << ms(t_verify)
+            << ", load and kill " << ms(t_load) << ", rollback " << ms(t_rollback) << "\n";
 }
 
 }  // namespace
