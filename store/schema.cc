@@ -54,6 +54,10 @@ CREATE TABLE duplicates(
   PRIMARY KEY(message, key)
 ) WITHOUT ROWID;
 )sql",
+    // 3: no index on messages(guid): no query reads by GUID, and every delivery paid for it.
+    R"sql(
+DROP INDEX IF EXISTS messages_guid;
+)sql",
 };
 
 constexpr int kCurrent = 1 + static_cast<int>(sizeof kSteps / sizeof kSteps[0]);

@@ -8,7 +8,7 @@
 // than this program is refused (Errc::kCorrupt, saying which versions) instead of being used with
 // tables the program does not know.
 //
-// The tables (version 2):
+// The tables (version 3; version 3 dropped version 1's unused index messages_guid):
 //   mailboxes(id, name, uniqueid, partition, dir, uidvalidity, uidnext, created, acl)
 //   messages(mailbox, uid, guid, size, internaldate, stage, pending)
 //   quotaroots(name, storage_limit, message_limit, storage_used, message_used)

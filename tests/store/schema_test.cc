@@ -39,12 +39,13 @@ class SchemaTest : public ::testing::Test {
   std::string dir_, path_;
 };
 
-bool has_table(Db& db, const std::string& name) {
-  Statement s(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?");
-  s.bind(1, name);
+bool has_object(Db& db, const std::string& type, const std::string& name) {
+  Statement s(db, "SELECT 1 FROM sqlite_master WHERE type = ? AND name = ?");
+  s.bind(1, type).bind(2, name);
   auto row = s.step();
   return row.ok() && row.value();
 }
+bool has_table(Db& db, const std::string& name) { return has_object(db, "table", name); }
 
 TEST_F(SchemaTest, AFreshIndexIsCurrent) {
   auto index = Index::open(path_);
@@ -55,6 +56,9 @@ TEST_F(SchemaTest, AFreshIndexIsCurrent) {
   EXPECT_GE(current_schema_version(), 2);
   EXPECT_TRUE(has_table(index->db(), "quotaroots"));
   EXPECT_TRUE(has_table(index->db(), "duplicates"));
+  // Version 3: no index by GUID (no query reads by it); the pending-stage index stays.
+  EXPECT_FALSE(has_object(index->db(), "index", "messages_guid"));
+  EXPECT_TRUE(has_object(index->db(), "index", "messages_pending"));
 }
 
 TEST_F(SchemaTest, TheFirstSchemaIsUpgradedAndKeepsItsRows) {
@@ -72,6 +76,7 @@ TEST_F(SchemaTest, TheFirstSchemaIsUpgradedAndKeepsItsRows) {
   EXPECT_EQ(box->uidnext, 3);
   EXPECT_EQ(index->messages(box->id).size(), 2u);
   EXPECT_TRUE(has_table(index->db(), "quotaroots"));
+  EXPECT_FALSE(has_object(index->db(), "index", "messages_guid"));
   // Opening again is a no-op.
   auto again = Index::open(path_);
   ASSERT_TRUE(again.ok()) << again.error().detail;
