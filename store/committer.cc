@@ -10,6 +10,9 @@ namespace {
 
 // Stage files kept open (and locked) until a checkpoint; beyond this many, checkpoint at once.
 constexpr size_t kMaxPendingStages = 1024;
+// Threads besides the committer's own for the syncs of a group or a checkpoint: they wait on the
+// disk, they do not compute, so more than the CPUs.
+constexpr size_t kSyncThreads = 7;
 
 }  // namespace
 
@@ -22,7 +25,7 @@ Result<std::unique_ptr<Committer>, Error> Committer::start(const StoreConfig& co
 }
 
 Committer::Committer(const StoreConfig& config, Index index)
-    : config_(config), index_(std::move(index)) {}
+    : config_(config), index_(std::move(index)), sync_pool_(kSyncThreads) {}
 
 Committer::~Committer() { stop(); }
 
@@ -54,7 +57,7 @@ void Committer::run() {
   auto last_checkpoint = Clock::now();
   auto do_checkpoint = [&] {
     if (checkpoint.empty()) return;
-    if (auto e = checkpoint.run(index_)) {
+    if (auto e = checkpoint.run(index_, &sync_pool_)) {
       CUBBY_LOG_ERR("checkpoint failed (will retry): %s", e->detail.c_str());
     } else {
       std::lock_guard lock(mutex_);
@@ -84,7 +87,7 @@ void Committer::run() {
     }
 
     if (!work.empty()) {
-      DeliveryGroup group(config_, index_);
+      DeliveryGroup group(config_, index_, &sync_pool_);
       for (auto& [batch, done] : work) group.add(std::move(batch));
       group.stage();
       group.commit();

@@ -45,6 +45,7 @@ class Committer {
 
   StoreConfig config_;
   Index index_;
+  SyncPool sync_pool_;  // the syncs of each group and checkpoint, at once
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::pair<DeliveryBatch, Done>> queue_;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <functional>
 
 #include "conf/log.h"
 #include "store/acl.h"
@@ -13,6 +14,16 @@
 #include "store/sqlite.h"
 
 namespace cubby::store {
+
+namespace {
+
+// Runs `tasks` on `pool`, or one after another without one.
+void run_tasks(SyncPool* pool, const std::vector<std::function<void()>>& tasks) {
+  if (pool) return pool->run(tasks);
+  for (const auto& task : tasks) task();
+}
+
+}  // namespace
 
 void DeliveryGroup::add(DeliveryBatch batch) {
   Item item;
@@ -58,6 +69,7 @@ std::optional<Error> DeliveryGroup::need_stage(Item& item, const MailboxRecord& 
 
 void DeliveryGroup::stage() {
   std::set<std::string> stage_dirs;
+  std::vector<Item*> to_sync;  // items whose first stage file still needs its fdatasync
   for (auto& item : items_) {
     StageFile& first = item.stages.begin()->second;
     for (auto& t : item.targets) {
@@ -86,17 +98,26 @@ void DeliveryGroup::stage() {
       if (item.error) break;
     }
     if (item.error) continue;
-    if (auto e = first.sync()) {
-      item.error = *e;
-      continue;
-    }
+    to_sync.push_back(&item);
     stage_dirs.insert(stage_dir(config_.partition_root(first.partition())));
   }
-  for (const auto& dir : stage_dirs) {
-    if (auto e = fsync_dir(dir)) {
-      fail_all(*e);
-      return;
-    }
+  // Each file's data and each stage directory's entries must be durable before the COMMIT; the
+  // order among them does not matter, so they all go at once.
+  const std::vector<std::string> dirs(stage_dirs.begin(), stage_dirs.end());
+  std::vector<std::optional<Error>> file_errors(to_sync.size()), dir_errors(dirs.size());
+  std::vector<std::function<void()>> tasks;
+  for (size_t i = 0; i < to_sync.size(); ++i) {
+    tasks.emplace_back([&, i] { file_errors[i] = to_sync[i]->stages.begin()->second.sync(); });
+  }
+  for (size_t i = 0; i < dirs.size(); ++i) {
+    tasks.emplace_back([&, i] { dir_errors[i] = fsync_dir(dirs[i]); });
+  }
+  run_tasks(pool_, tasks);
+  for (size_t i = 0; i < to_sync.size(); ++i) {
+    if (file_errors[i]) to_sync[i]->error = *file_errors[i];
+  }
+  for (const auto& e : dir_errors) {
+    if (e) return fail_all(*e);
   }
 }
 
@@ -396,9 +417,16 @@ std::vector<DeliveryResult> DeliveryGroup::results() {
   return out;
 }
 
-std::optional<Error> Checkpoint::run(Index& index) {
-  for (const auto& dir : dirs_) {
-    if (auto e = fsync_dir(dir)) return e;
+std::optional<Error> Checkpoint::run(Index& index, SyncPool* pool) {
+  const std::vector<std::string> dirs(dirs_.begin(), dirs_.end());
+  std::vector<std::optional<Error>> errors(dirs.size());
+  std::vector<std::function<void()>> tasks;
+  for (size_t i = 0; i < dirs.size(); ++i) {
+    tasks.emplace_back([&, i] { errors[i] = fsync_dir(dirs[i]); });
+  }
+  run_tasks(pool, tasks);
+  for (const auto& e : errors) {
+    if (e) return e;
   }
   dirs_.clear();
   if (stages_.empty()) return std::nullopt;

@@ -6,7 +6,8 @@
 // together, so they share the fsyncs (group commit):
 //   1. stage():  look up each target mailbox (and the INBOX a +detail folder falls back to); give
 //                each partition involved its own copy of the stage file (one write per partition);
-//                fdatasync every stage file; fsync each stage directory once.
+//                fdatasync every stage file and fsync each stage directory once, all at once
+//                (SyncPool): the group waits about one sync's time, not k.
 //   2. commit(): one SQLite transaction decides and records every delivery (below); COMMIT (the WAL
 //                fsync) is the point of durability: a `250` may follow.
 //   3. link():   hard-link (copy when link() fails, or with singleinstancestore off) each stage
@@ -47,6 +48,7 @@
 #include "store/error.h"
 #include "store/index.h"
 #include "store/stage_file.h"
+#include "store/sync_pool.h"
 
 namespace cubby::store {
 
@@ -94,7 +96,8 @@ class Checkpoint {
   bool empty() const { return dirs_.empty() && stages_.empty(); }
   // fsyncs every directory, clears the stage names from the index, removes the stage files. On an
   // error nothing is forgotten: the next run (or recovery) tries again.
-  std::optional<Error> run(Index& index);
+  // The fsyncs run at once on `pool` when given.
+  std::optional<Error> run(Index& index, SyncPool* pool = nullptr);
 
  private:
   std::set<std::string> dirs_;
@@ -103,7 +106,9 @@ class Checkpoint {
 
 class DeliveryGroup {
  public:
-  DeliveryGroup(const StoreConfig& config, Index& index) : config_(config), index_(index) {}
+  // With a `pool`, stage() runs its fdatasyncs and directory fsyncs at once on it.
+  DeliveryGroup(const StoreConfig& config, Index& index, SyncPool* pool = nullptr)
+      : config_(config), index_(index), pool_(pool) {}
   void add(DeliveryBatch batch);
   size_t size() const { return items_.size(); }
 
@@ -150,6 +155,7 @@ class DeliveryGroup {
 
   const StoreConfig& config_;
   Index& index_;
+  SyncPool* pool_;
   std::vector<Item> items_;
   std::set<std::string> dirs_;
   std::map<std::string, std::optional<MailboxRecord>> lookups_;  // stage()'s cache by name

@@ -171,7 +171,7 @@ TEST_F(SupervisionE2e, WorkersRecycleWhenTheirExecutableIsReplaced) {
   ASSERT_NO_FATAL_FAILURE(start_master(
       {"alice"}, {},
       {"swap cmd=\"" + exe + "\" listen=\"" + root_.path() + "/socket/swap\" prefork=2"}));
-  ASSERT_TRUE(eventually([&] { return cubby_->workers("swap").size() == 2; }, 5s));
+  ASSERT_TRUE(eventually([&] { return cubby_->workers("swap").size() == 2; }, 15s)) << cubby_->log();
   auto before = cubby_->workers("swap");
   // As a package upgrade does: a new file renamed over the old one.
   fs::copy_file(std::string(CUBBY_BIN_DIR) + "/lmtpd", exe + ".new");
@@ -183,7 +183,7 @@ TEST_F(SupervisionE2e, WorkersRecycleWhenTheirExecutableIsReplaced) {
           if (std::count(before.begin(), before.end(), p)) return false;
         return now.size() == 2;
       },
-      6s))
+      15s))
       << cubby_->log();
   EXPECT_GE(count(cubby_->log(), exe + " has changed on disk: recycling this worker"), 2u)
       << cubby_->log();

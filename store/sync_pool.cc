@@ -1,0 +1,51 @@
+// The sync pool; see sync_pool.h.
+#include "store/sync_pool.h"
+
+namespace cubby::store {
+
+SyncPool::SyncPool(size_t threads) {
+  for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
+}
+
+SyncPool::~SyncPool() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void SyncPool::drain(std::unique_lock<std::mutex>& lock) {
+  while (tasks_ && next_ < tasks_->size()) {
+    const std::function<void()>& task = (*tasks_)[next_++];
+    ++running_;
+    lock.unlock();
+    task();
+    lock.lock();
+    --running_;
+  }
+  if (running_ == 0) done_.notify_all();
+}
+
+void SyncPool::work() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [&] { return stopping_ || (tasks_ && next_ < tasks_->size()); });
+    if (stopping_) return;
+    drain(lock);
+  }
+}
+
+void SyncPool::run(const std::vector<std::function<void()>>& tasks) {
+  if (tasks.empty()) return;
+  std::unique_lock lock(mutex_);
+  tasks_ = &tasks;
+  next_ = 0;
+  if (tasks.size() > 1) wake_.notify_all();
+  drain(lock);
+  done_.wait(lock, [&] { return next_ >= tasks.size() && running_ == 0; });
+  tasks_ = nullptr;
+}
+
+}  // namespace cubby::store

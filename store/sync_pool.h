@@ -1,0 +1,41 @@
+// SyncPool: a few threads that run a batch of sync calls at once, so a group commit waits for its
+// fdatasyncs and directory fsyncs about as long as for the slowest one instead of for their sum.
+// The calls are I/O waits, not computation: the block layer merges the cache flushes of
+// concurrent syncs, which is where the time goes on most disks.
+//
+// run() hands out the tasks and runs some on the calling thread too; it returns when every task
+// has finished. One run() at a time (the committer thread is the only caller).
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace cubby::store {
+
+class SyncPool {
+ public:
+  // `threads` helpers besides the caller; 0 runs every task on the caller, one after another.
+  explicit SyncPool(size_t threads);
+  ~SyncPool();
+  SyncPool(const SyncPool&) = delete;
+  SyncPool& operator=(const SyncPool&) = delete;
+
+  void run(const std::vector<std::function<void()>>& tasks);
+
+ private:
+  void work();
+  // Takes and runs tasks of the current batch until none is left.
+  void drain(std::unique_lock<std::mutex>& lock);
+
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  const std::vector<std::function<void()>>* tasks_ = nullptr;
+  size_t next_ = 0, running_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace cubby::store
