@@ -20,8 +20,10 @@ Failure<std::decay_t<E>> fail(E&& e) {
   return {std::forward<E>(e)};
 }
 
+// [[nodiscard]]: an error cannot be dropped by ignoring the whole Result (the build makes the
+// warning an error).
 template <typename T, typename E>
-class Result {
+class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}
   Result(Failure<E> f) : v_(std::in_place_index<1>, std::move(f.error)) {}

@@ -40,6 +40,11 @@ void delivery_finished(const std::string& session_id, const store::DeliveryResul
   c.bytes_written.fetch_add(result.size * (1 + static_cast<uint64_t>(result.copies)), relaxed);
   c.bytes_linked.fetch_add(result.size * static_cast<uint64_t>(std::max(0, result.links - 1)),
                            relaxed);
+  for (const auto& o : result.outcomes) {
+    if (o.error && o.error->code == store::Errc::kUnsettled) {
+      c.unsettled_refusals.fetch_add(1, relaxed);
+    }
+  }
   for (const lmtp::Reply& r : replies) {
     c.add_recipient(r.code);
     if (r.code == 250) c.deliveries.fetch_add(1, relaxed);

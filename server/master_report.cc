@@ -264,6 +264,12 @@ std::string render_metrics(const MasterStatus& s) {
       {"cubby_store_fsyncs_total", "counter",
        "fsync() and fdatasync() calls by the workers (message files, directories, index).",
        [](const ServiceAddressStatus& a) { return static_cast<double>(a.counters.fsyncs); }},
+      {"cubby_store_unsettled_refusals_total", "counter",
+       "Recipients refused (451 4.3.0) because their partition had a failed write not yet "
+       "settled (docs/store-protocol.md).",
+       [](const ServiceAddressStatus& a) {
+         return static_cast<double>(a.counters.unsettled_refusals);
+       }},
   };
   for (const Simple& m : kSimple) {
     e.family(m.name, m.type, m.help);

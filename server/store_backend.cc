@@ -101,14 +101,7 @@ std::optional<store::Error> StoreBackend::verify(const store::RecipientMailbox& 
       if (auto name = store::fuzzy_match(index, mapped.mailbox)) box = index.find_mailbox(*name);
     }
     if (!box) return Error{Errc::kNotFound, "no mailbox " + mapped.mailbox.internal()};
-    auto acl = store::Acl::parse(box->acl);
-    const std::string rights = acl.ok() ? acl->rights_of(request.auth_id) : "";
-    if (rights.find('p') == std::string::npos) {
-      if (rights.find('l') != std::string::npos) {
-        return Error{Errc::kPermission, "no right to post to " + box->name};
-      }
-      return Error{Errc::kNotFound, "mailbox " + box->name + " is not visible"};
-    }
+    if (auto e = store::check_post_right(box->acl, request.auth_id, box->name)) return e;
   } else if (!box && rules_.autocreate) {
     auto created = store_.create_mailbox(mapped.mailbox);
     if (created.ok()) {
@@ -131,10 +124,9 @@ std::optional<store::Error> StoreBackend::verify(const store::RecipientMailbox& 
   if (!request.ignore_quota) {
     auto root = index.quotas().root_of(box->name);
     if (!root.ok()) return root.error();
-    const bool strict = rules_.strict_quota;
     const auto size = static_cast<int64_t>(std::min<uint64_t>(request.declared_size, INT64_MAX / 2));
-    if (root.value() && store::exceeds(*root.value(), strict ? size : 0, strict ? 1 : 0)) {
-      return Error{Errc::kOverQuota, "quota root " + root.value()->name + " is over its limit"};
+    if (root.value()) {
+      if (auto e = store::check_delivery_quota(*root.value(), size, rules_.strict_quota)) return e;
     }
   }
 

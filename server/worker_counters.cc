@@ -43,6 +43,7 @@ CounterSnapshot CounterSnapshot::of(const WorkerCounters& c) {
   s.bytes_written = get(c.bytes_written);
   s.bytes_linked = get(c.bytes_linked);
   s.fsyncs = get(c.fsyncs);
+  s.unsettled_refusals = get(c.unsettled_refusals);
   s.latency_count = get(c.latency_count);
   s.latency_sum_us = get(c.latency_sum_us);
   for (size_t i = 0; i < kLatencyBuckets; ++i) s.latency_buckets[i] = get(c.latency_buckets[i]);
@@ -57,6 +58,7 @@ CounterSnapshot& CounterSnapshot::operator+=(const CounterSnapshot& o) {
   bytes_written += o.bytes_written;
   bytes_linked += o.bytes_linked;
   fsyncs += o.fsyncs;
+  unsettled_refusals += o.unsettled_refusals;
   latency_count += o.latency_count;
   latency_sum_us += o.latency_sum_us;
   for (size_t i = 0; i < kLatencyBuckets; ++i) latency_buckets[i] += o.latency_buckets[i];

@@ -31,7 +31,7 @@ inline constexpr int kCodeSlots = 401;
 inline constexpr int kOtherCode = kFirstCode + kCodeSlots - 1;
 
 inline constexpr uint32_t kCountersMagic = 0x43554243;  // "CBUC"
-inline constexpr uint32_t kCountersVersion = 1;
+inline constexpr uint32_t kCountersVersion = 2;
 
 struct WorkerCounters {
   uint32_t magic = kCountersMagic;
@@ -42,6 +42,7 @@ struct WorkerCounters {
   std::atomic<uint64_t> bytes_written{0};   // message bytes written: stage files and copies
   std::atomic<uint64_t> bytes_linked{0};    // bytes a copy per recipient would have written more
   std::atomic<uint64_t> fsyncs{0};          // fsync() and fdatasync() calls, the index's included
+  std::atomic<uint64_t> unsettled_refusals{0};  // recipients refused: partition not yet settled
   std::atomic<uint64_t> latency_count{0};
   std::atomic<uint64_t> latency_sum_us{0};
   std::atomic<uint64_t> latency_buckets[kLatencyBuckets]{};  // per bucket, not cumulative
@@ -58,7 +59,8 @@ static_assert(std::atomic<uint64_t>::is_always_lock_free, "counters are shared b
 // A plain copy of WorkerCounters, for adding up and printing.
 struct CounterSnapshot {
   uint64_t transactions = 0, deliveries = 0, bytes_received = 0, bytes_written = 0,
-           bytes_linked = 0, fsyncs = 0, latency_count = 0, latency_sum_us = 0;
+           bytes_linked = 0, fsyncs = 0, unsettled_refusals = 0, latency_count = 0,
+           latency_sum_us = 0;
   uint64_t latency_buckets[kLatencyBuckets] = {};
   uint64_t recipients[kCodeSlots] = {};
 

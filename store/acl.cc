@@ -153,4 +153,33 @@ std::optional<std::string> Acl::set(std::string_view identifier, std::string_vie
   return std::nullopt;
 }
 
+std::optional<std::string> Acl::change(std::string_view identifier, std::string_view text) {
+  if (text.empty() || (text[0] != '+' && text[0] != '-')) return set(identifier, text);
+  auto delta = parse_rights(text.substr(1));
+  if (!delta.ok()) return delta.error();
+  std::string now = entry(identifier);
+  if (text[0] == '+') {
+    now += delta.value();
+  } else {
+    std::string kept;
+    for (char r : now) {
+      if (delta->find(r) == std::string::npos) kept += r;
+    }
+    now = kept;
+  }
+  return set(identifier, now);
+}
+
+std::optional<Error> check_post_right(std::string_view stored_acl, std::string_view poster,
+                                      const std::string& mailbox) {
+  auto acl = Acl::parse(stored_acl);
+  const std::string rights = acl.ok() ? acl->rights_of(poster) : "";
+  if (rights.find('p') != std::string::npos) return std::nullopt;
+  const std::string who = poster.empty() ? "anonymous" : std::string(poster);
+  if (rights.find('l') != std::string::npos) {
+    return Error{Errc::kPermission, who + " may not post to " + mailbox};
+  }
+  return Error{Errc::kNotFound, "mailbox " + mailbox + " is not visible to " + who};
+}
+
 }  // namespace cubby::store

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "conf/result.h"
+#include "store/error.h"
 
 namespace cubby::store {
 
@@ -53,10 +54,22 @@ class Acl {
   std::string entry(std::string_view identifier) const;
   // Replaces the entry of `identifier` (added at the end if new); empty rights remove it.
   std::optional<std::string> set(std::string_view identifier, std::string_view rights);
+  // An administrator's change to the entry of `identifier`, as RFC 4314's SETACL reads it: "+lp"
+  // adds to its rights, "-p" takes away from them, anything else replaces them (set()).
+  std::optional<std::string> change(std::string_view identifier, std::string_view change);
 
  private:
   std::vector<Entry> entries_;
 };
+
+// Delivery's rights rule, the one place it is written (Cyrus's deliver_mailbox): posting to a
+// mailbox that is not the recipient's own INBOX needs `p` for `poster` ("" is the anonymous
+// identity); without it the delivery fails kPermission where `l` shows the mailbox, else kNotFound,
+// so that a mailbox the poster may not see stays hidden. `stored_acl` is the mailbox's ACL as
+// stored; one that does not parse grants nothing. RCPT time and commit time both call it.
+[[nodiscard]] std::optional<Error> check_post_right(std::string_view stored_acl,
+                                                    std::string_view poster,
+                                                    const std::string& mailbox);
 
 // Checks an identifier ("alice", "-alice", "anyone", "alice@example.com").
 std::optional<std::string> check_identifier(std::string_view identifier);

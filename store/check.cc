@@ -64,7 +64,7 @@ CheckReport check(Store& store) {
   {
     // A snapshot, so that deliveries meanwhile cannot make the figures disagree.
     Db& db = index.db();
-    db.exec("BEGIN");
+    if (auto e = db.exec("BEGIN")) r.problems.push_back("index snapshot: " + e->detail);
     auto& quotas = index.quotas();
     auto roots = quotas.list();
     if (!roots.ok()) r.problems.push_back("quota roots: " + roots.error().detail);
@@ -84,7 +84,7 @@ CheckReport check(Store& store) {
                              " (run cubbyctl quota recalc)");
       }
     }
-    db.exec("COMMIT");
+    if (auto e = db.exec("COMMIT")) r.problems.push_back("index snapshot: " + e->detail);
   }
   if (store.config().single_instance) {
     for (const auto& [key, inodes] : transactions) {

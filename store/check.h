@@ -1,6 +1,6 @@
 // Consistency check and space statistics of a store (cubbyctl check, cubbyctl stats).
 //
-// check() verifies that index and files agree and that DESIGN.md invariants 3 and 4 hold:
+// check() verifies that index and files agree and that the store invariants 3 and 4 (docs/store-protocol.md) hold:
 //   - every mailbox directory exists; every row's <uid>. file exists and has the row's size;
 //   - no <uid>. file lacks a row (a stray) and no UID is at or above its mailbox's uidnext;
 //   - the rows of one delivery transaction on one partition share one inode (unless

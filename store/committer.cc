@@ -2,6 +2,8 @@
 #include "store/committer.h"
 
 #include <chrono>
+#include <set>
+#include <string>
 
 #include "conf/log.h"
 
@@ -13,6 +15,12 @@ constexpr size_t kMaxPendingStages = 1024;
 // Threads besides the committer's own for the syncs of a group or a checkpoint: they wait on the
 // disk, they do not compute, so more than the CPUs.
 constexpr size_t kSyncThreads = 7;
+
+std::string joined(const std::set<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
 
 }  // namespace
 
@@ -51,14 +59,49 @@ Committer::Stats Committer::stats() {
   return stats_;
 }
 
+void Committer::note_unsettled(bool was_empty, const char* cause) {
+  if (!was_empty || unsettled_.empty()) return;
+  CUBBY_LOG_ERR("store: %s left the disk state unknown; partition(s) %s refuse deliveries "
+                "(451 4.3.0) until it is settled",
+                cause, joined(unsettled_.partitions()).c_str());
+  last_settle_log_ = std::chrono::steady_clock::now();
+  std::lock_guard lock(mutex_);
+  ++stats_.unsettled_episodes;
+  stats_.unsettled = true;
+}
+
+bool Committer::settle() {
+  if (unsettled_.empty()) return true;
+  if (auto e = unsettled_.settle(config_, index_, &sync_pool_)) {
+    // Every attempt fails the same way while the disk does: say so now and then, not every time.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_settle_log_ >= std::chrono::seconds(60)) {
+      CUBBY_LOG_ERR("store: settling partition(s) %s failed (will retry): %s",
+                    joined(unsettled_.partitions()).c_str(), e->detail.c_str());
+      last_settle_log_ = now;
+    }
+    return false;
+  }
+  std::lock_guard lock(mutex_);
+  stats_.unsettled = false;
+  return true;
+}
+
 void Committer::run() {
   using Clock = std::chrono::steady_clock;
   Checkpoint checkpoint;
   auto last_checkpoint = Clock::now();
   auto do_checkpoint = [&] {
-    if (checkpoint.empty()) return;
+    if (checkpoint.empty()) {
+      last_checkpoint = Clock::now();  // the next try at settling waits an interval too
+      return;
+    }
     if (auto e = checkpoint.run(index_, &sync_pool_)) {
-      CUBBY_LOG_ERR("checkpoint failed (will retry): %s", e->detail.c_str());
+      // Never run again: a later fsync that succeeds proves nothing (settle.h).
+      const bool was_empty = unsettled_.empty();
+      checkpoint.surrender(unsettled_);
+      CUBBY_LOG_ERR("store: checkpoint failed: %s", e->detail.c_str());
+      note_unsettled(was_empty, "a failed checkpoint");
     } else {
       std::lock_guard lock(mutex_);
       ++stats_.checkpoints;
@@ -73,7 +116,7 @@ void Committer::run() {
       std::unique_lock lock(mutex_);
       auto deadline = last_checkpoint + config_.checkpoint_interval;
       if (queue_.empty() && !stopping_) {
-        if (checkpoint.empty()) {
+        if (checkpoint.empty() && unsettled_.empty()) {
           wake_.wait(lock, [&] { return !queue_.empty() || stopping_; });
         } else {
           wake_.wait_until(lock, deadline, [&] { return !queue_.empty() || stopping_; });
@@ -87,12 +130,16 @@ void Committer::run() {
     }
 
     if (!work.empty()) {
+      settle();
       DeliveryGroup group(config_, index_, &sync_pool_);
+      group.block(unsettled_.partitions());
       for (auto& [batch, done] : work) group.add(std::move(batch));
       group.stage();
       group.commit();
       group.link();
-      group.retire(checkpoint);
+      const bool was_empty = unsettled_.empty();
+      group.retire(checkpoint, unsettled_);
+      note_unsettled(was_empty, "a failed index commit or undo");
       auto results = group.results();
       {
         std::lock_guard lock(mutex_);
@@ -105,6 +152,7 @@ void Committer::run() {
     if (stopping || checkpoint.pending_stages() >= kMaxPendingStages ||
         Clock::now() - last_checkpoint >= config_.checkpoint_interval) {
       do_checkpoint();
+      settle();
     }
     if (stopping) return;
   }

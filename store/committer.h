@@ -3,11 +3,18 @@
 // them: group commit), then reports each result through its callback, and every
 // store_checkpoint_interval runs a Checkpoint for everything delivered since the last one.
 //
+// A failure that leaves the disk state unknown (a failed COMMIT, undo or checkpoint) is never retried
+// into "durable": what is involved goes to an Unsettled (settle.h), the partitions involved refuse
+// deliveries (Errc::kUnsettled: 451 4.3.0, logged once) and the committer settles them in place
+// before it takes deliveries there again: before each group, and every checkpoint interval while
+// there is no traffic.
+//
 // It owns its own Index connection. Callbacks run on the committer thread: a session must hop back
 // to its own thread (the server posts to its io_context). stop() (and the destructor) finishes the
 // queued work, runs a last checkpoint and joins the thread.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -19,6 +26,7 @@
 #include "store/config.h"
 #include "store/delivery.h"
 #include "store/index.h"
+#include "store/settle.h"
 
 namespace cubby::store {
 
@@ -36,16 +44,24 @@ class Committer {
   // Counters since start, for logs and tests.
   struct Stats {
     uint64_t groups = 0, messages = 0, checkpoints = 0;
+    uint64_t unsettled_episodes = 0;  // times a partition was blocked by a failed write
+    bool unsettled = false;           // a partition is blocked now
   };
   Stats stats();
 
  private:
   Committer(const StoreConfig& config, Index index);
   void run();
+  // Tries to settle what is held; true when nothing is (any more).
+  bool settle();
+  // Logs and counts a new episode when `unsettled_` has changed from empty.
+  void note_unsettled(bool was_empty, const char* cause);
 
   StoreConfig config_;
   Index index_;
   SyncPool sync_pool_;  // the syncs of each group and checkpoint, at once
+  Unsettled unsettled_;  // committer thread only
+  std::chrono::steady_clock::time_point last_settle_log_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::pair<DeliveryBatch, Done>> queue_;

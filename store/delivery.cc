@@ -11,19 +11,10 @@
 #include "store/acl.h"
 #include "store/fs.h"
 #include "store/mailbox_name.h"
+#include "store/message_link.h"
 #include "store/sqlite.h"
 
 namespace cubby::store {
-
-namespace {
-
-// Runs `tasks` on `pool`, or one after another without one.
-void run_tasks(SyncPool* pool, const std::vector<std::function<void()>>& tasks) {
-  if (pool) return pool->run(tasks);
-  for (const auto& task : tasks) task();
-}
-
-}  // namespace
 
 void DeliveryGroup::add(DeliveryBatch batch) {
   Item item;
@@ -82,6 +73,12 @@ void DeliveryGroup::stage() {
       }
       for (auto* box : {&t.mailbox, &t.fallback}) {
         if (!*box) continue;
+        if (blocked_.count((*box)->partition)) {
+          item.error = Error{Errc::kUnsettled, "partition " + (*box)->partition +
+                                                   " refuses deliveries until a failed write is "
+                                                   "settled"};
+          break;
+        }
         if (config_.partition_root((*box)->partition).empty()) {  // a target we cannot serve
           if (box == &t.mailbox) {
             t.unusable = Error{Errc::kIo, "mailbox " + (*box)->name + " is on unknown partition " +
@@ -97,28 +94,28 @@ void DeliveryGroup::stage() {
       }
       if (item.error) break;
     }
+    if (!item.error && blocked_.count(first.partition())) {
+      item.error = Error{Errc::kUnsettled, "partition " + first.partition() +
+                                               " refuses deliveries until a failed write is "
+                                               "settled"};
+    }
     if (item.error) continue;
     to_sync.push_back(&item);
     stage_dirs.insert(stage_dir(config_.partition_root(first.partition())));
   }
   // Each file's data and each stage directory's entries must be durable before the COMMIT; the
   // order among them does not matter, so they all go at once.
-  const std::vector<std::string> dirs(stage_dirs.begin(), stage_dirs.end());
-  std::vector<std::optional<Error>> file_errors(to_sync.size()), dir_errors(dirs.size());
-  std::vector<std::function<void()>> tasks;
+  std::vector<std::optional<Error>> file_errors(to_sync.size());
+  std::vector<std::function<void()>> file_syncs;
   for (size_t i = 0; i < to_sync.size(); ++i) {
-    tasks.emplace_back([&, i] { file_errors[i] = to_sync[i]->stages.begin()->second.sync(); });
+    file_syncs.emplace_back([&, i] { file_errors[i] = to_sync[i]->stages.begin()->second.sync(); });
   }
-  for (size_t i = 0; i < dirs.size(); ++i) {
-    tasks.emplace_back([&, i] { dir_errors[i] = fsync_dir(dirs[i]); });
-  }
-  run_tasks(pool_, tasks);
+  auto dir_error = fsync_dirs(stage_dirs, pool_, std::move(file_syncs));
   for (size_t i = 0; i < to_sync.size(); ++i) {
     if (file_errors[i]) to_sync[i]->error = *file_errors[i];
   }
-  for (const auto& e : dir_errors) {
-    if (e) return fail_all(*e);
-  }
+  // Nothing names these stage files yet: a failed sync fails the transactions, nothing more.
+  if (dir_error) return fail_all(*dir_error);
 }
 
 // What commit() keeps while it runs: quota roots as charged so far, the mailboxes delivered to by
@@ -170,24 +167,17 @@ std::optional<Error> DeliveryGroup::attempt(CommitState& cs, Item& item, size_t 
     }
   }
   if (check_rights) {
-    auto acl = Acl::parse(box.acl);
-    const std::string rights = acl.ok() ? acl->rights_of(item.poster) : "";
-    if (rights.find('p') == std::string::npos) {
-      const std::string who = item.poster.empty() ? "anonymous" : item.poster;
-      if (rights.find('l') != std::string::npos) {
-        return Error{Errc::kPermission, who + " may not post to " + box.name};
-      }
-      return Error{Errc::kNotFound, "mailbox " + box.name + " is not visible to " + who};
-    }
+    if (auto e = check_post_right(box.acl, item.poster, box.name)) return e;
   }
   QuotaRoot* root = nullptr;
   if (cs.quotas_on) {
     root = cs.root_for(index_.quotas(), box.name, fatal);
     if (*fatal) return std::nullopt;
-    const bool strict = config_.strict_quota;
-    if (root && !t.request.ignore_quota &&
-        exceeds(*root, strict ? static_cast<int64_t>(item.size) : 0, strict ? 1 : 0)) {
-      return Error{Errc::kOverQuota, "quota root " + root->name + " is over its limit"};
+    if (root && !t.request.ignore_quota) {
+      if (auto e = check_delivery_quota(*root, static_cast<int64_t>(item.size),
+                                        config_.strict_quota)) {
+        return e;
+      }
     }
   }
   std::optional<DuplicateKey> key;
@@ -281,7 +271,12 @@ void DeliveryGroup::commit() {
     if (bytes == 0 && messages == 0) continue;
     if (auto e = index_.quotas().charge(name, bytes, messages)) return fail_all(*e);
   }
-  if (auto e = txn->commit()) return fail_all(*e);
+  if (auto e = txn->commit()) {
+    // The WAL frames may have reached the disk and come back after a crash, naming these stage
+    // files: they must stay until an Unsettled has settled the question (settle.h).
+    for (auto& item : items_) item.unknown = !item.error;
+    return fail_all(*e);
+  }
   // The rows now name the stage files: they must outlive these objects until a checkpoint.
   for (auto& item : items_) {
     if (item.error) continue;
@@ -305,85 +300,59 @@ void DeliveryGroup::commit() {
 }
 
 void DeliveryGroup::link() {
-  struct Undo {
-    int64_t mailbox, uid, size;
-    std::optional<DuplicateKey> mark;
-    std::string quota_root;
-  };
-  std::vector<Undo> undo;  // deliveries whose file could not be made
+  std::vector<UndoneDelivery> undo;  // deliveries whose file could not be made
+  std::set<std::string> undo_partitions;
+  std::vector<Item*> undone_items;
   for (auto& item : items_) {
     if (item.error) continue;
+    bool undone = false;
     for (auto& t : item.targets) {
       if (!t.delivered_to) continue;
       const MailboxRecord& box = *t.delivered_to;
-      const std::string root = config_.partition_root(box.partition);
-      const std::string dir = root + "/" + box.dir;
-      const std::string& from = item.stages.at(box.partition).path();
-      // A symbolic link planted as, or above, the mailbox directory would lead out of the
-      // partition: the directory must open without following one. (The file is then made by path,
-      // as the fault interposer of tests/fault expects; a link swapped in between is a race
-      // only someone who can already write the spool could run.)
-      int dir_fd = -1;
-      if (auto e = open_dir_beneath(root, box.dir, &dir_fd)) {
-        undo.push_back(Undo{box.id, t.outcome.uid, static_cast<int64_t>(item.size), t.mark,
-                            t.quota_root});
-        t.outcome.error = *e;
+      auto made = link_message(item.stages.at(box.partition).path(),
+                               config_.partition_root(box.partition), box.dir, t.outcome.uid,
+                               config_.single_instance);
+      if (!made.ok()) {
+        undo.push_back(UndoneDelivery{box.id, t.outcome.uid, static_cast<int64_t>(item.size),
+                                      t.mark, t.quota_root});
+        undo_partitions.insert(box.partition);
+        undone = true;
+        t.outcome.error = made.error();
         t.outcome.uid = 0;
         t.delivered_to = nullptr;
         continue;
       }
-      ::close(dir_fd);  // only the check was needed
-      const std::string path = dir + "/" + std::to_string(t.outcome.uid) + ".";
-      bool linked = false;
-      std::optional<Error> link_error;
-      if (config_.single_instance) {
-        int rc = ::link(from.c_str(), path.c_str());
-        if (rc != 0 && errno == EEXIST) {  // a stale file from before a crash: never ours
-          ::unlink(path.c_str());
-          rc = ::link(from.c_str(), path.c_str());
-        }
-        linked = rc == 0;
-        // Copy only where hard links cannot be made (another file system, a link-count limit,
-        // no hard links at all); an I/O error or a full disk fails the recipient (451).
-        if (!linked && errno != EXDEV && errno != EMLINK && errno != EPERM &&
-            errno != EOPNOTSUPP) {
-          link_error = sys_error("link " + path);
-        }
-      }
-      if (linked) {
-        ++item.links;
-      } else if (auto e = link_error ? link_error : copy_file(from, path)) {
-        undo.push_back(Undo{box.id, t.outcome.uid, static_cast<int64_t>(item.size), t.mark,
-                            t.quota_root});
-        t.outcome.error = *e;
-        t.outcome.uid = 0;
-        t.delivered_to = nullptr;
-        continue;
-      } else {
-        ++item.copies;
-      }
-      dirs_.insert(dir);
+      made->linked ? ++item.links : ++item.copies;
+      dirs_.insert(made->dir);
     }
+    if (undone) undone_items.push_back(&item);
   }
-  if (undo.empty()) return;
-  // The UIDs stay used (invariant 4); the rows, marks and charges go. If this fails, recovery
-  // relinks the rows from their stage files.
-  auto txn = Transaction::begin(index_.db());
-  if (!txn.ok()) return;
-  for (const auto& u : undo) {
-    index_.delete_message(u.mailbox, u.uid);
-    if (u.mark) index_.duplicates().unmark(*u.mark);
-    if (!u.quota_root.empty()) index_.quotas().charge(u.quota_root, -u.size, -1);
+  // The UIDs stay used (invariant 4); the rows, marks and charges go, so that the MTA's retry of
+  // these recipients is delivered, not suppressed as a duplicate of a message that is not there.
+  if (auto e = undo_deliveries(index_, undo)) {
+    CUBBY_LOG_ERR("store: the undo of %zu failed deliveries failed: %s; partition(s) refuse "
+                  "deliveries until it is settled",
+                  undo.size(), e->detail.c_str());
+    failed_undo_ = std::move(undo);
+    failed_undo_partitions_ = std::move(undo_partitions);
+    for (Item* item : undone_items) item->unknown = true;
   }
-  txn->commit();
 }
 
-void DeliveryGroup::retire(Checkpoint& checkpoint) {
+void DeliveryGroup::retire(Checkpoint& checkpoint, Unsettled& unsettled) {
   for (const auto& dir : dirs_) checkpoint.add_dir(dir);
   dirs_.clear();
+  for (const auto& partition : failed_undo_partitions_) {
+    unsettled.add_undo(failed_undo_, partition);
+    failed_undo_.clear();  // held once; every partition involved is blocked
+  }
+  failed_undo_partitions_.clear();
   for (auto& item : items_) {
-    if (item.error) continue;  // never committed: the stage files are removed with the item
-    for (auto& [partition, stage] : item.stages) checkpoint.add_stage(std::move(stage));
+    if (item.unknown) {
+      for (auto& [partition, stage] : item.stages) unsettled.add_stage(std::move(stage));
+    } else if (!item.error) {  // never committed: the stage files are removed with the item
+      for (auto& [partition, stage] : item.stages) checkpoint.add_stage(std::move(stage));
+    }
     item.stages.clear();
   }
 }
@@ -418,16 +387,7 @@ std::vector<DeliveryResult> DeliveryGroup::results() {
 }
 
 std::optional<Error> Checkpoint::run(Index& index, SyncPool* pool) {
-  const std::vector<std::string> dirs(dirs_.begin(), dirs_.end());
-  std::vector<std::optional<Error>> errors(dirs.size());
-  std::vector<std::function<void()>> tasks;
-  for (size_t i = 0; i < dirs.size(); ++i) {
-    tasks.emplace_back([&, i] { errors[i] = fsync_dir(dirs[i]); });
-  }
-  run_tasks(pool, tasks);
-  for (const auto& e : errors) {
-    if (e) return e;
-  }
+  if (auto e = fsync_dirs(dirs_, pool)) return e;
   dirs_.clear();
   if (stages_.empty()) return std::nullopt;
   auto txn = Transaction::begin(index.db());
@@ -439,6 +399,12 @@ std::optional<Error> Checkpoint::run(Index& index, SyncPool* pool) {
   for (auto& stage : stages_) stage.remove();
   stages_.clear();
   return std::nullopt;
+}
+
+void Checkpoint::surrender(Unsettled& unsettled) {
+  for (auto& stage : stages_) unsettled.add_stage(std::move(stage));
+  stages_.clear();
+  dirs_.clear();  // settling makes their entries anew before it syncs them
 }
 
 }  // namespace cubby::store

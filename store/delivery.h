@@ -1,6 +1,7 @@
 // The delivery protocol: how a message in a stage file becomes durable in every recipient's mailbox
-// with O(1) fsyncs whatever the number of recipients (DESIGN.md invariants 1-5), and the delivery
-// rules a Cyrus administrator expects, decided inside the same commit.
+// with O(1) fsyncs whatever the number of recipients (the store invariants 1-5 of
+// docs/store-protocol.md), and the delivery rules a Cyrus administrator expects, decided inside the
+// same commit.
 //
 // A DeliveryGroup carries several transactions (from any sessions of one worker) through the steps
 // together, so they share the fsyncs (group commit):
@@ -11,19 +12,25 @@
 //   2. commit(): one SQLite transaction decides and records every delivery (below); COMMIT (the WAL
 //                fsync) is the point of durability: a `250` may follow.
 //   3. link():   hard-link (copy when link() fails, or with singleinstancestore off) each stage
-//                file to <mailbox dir>/<uid>. ; a delivery whose file could not be made is undone
-//                (row, quota charge and duplicate mark) and that recipient fails.
+//                file to <mailbox dir>/<uid>. (link_message, message_link.h); a delivery whose
+//                file could not be made is undone (row, quota charge and duplicate mark, in one
+//                transaction) and that recipient fails.
 // The new directory entries are not fsynced here: a Checkpoint does that later for many messages at
 // once, then marks the rows durable and removes the stage files. Until then a crash is repaired by
-// recovery (recovery.h), which relinks from the stage file any row whose file is missing.
+// recovery (recovery.h), which makes the file of every pending row again from its stage file.
 //
-// What commit() decides for each target, in RCPT order (Cyrus's deliver_mailbox, reference §3.3-3.5):
+// A failure that leaves the disk state unknown is never retried into "durable" (settle.h): a
+// COMMIT that fails, an undo that fails, a checkpoint whose directory fsync fails. retire() and
+// Checkpoint::surrender() hand what is involved to an Unsettled, which keeps the stage files and
+// blocks the partitions until it has settled them; a group given blocked partitions (block())
+// refuses every transaction that touches one (Errc::kUnsettled).
+//
+// What commit() decides for each target, in RCPT order (Cyrus's deliver_mailbox and deliver_local in imap/lmtpd.c):
 //   - a target refused before the group (DeliveryTarget::refused) keeps its error;
 //   - rights: a mailbox that is not an INBOX (a +detail folder, a shared mailbox) needs `p` for the
-//     transaction's poster (MAIL AUTH=, or anonymous, which only "anyone" entries match); without
-//     `p` it fails kPermission when `l` is granted, else kNotFound;
-//   - quota (unless IGNOREQUOTA): the root covering the mailbox must not break used + delta > limit,
-//     delta being 0, or the message's size and 1 with lmtp_strict_quota; else kOverQuota;
+//     transaction's poster (MAIL AUTH=, or anonymous): check_post_right (acl.h);
+//   - quota (unless IGNOREQUOTA): check_delivery_quota (quota.h) on the root covering the mailbox,
+//     as charged so far in this commit;
 //   - duplicates (duplicatesuppression): a message already marked for this mailbox is not stored
 //     again and the target succeeds (its outcome says `duplicate`); a second target of the same
 //     transaction that reaches a mailbox already delivered to is folded into that delivery;
@@ -47,6 +54,7 @@
 #include "store/duplicates.h"
 #include "store/error.h"
 #include "store/index.h"
+#include "store/settle.h"
 #include "store/stage_file.h"
 #include "store/sync_pool.h"
 
@@ -94,10 +102,13 @@ class Checkpoint {
   void add_stage(StageFile stage) { stages_.push_back(std::move(stage)); }
   size_t pending_stages() const { return stages_.size(); }
   bool empty() const { return dirs_.empty() && stages_.empty(); }
-  // fsyncs every directory, clears the stage names from the index, removes the stage files. On an
-  // error nothing is forgotten: the next run (or recovery) tries again.
-  // The fsyncs run at once on `pool` when given.
-  std::optional<Error> run(Index& index, SyncPool* pool = nullptr);
+  // fsyncs every directory, clears the stage names from the index, removes the stage files. The
+  // fsyncs run at once on `pool` when given. On an error the state is unknown: the caller must
+  // surrender() what is held, never run it again.
+  [[nodiscard]] std::optional<Error> run(Index& index, SyncPool* pool = nullptr);
+  // Hands the stage files to `unsettled` (which makes their rows' files again before it trusts a
+  // sync) and forgets the directories.
+  void surrender(Unsettled& unsettled);
 
  private:
   std::set<std::string> dirs_;
@@ -111,12 +122,16 @@ class DeliveryGroup {
       : config_(config), index_(index), pool_(pool) {}
   void add(DeliveryBatch batch);
   size_t size() const { return items_.size(); }
+  // Partitions that refuse deliveries until settled: a transaction touching one fails kUnsettled
+  // at stage().
+  void block(std::set<std::string> partitions) { blocked_ = std::move(partitions); }
 
   void stage();
   void commit();
   void link();
-  // Hands the new directories and the stage files to `checkpoint` (call after link()).
-  void retire(Checkpoint& checkpoint);
+  // Hands the new directories and the stage files to `checkpoint` (call after link()); what a
+  // failed COMMIT or a failed undo left unknown goes to `unsettled` instead.
+  void retire(Checkpoint& checkpoint, Unsettled& unsettled);
   // One result per batch, in add() order.
   std::vector<DeliveryResult> results();
 
@@ -139,6 +154,7 @@ class DeliveryGroup {
     std::string poster, message_id, date;
     std::vector<DeliverySlot> slots;
     std::optional<Error> error;  // the whole transaction failed
+    bool unknown = false;        // its COMMIT or its undo failed: what the disk holds is unknown
     std::string guid;
     uint64_t size = 0;
     int links = 0, copies = 0;
@@ -146,11 +162,11 @@ class DeliveryGroup {
   struct CommitState;
   void fail_all(const Error& e);
   std::optional<MailboxRecord> lookup(const std::string& name);
-  std::optional<Error> need_stage(Item& item, const MailboxRecord& box,
+  [[nodiscard]] std::optional<Error> need_stage(Item& item, const MailboxRecord& box,
                                   std::set<std::string>& stage_dirs);
   // Tries to deliver `t` to `box`; a rights check only when `check_rights`. Returns the error
   // (a database failure fails the whole group through *fatal).
-  std::optional<Error> attempt(CommitState& cs, Item& item, size_t index, const MailboxRecord& box,
+  [[nodiscard]] std::optional<Error> attempt(CommitState& cs, Item& item, size_t index, const MailboxRecord& box,
                                bool check_rights, std::optional<Error>* fatal);
 
   const StoreConfig& config_;
@@ -158,6 +174,9 @@ class DeliveryGroup {
   SyncPool* pool_;
   std::vector<Item> items_;
   std::set<std::string> dirs_;
+  std::set<std::string> blocked_;
+  std::vector<UndoneDelivery> failed_undo_;  // an undo whose transaction failed
+  std::set<std::string> failed_undo_partitions_;
   std::map<std::string, std::optional<MailboxRecord>> lookups_;  // stage()'s cache by name
 };
 

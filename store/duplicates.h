@@ -38,9 +38,9 @@ class DuplicateMarks {
 
   // The UID the message got when it was delivered, or nullopt when it was not.
   Result<std::optional<int64_t>, Error> find(const DuplicateKey& key);
-  std::optional<Error> mark(const DuplicateKey& key, int64_t uid, int64_t when);
+  [[nodiscard]] std::optional<Error> mark(const DuplicateKey& key, int64_t uid, int64_t when);
   // Forgets one mark (a delivery undone because its file could not be made).
-  std::optional<Error> unmark(const DuplicateKey& key);
+  [[nodiscard]] std::optional<Error> unmark(const DuplicateKey& key);
   // Removes the marks made at or before `before` (unix time); returns how many.
   Result<int64_t, Error> prune(int64_t before);
   Result<int64_t, Error> count();

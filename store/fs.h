@@ -13,24 +13,24 @@
 
 namespace cubby::store {
 
-std::optional<Error> fsync_dir(const std::string& dir);
-std::optional<Error> make_dirs(const std::string& dir);
+[[nodiscard]] std::optional<Error> fsync_dir(const std::string& dir);
+[[nodiscard]] std::optional<Error> make_dirs(const std::string& dir);
 // Copies `from` to a new file `to` (0600), fsyncs it, and removes it again if anything failed.
-std::optional<Error> copy_file(const std::string& from, const std::string& to);
+[[nodiscard]] std::optional<Error> copy_file(const std::string& from, const std::string& to);
 // Replaces `path` with `content` so that a crash leaves the old or the new file, never a mix: a
 // temporary file in the same directory, fsync, rename over `path`, fsync of the directory.
-std::optional<Error> write_file_atomically(const std::string& path, const std::string& content);
+[[nodiscard]] std::optional<Error> write_file_atomically(const std::string& path, const std::string& content);
 // The whole content of a small file.
 Result<std::string, Error> read_small_file(const std::string& path);
 // The parent directory of `path` ("." when it has none).
 std::string parent_dir(const std::string& path);
 // An error unless `dir` is a directory itself, not a symbolic link to one: the store never
 // follows a link planted where its own directories (stage., mailboxes) belong.
-std::optional<Error> require_real_dir(const std::string& dir);
+[[nodiscard]] std::optional<Error> require_real_dir(const std::string& dir);
 // Opens directory `rel` below the directory `root` without following any symbolic link and
 // without leaving `root` (openat2 RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH; on kernels without
 // openat2, an open with O_NOFOLLOW of the last component). Sets *fd; an Error says why not.
-std::optional<Error> open_dir_beneath(const std::string& root, const std::string& rel, int* fd);
+[[nodiscard]] std::optional<Error> open_dir_beneath(const std::string& root, const std::string& rel, int* fd);
 
 // A file descriptor owned by its holder; closed on destruction.
 class Fd {

@@ -73,19 +73,19 @@ class Index {
   std::vector<MailboxRecord> mailboxes_below(const std::string& name);
   // The mailboxes whose names fall in [from, to), in name order (prefix scans on the name index).
   std::vector<MailboxRecord> mailboxes_between(const std::string& from, const std::string& to);
-  std::optional<Error> set_acl(int64_t id, const std::string& acl);
-  std::optional<Error> rename_mailbox(int64_t id, const std::string& name, const std::string& dir);
-  std::optional<Error> delete_mailbox(int64_t id);  // and its message rows
+  [[nodiscard]] std::optional<Error> set_acl(int64_t id, const std::string& acl);
+  [[nodiscard]] std::optional<Error> rename_mailbox(int64_t id, const std::string& name, const std::string& dir);
+  [[nodiscard]] std::optional<Error> delete_mailbox(int64_t id);  // and its message rows
 
   // Inside a transaction: the next UID of `mailbox` (and uidnext moves past it); nullopt if the
   // mailbox no longer exists.
   Result<std::optional<int64_t>, Error> allocate_uid(int64_t mailbox);
   // Raises uidnext to at least `uid + 1` (used when adopting files).
-  std::optional<Error> raise_uidnext(int64_t mailbox, int64_t uid);
-  std::optional<Error> insert_message(const MessageRecord& m);
-  std::optional<Error> delete_message(int64_t mailbox, int64_t uid);
+  [[nodiscard]] std::optional<Error> raise_uidnext(int64_t mailbox, int64_t uid);
+  [[nodiscard]] std::optional<Error> insert_message(const MessageRecord& m);
+  [[nodiscard]] std::optional<Error> delete_message(int64_t mailbox, int64_t uid);
   // Marks the rows made from stage file `name` on `partition` durable (pending = 0).
-  std::optional<Error> clear_stage(const std::string& partition, const std::string& name);
+  [[nodiscard]] std::optional<Error> clear_stage(const std::string& partition, const std::string& name);
 
   std::vector<MessageRecord> messages(int64_t mailbox);
   std::optional<MessageRecord> message(int64_t mailbox, int64_t uid);

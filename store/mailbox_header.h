@@ -35,7 +35,7 @@ struct MailboxHeader {
 
   // Reads <dir>/cubby.header; kNotFound when there is none, kCorrupt when it does not parse.
   static Result<MailboxHeader, Error> read(const std::string& dir);
-  std::optional<Error> write(const std::string& dir) const;
+  [[nodiscard]] std::optional<Error> write(const std::string& dir) const;
   std::string str() const;
   static Result<MailboxHeader, Error> parse(const std::string& text);
 };

@@ -63,8 +63,8 @@ class MailboxName {
   bool operator==(const MailboxName&) const = default;
 
  private:
-  static std::optional<Error> check_component(std::string_view c);
-  static std::optional<Error> check_domain(std::string_view d);  // a component without '@' 
+  [[nodiscard]] static std::optional<Error> check_component(std::string_view c);
+  [[nodiscard]] static std::optional<Error> check_domain(std::string_view d);  // a component without '@' 
   std::string domain_;
   std::vector<std::string> parts_;
 };

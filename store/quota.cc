@@ -33,6 +33,11 @@ bool exceeds(const QuotaRoot& root, int64_t bytes, int64_t messages) {
   return false;
 }
 
+std::optional<Error> check_delivery_quota(const QuotaRoot& root, int64_t size, bool strict) {
+  if (!exceeds(root, strict ? size : 0, strict ? 1 : 0)) return std::nullopt;
+  return Error{Errc::kOverQuota, "quota root " + root.name + " is over its limit"};
+}
+
 int percent_used(const QuotaRoot& root, int64_t bytes, int64_t messages) {
   int64_t pct = 0;
   if (root.storage_limit) {

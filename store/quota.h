@@ -38,6 +38,12 @@ struct QuotaRoot {
 
 // True when adding `bytes` and `messages` breaks the rule: used + delta > limit.
 bool exceeds(const QuotaRoot& root, int64_t bytes, int64_t messages);
+// Delivery's quota rule, the one place it is written (see above): a message of `size` bytes into
+// a mailbox under `root` fails kOverQuota when used + delta > limit, delta being 0, or `size` and
+// one message with lmtp_strict_quota (`strict`). RCPT time (with the declared SIZE) and commit
+// time (with the stored size) both call it.
+[[nodiscard]] std::optional<Error> check_delivery_quota(const QuotaRoot& root, int64_t size,
+                                                        bool strict);
 // The highest percentage of a limit in use after adding `bytes` and `messages` (0 without limits).
 int percent_used(const QuotaRoot& root, int64_t bytes = 0, int64_t messages = 0);
 
@@ -60,15 +66,15 @@ class QuotaTable {
 
   // The rest run inside the caller's transaction.
   // Adds to a root's usage (negative figures release it).
-  std::optional<Error> charge(std::string_view root, int64_t bytes, int64_t messages);
+  [[nodiscard]] std::optional<Error> charge(std::string_view root, int64_t bytes, int64_t messages);
   // Creates the root or changes its limits; its usage is then recomputed (recalc), and so is that
   // of the root that covered its mailboxes before.
-  std::optional<Error> set(std::string_view root, std::optional<int64_t> storage_limit,
+  [[nodiscard]] std::optional<Error> set(std::string_view root, std::optional<int64_t> storage_limit,
                            std::optional<int64_t> message_limit);
   // Removes a root; the root that now covers its mailboxes is recomputed.
-  std::optional<Error> remove(std::string_view root);
+  [[nodiscard]] std::optional<Error> remove(std::string_view root);
   // Recomputes a root's usage from the messages of the mailboxes it covers.
-  std::optional<Error> recalc(std::string_view root);
+  [[nodiscard]] std::optional<Error> recalc(std::string_view root);
   // What recalc() would set: bytes and messages of the mailboxes `root` covers, and the ids of
   // those mailboxes.
   struct Usage {

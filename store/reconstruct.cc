@@ -210,7 +210,10 @@ class Reconstruction {
       if (st.st_size == 0 && (row == rows.end() || !row->second.pending)) {
         ::unlink(path.c_str());
         if (row != rows.end()) {
-          index.delete_message(box->id, uid);
+          if (auto e = index.delete_message(box->id, uid)) {
+            r_.problems.push_back(ext + ": " + e->detail);
+            return;
+          }
           rows.erase(row);
         }
         r_.events.push_back(ext + ": uid " + std::to_string(uid) + ": empty file - removing");
@@ -236,7 +239,10 @@ class Reconstruction {
         continue;
       }
       if (entries.messages.count(uid)) continue;
-      index.delete_message(box->id, uid);
+      if (auto e = index.delete_message(box->id, uid)) {
+        r_.problems.push_back(ext + ": " + e->detail);
+        return;
+      }
       r_.events.push_back(ext + ": uid " + std::to_string(uid) + ": file missing - removing");
       ++r_.removed;
     }
@@ -256,12 +262,17 @@ class Reconstruction {
       --r_.found;
       ++r_.rediscovered;
     }
-    index.raise_uidnext(box->id, uidnext - 1);
+    if (auto e = index.raise_uidnext(box->id, uidnext - 1)) {
+      r_.problems.push_back(ext + ": " + e->detail);
+      return;
+    }
     if (auto e = txn->commit()) {
       r_.problems.push_back(ext + ": " + e->detail);
       return;
     }
-    if (!homeless.empty()) fsync_dir(dir);
+    if (!homeless.empty()) {
+      if (auto e = fsync_dir(dir)) r_.problems.push_back(ext + ": " + e->detail);
+    }
   }
 
   void finish() {
@@ -270,8 +281,12 @@ class Reconstruction {
       auto txn = Transaction::begin(index.db());
       auto roots = index.quotas().list();
       if (txn.ok() && roots.ok()) {
-        for (const auto& root : roots.value()) index.quotas().recalc(root.name);
-        if (auto e = txn->commit()) r_.problems.push_back("quota: " + e->detail);
+        std::optional<Error> failed;
+        for (const auto& root : roots.value()) {
+          if (!failed) failed = index.quotas().recalc(root.name);
+        }
+        if (!failed) failed = txn->commit();
+        if (failed) r_.problems.push_back("quota: " + failed->detail);
       }
     }
     for (const auto& box : index.list_mailboxes()) {
@@ -308,8 +323,13 @@ class Reconstruction {
     MessageRecord fixed = row;
     fixed.guid = d->guid;
     fixed.size = static_cast<int64_t>(d->size);
-    store_.index().delete_message(box.id, row.uid);
-    store_.index().insert_message(fixed);
+    // Inside the mailbox's transaction: both or neither.
+    auto e = store_.index().delete_message(box.id, row.uid);
+    if (!e) e = store_.index().insert_message(fixed);
+    if (e) {
+      r_.problems.push_back(ext + ": uid " + std::to_string(row.uid) + ": " + e->detail);
+      return;
+    }
     r_.events.push_back(ext + ": uid " + std::to_string(row.uid) + ": size " +
                         std::to_string(row.size) + " on record, " + std::to_string(d->size) +
                         " on disk - correcting");

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "store/fs.h"
+#include "store/settle.h"
 #include "store/sqlite.h"
 #include "store/stage_file.h"
 
@@ -89,19 +90,15 @@ Result<RecoveryReport, Error> recover(const StoreConfig& config, Index& index) {
         ++report.stage_files_removed;
         continue;
       }
+      // Every row's file is made again, whether or not one stands there: after a failed fsync
+      // the page cache may show an entry the disk does not hold, and only an entry made anew is
+      // written by the next fsync (settle.h).
       std::set<std::string> dirs;
-      for (const auto& m : rows->second) {
-        const std::string target = file_of(partition, m);
-        if (target.empty() || exists(target)) continue;
-        if (::link(path.c_str(), target.c_str()) != 0) {
-          if (auto e = copy_file(path, target)) return fail(*e);  // keep the stage file; retry later
-        }
-        ++report.links_restored;
-        dirs.insert(parent_dir(target));
+      if (auto e = relink_rows(config, index, partition, path, rows->second, &dirs,
+                               &report.links_remade, &report.links_restored)) {
+        return fail(*e);  // keep the stage file; retry later
       }
-      for (const auto& d : dirs) {
-        if (auto e = fsync_dir(d)) return fail(*e);
-      }
+      if (auto e = fsync_dirs(dirs, nullptr)) return fail(*e);
       auto txn = Transaction::begin(index.db());
       if (!txn.ok()) return fail(txn.error());
       if (auto e = index.clear_stage(partition, name)) return fail(*e);
@@ -121,7 +118,7 @@ Result<RecoveryReport, Error> recover(const StoreConfig& config, Index& index) {
       if (!target.empty() && !exists(target)) {
         report.lost.push_back(target + " (uid " + std::to_string(m.uid) + ", stage " + key.second +
                               ")");
-        index.delete_message(m.mailbox, m.uid);
+        if (auto e = index.delete_message(m.mailbox, m.uid)) return fail(*e);
       }
     }
     if (auto e = index.clear_stage(key.first, key.second)) return fail(*e);

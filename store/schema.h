@@ -31,7 +31,7 @@ namespace cubby::store {
 // The version this program writes.
 int current_schema_version();
 // Creates a fresh index or upgrades an older one; a no-op when it is current.
-std::optional<Error> migrate(Db& db);
+[[nodiscard]] std::optional<Error> migrate(Db& db);
 // The version recorded in `db` (1 when it has no meta table yet), or an Error.
 Result<int, Error> schema_version(Db& db);
 

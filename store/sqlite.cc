@@ -133,7 +133,9 @@ Result<Transaction, Error> Transaction::begin(Db& db) {
 }
 
 Transaction::~Transaction() {
-  if (db_) db_->exec("ROLLBACK");
+  // Nothing to report: a transaction that was not committed is not there, whether this ROLLBACK
+  // works or SQLite already rolled it back after the error that brought us here.
+  if (db_) (void)db_->exec("ROLLBACK");
 }
 
 std::optional<Error> Transaction::commit() {

@@ -26,7 +26,7 @@ class Db {
   Db& operator=(Db&& o) noexcept;
   ~Db();
 
-  std::optional<Error> exec(const char* sql);
+  [[nodiscard]] std::optional<Error> exec(const char* sql);
   sqlite3* handle() const { return db_; }
   Error error(const std::string& what) const;
   int64_t changes() const { return sqlite3_changes64(db_); }
@@ -51,7 +51,7 @@ class Statement {
   // Steps once: true with a row, false when done; an Error on failure.
   Result<bool, Error> step();
   // Steps to completion, then resets.
-  std::optional<Error> run();
+  [[nodiscard]] std::optional<Error> run();
   void reset();
 
   int64_t int_at(int col) const { return sqlite3_column_int64(stmt_, col); }
@@ -69,7 +69,7 @@ class Transaction {
   static Result<Transaction, Error> begin(Db& db);
   Transaction(Transaction&& o) noexcept : db_(o.db_) { o.db_ = nullptr; }
   ~Transaction();
-  std::optional<Error> commit();
+  [[nodiscard]] std::optional<Error> commit();
 
  private:
   explicit Transaction(Db* db) : db_(db) {}

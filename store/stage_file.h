@@ -36,9 +36,9 @@ class StageFile {
   ~StageFile();
 
   // Appends bytes. On error nothing more is accepted and the error is returned again.
-  std::optional<Error> append(std::string_view bytes);
+  [[nodiscard]] std::optional<Error> append(std::string_view bytes);
   // Makes the content and the file's size durable (fdatasync).
-  std::optional<Error> sync();
+  [[nodiscard]] std::optional<Error> sync();
   // A durable copy of this file with the same name on another partition (used when a transaction's
   // recipients span partitions: one copy per partition). The copy is locked like any stage file.
   Result<StageFile, Error> copy_to(const std::string& partition_root,

@@ -52,31 +52,31 @@ class Store {
   // Removes the mailbox, its index rows, its message files and its quota root if it is one; the
   // usage of the root that covered it goes down. Deleting a user's INBOX deletes the user: every
   // mailbox below it too.
-  std::optional<Error> delete_mailbox(const MailboxName& name);
+  [[nodiscard]] std::optional<Error> delete_mailbox(const MailboxName& name);
   // Renames a mailbox and every mailbox below it, on the same partition; unique ids (and so
   // duplicate suppression), UIDs and quota roots go with them. An INBOX can only become another
   // user's INBOX (renaming the user).
-  std::optional<Error> rename_mailbox(const MailboxName& from, const MailboxName& to);
+  [[nodiscard]] std::optional<Error> rename_mailbox(const MailboxName& from, const MailboxName& to);
   std::optional<MailboxRecord> find_mailbox(const MailboxName& name) {
     return index_.find_mailbox(name.internal());
   }
   // Stores a new ACL (acl.h stored form) in the index and the header.
-  std::optional<Error> set_acl(const MailboxRecord& m, const std::string& acl);
+  [[nodiscard]] std::optional<Error> set_acl(const MailboxRecord& m, const std::string& acl);
   // Removes one message from one mailbox: its row, its usage, its link (the file goes with the
   // last link). The header's UID floor is raised first, so reconstruct never reuses the UID.
-  std::optional<Error> delete_message(const MailboxRecord& m, int64_t uid);
+  [[nodiscard]] std::optional<Error> delete_message(const MailboxRecord& m, int64_t uid);
   // Sets the limits of the quota root on mailbox `name` (created if needed); no limit at all
   // removes the root. Recomputes the usage of the roots concerned.
-  std::optional<Error> set_quota(const MailboxName& name, std::optional<int64_t> storage_kib,
+  [[nodiscard]] std::optional<Error> set_quota(const MailboxName& name, std::optional<int64_t> storage_kib,
                                  std::optional<int64_t> messages);
   // Rewrites a mailbox's header from the index (the quota limits included when it is a root).
-  std::optional<Error> write_header(const MailboxRecord& m);
+  [[nodiscard]] std::optional<Error> write_header(const MailboxRecord& m);
 
   Result<StageFile, Error> create_stage(const std::string& partition) const;
 
  private:
   Store(StoreConfig config, Index index) : config_(std::move(config)), index_(std::move(index)) {}
-  std::optional<Error> delete_one(const MailboxRecord& m);
+  [[nodiscard]] std::optional<Error> delete_one(const MailboxRecord& m);
   StoreConfig config_;
   Index index_;
 };

@@ -1,6 +1,8 @@
 // The sync pool; see sync_pool.h.
 #include "store/sync_pool.h"
 
+#include "store/fs.h"
+
 namespace cubby::store {
 
 SyncPool::SyncPool(size_t threads) {
@@ -46,6 +48,26 @@ void SyncPool::run(const std::vector<std::function<void()>>& tasks) {
   drain(lock);
   done_.wait(lock, [&] { return next_ >= tasks.size() && running_ == 0; });
   tasks_ = nullptr;
+}
+
+void run_tasks(SyncPool* pool, const std::vector<std::function<void()>>& tasks) {
+  if (pool) return pool->run(tasks);
+  for (const auto& task : tasks) task();
+}
+
+std::optional<Error> fsync_dirs(const std::set<std::string>& dirs, SyncPool* pool,
+                                std::vector<std::function<void()>> also) {
+  const std::vector<std::string> list(dirs.begin(), dirs.end());
+  std::vector<std::optional<Error>> errors(list.size());
+  std::vector<std::function<void()>> tasks = std::move(also);
+  for (size_t i = 0; i < list.size(); ++i) {
+    tasks.emplace_back([&, i] { errors[i] = fsync_dir(list[i]); });
+  }
+  run_tasks(pool, tasks);
+  for (auto& e : errors) {
+    if (e) return e;
+  }
+  return std::nullopt;
 }
 
 }  // namespace cubby::store

@@ -10,8 +10,13 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <optional>
+#include <set>
+#include <string>
 #include <thread>
 #include <vector>
+
+#include "store/error.h"
 
 namespace cubby::store {
 
@@ -37,5 +42,13 @@ class SyncPool {
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };
+
+// Runs `tasks` on `pool`, or one after another on the caller when `pool` is null.
+void run_tasks(SyncPool* pool, const std::vector<std::function<void()>>& tasks);
+
+// fsyncs every directory of `dirs` at once on `pool` (or one after another without one), with
+// `also` in the same batch; the first directory's error found, after all have run.
+[[nodiscard]] std::optional<Error> fsync_dirs(const std::set<std::string>& dirs, SyncPool* pool,
+                                              std::vector<std::function<void()>> also = {});
 
 }  // namespace cubby::store

@@ -205,24 +205,8 @@ int acl_command(Context& c, const Args& args) {
     auto acl = store::Acl::parse(found->record.acl);
     if (!acl.ok()) return complain(kFailed, args[1] + ": " + acl.error());
     const std::string& id = args[2];
-    std::string text = args[3];
-    // "+lp" adds to the identifier's rights, "-p" takes away from them (RFC 4314 SETACL).
-    if (!text.empty() && (text[0] == '+' || text[0] == '-')) {
-      auto change = store::parse_rights(std::string_view(text).substr(1));
-      if (!change.ok()) return complain(kUsage, change.error());
-      std::string now = acl->entry(id);
-      if (text[0] == '+') {
-        now += change.value();
-      } else {
-        std::string kept;
-        for (char r : now) {
-          if (change->find(r) == std::string::npos) kept += r;
-        }
-        now = kept;
-      }
-      text = store::parse_rights(now).value();
-    }
-    if (auto e = acl->set(id, text)) return complain(kUsage, *e);
+    // "+lp" adds to the identifier's rights, "-p" takes away, anything else replaces them.
+    if (auto e = acl->change(id, args[3])) return complain(kUsage, *e);
     if (auto e = c.store.set_acl(found->record, acl->str())) return report(*e);
     const std::string rights = acl->entry(id);
     if (c.json) {

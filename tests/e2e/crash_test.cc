@@ -1,4 +1,4 @@
-// End-to-end crash behaviour (DESIGN.md invariants 1, 2 and 4): a worker killed in the middle of
+// End-to-end crash behaviour (invariants 1, 2 and 4 of docs/store-protocol.md): a worker killed in the middle of
 // DATA leaves nothing visible and its stage file is removed by the next worker's recovery; a
 // server killed abruptly (master and workers, SIGKILL) keeps every acknowledged message
 // byte-exact, and UIDs continue above the old ones after a restart.

@@ -1,6 +1,6 @@
 // End-to-end delivery: a real cubby-master and lmtpd on a temporary store, driven over the UNIX
 // socket and loopback TCP; the files on disk, link counts, the index (cubbyctl) and the stats are
-// checked against what was sent (DESIGN.md invariant 3: one inode per partition per transaction).
+// checked against what was sent (invariant 3 of docs/store-protocol.md: one inode per partition per transaction).
 #include <unistd.h>
 
 #include <set>

@@ -29,12 +29,15 @@ class DiskFaultE2e : public CubbyTest {
     if (!mounted_.empty()) ::umount2(mounted_.c_str(), MNT_DETACH);
   }
 
-  void start_faulty(std::vector<std::string> settings = {}) {
+  // With `index_too` the faults also reach the configuration directory (the SQLite index), as a
+  // full disk holding both would.
+  void start_faulty(std::vector<std::string> settings = {}, bool index_too = false) {
     InstanceOptions options;
     options.root = root_.path();
     options.settings = std::move(settings);
+    const std::string roots = root_.path() + "/spool" + (index_too ? ":" + root_.path() + "/lib" : "");
     options.master_env = {{"LD_PRELOAD", CUBBY_FAULT_LIB},
-                          {"CUBBY_FAULT_ROOT", root_.path() + "/spool"},
+                          {"CUBBY_FAULT_ROOT", roots},
                           {"CUBBY_FAULT_CONTROL", rule_file()}};
     set_rule("");
     cubby_ = std::make_unique<CubbyInstance>(options);
@@ -62,9 +65,14 @@ class DiskFaultE2e : public CubbyTest {
 
   // One transaction to every user; the per-recipient replies (empty when DATA never started).
   std::vector<LmtpReply> attempt(const std::string& id, int lines = 200) {
+    return attempt_to(id, kUsers, lines);
+  }
+  // The same to `users` only (an MTA's retry of those it was told 4xx).
+  std::vector<LmtpReply> attempt_to(const std::string& id, const std::vector<std::string>& users,
+                                    int lines = 200) {
     LmtpClient c = unix_client();
     std::vector<std::string> rcpts;
-    for (const auto& u : kUsers) rcpts.push_back(u + "@e2e.test");
+    for (const auto& u : users) rcpts.push_back(u + "@e2e.test");
     std::string e = c.begin_transaction(kSender, rcpts);
     const std::string at_data = "DATA: expected 354, got ";
     if (e.rfind(at_data + "451 4.3.", 0) == 0) {
@@ -102,6 +110,14 @@ class DiskFaultE2e : public CubbyTest {
       }
     }
     expect_check_passes();
+  }
+
+  // Occurrences of `text` in the log after its first `from` bytes.
+  int log_count(const std::string& text, size_t from = 0) const {
+    const std::string log = cubby_->log();
+    int n = 0;
+    for (size_t p = log.find(text, from); p != std::string::npos; p = log.find(text, p + 1)) ++n;
+    return n;
   }
 
   std::string mounted_;
@@ -167,21 +183,92 @@ TEST_F(DiskFaultE2e, InjectedErrorsGive451LeaveNothingPartialAndDeliveryResumes)
             << " deliveries stored, all consistent\n";
 }
 
-// A fault in the checkpoint (after the 250): the directory fsync fails, so the rows must stay
-// pending and the stage files stay until a later checkpoint succeeds.
-TEST_F(DiskFaultE2e, FailingCheckpointKeepsTheStageUntilItSucceeds) {
+// A fault in the checkpoint (after the 250): a directory fsync fails once. Its retry would prove
+// nothing, so the partition refuses deliveries, the stage file stays, and the next settling makes
+// every file of the pending rows again before it syncs; then delivery resumes by itself.
+TEST_F(DiskFaultE2e, FailedCheckpointIsSettledNotRetried) {
   ASSERT_NO_FATAL_FAILURE(start_faulty({"store_checkpoint_interval: 1"}));
   auto replies = attempt("checkpoint@example.org");
   for (const auto& r : replies) ASSERT_EQ(r.code, 250) << r.text();
   set_rule("fsync:EIO");
-  std::this_thread::sleep_for(2500ms);
-  const int fired = injected();
-  const size_t staged = CubbyInstance::stage_files(cubby_->spool()).size();
+  ASSERT_TRUE(eventually([&] { return injected() > 0; }, 5s)) << "no checkpoint ran";
+  ASSERT_TRUE(eventually([&] { return log_count("left the disk state unknown") > 0; }, 5s));
+  // While the directory fsyncs fail, the partition refuses and the stage file stays.
+  auto refused = attempt("while-unsettled@example.org");
+  for (const auto& r : refused) {
+    EXPECT_EQ(r.code, 451) << r.text();
+    EXPECT_EQ(r.enhanced(), "4.3.0") << r.text();
+  }
+  EXPECT_GT(log_count("refuses deliveries until a failed write is settled"), 0);
+  EXPECT_GT(CubbyInstance::stage_files(cubby_->spool()).size(), 0u)
+      << "the stage file went although the checkpoint's fsync failed";
   set_rule("");
-  EXPECT_GT(fired, 0) << "no checkpoint ran while its fsync was failing";
-  EXPECT_GT(staged, 0u) << "the stage file went although the checkpoint's fsync failed";
-  std::cout << "[ disk faults ] checkpoint directory fsync failures injected: " << fired << "\n";
-  ASSERT_NO_FATAL_FAILURE(expect_consistent(1, "after failing checkpoints"));
+  ASSERT_TRUE(eventually([&] { return log_count("store: settled partition") > 0; }, 5s));
+  EXPECT_GT(log_count("2 message file(s) made again"), 0) << "settling did not remake the links";
+  auto after = attempt("after-settled@example.org");
+  for (const auto& r : after) EXPECT_EQ(r.code, 250) << r.text();
+  std::cout << "[ disk faults ] checkpoint directory fsync failures injected: " << injected()
+            << "\n";
+  ASSERT_NO_FATAL_FAILURE(expect_consistent(2, "after a failed checkpoint was settled"));
+}
+
+// Issue 18's reproduction, swept: a full disk (spool and index alike) from the N-th write, sync or
+// link of a transaction to two users on, for every N until the transaction no longer meets a
+// fault. Whatever each recipient was told, the MTA's retry of those told 451 is answered 250 and
+// every user ends with the message exactly once, its file present. When the undo of a failed link
+// failed too (the disk state unknown), the partition refuses (451 4.3.0) until it is settled.
+TEST_F(DiskFaultE2e, FullDiskAtEveryStepNeverLosesOrDoublesAMessage) {
+  ASSERT_NO_FATAL_FAILURE(start_faulty({}, /*index_too=*/true));
+  int before = injected(), unknown = 0, partial = 0;
+  std::map<int, std::string> table;
+  size_t stored = 0;
+  for (int n = 0; n < 200; ++n) {
+    SCOPED_TRACE("after=" + std::to_string(n));
+    ASSERT_TRUE(cubby_->wait_settled(15s));
+    const std::string id = "full-" + std::to_string(n) + "@example.org";
+    const size_t log_from = cubby_->log().size();
+    set_rule("link+write+fsync+fdatasync:ENOSPC:after=" + std::to_string(n));
+    auto replies = attempt(id);
+    const int fired = injected() - before;
+    before += fired;
+    ASSERT_EQ(replies.size(), kUsers.size()) << codes(replies);
+    std::string row = codes(replies);
+    if (log_count("left the disk state unknown", log_from) > 0) {
+      // Still failing (every sync now): the partition refuses, whatever the message.
+      ++unknown;
+      set_rule("fsync+fdatasync:EIO");
+      auto refused = attempt("refused-" + std::to_string(n) + "@example.org");
+      for (const auto& r : refused) {
+        EXPECT_EQ(r.code, 451) << r.text();
+        EXPECT_EQ(r.enhanced(), "4.3.0") << r.text();
+      }
+      EXPECT_GT(log_count("refuses deliveries until a failed write is settled", log_from), 0);
+      row += "; disk state unknown, then " + codes(refused);
+    }
+    set_rule("");
+    std::vector<std::string> retry;
+    for (size_t i = 0; i < replies.size(); ++i) {
+      if (replies[i].code != 250) retry.push_back(kUsers[i]);
+    }
+    if (!retry.empty() && retry.size() < kUsers.size()) ++partial;
+    if (!retry.empty()) {
+      auto again = attempt_to(id, retry);
+      ASSERT_EQ(again.size(), retry.size());
+      for (const auto& r : again) EXPECT_EQ(r.code, 250) << "retry: " << r.text();
+      row += "; retry " + codes(again);
+    }
+    before = injected();  // the refused attempt's faults belong to no position
+    ++stored;
+    table[n] = row + "  (" + std::to_string(fired) + " fault(s))";
+    ASSERT_NO_FATAL_FAILURE(expect_consistent(stored, "after=" + std::to_string(n)));
+    if (fired == 0) break;  // past the last fault position of a transaction
+  }
+  std::cout << "[ full disk sweep ] after=N -> replies per recipient\n";
+  for (const auto& [n, result] : table) std::cout << "  " << n << " -> " << result << "\n";
+  std::cout << "[ full disk sweep ] " << table.size() << " positions, " << partial
+            << " with one recipient failed, " << unknown << " with the disk state unknown\n";
+  EXPECT_GT(partial, 0) << "the sweep never failed one recipient alone (the reported case)";
+  EXPECT_GT(unknown, 0) << "the sweep never made the undo fail (the reported case)";
 }
 
 TEST_F(DiskFaultE2e, FullTmpfsGives451AndResumesWhenSpaceReturns) {

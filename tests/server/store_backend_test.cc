@@ -58,7 +58,8 @@ struct Fixture {
     g.commit();
     g.link();
     store::Checkpoint cp;
-    g.retire(cp);
+    store::Unsettled unsettled;
+    g.retire(cp, unsettled);
     ASSERT_FALSE(cp.run(t.store().index()));
   }
   TempStore t;

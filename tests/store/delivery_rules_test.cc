@@ -45,7 +45,8 @@ DeliveryResult deliver(TempStore& t, const Message& m, const std::vector<Rcpt>& 
   group.commit();
   group.link();
   Checkpoint cp;
-  group.retire(cp);
+  Unsettled unsettled;
+  group.retire(cp, unsettled);
   EXPECT_FALSE(cp.run(t.store().index()));
   return group.results()[0];
 }
@@ -305,7 +306,8 @@ TEST(DeliveryRules, TwoTransactionsOfOneGroupWithTheSameMessage) {
   group.commit();
   group.link();
   Checkpoint cp;
-  group.retire(cp);
+  Unsettled unsettled;
+  group.retire(cp, unsettled);
   ASSERT_FALSE(cp.run(t.store().index()));
   auto r = group.results();
   EXPECT_FALSE(r[0].outcomes[0].duplicate);
@@ -342,7 +344,8 @@ TEST(DeliveryRules, ADeliveryWhoseFileCannotBeMadeIsUndoneWholly) {
   ::rmdir(t.store().mailbox_dir(alice).c_str());
   group.link();
   Checkpoint cp;
-  group.retire(cp);
+  Unsettled unsettled;
+  group.retire(cp, unsettled);
   ASSERT_FALSE(cp.run(t.store().index()));
   auto r = group.results()[0];
   ASSERT_TRUE(r.outcomes[0].error);

@@ -22,7 +22,8 @@ std::vector<DeliveryOutcome> deliver(TempStore& t, const std::string& content,
   group.commit();
   group.link();
   Checkpoint cp;
-  group.retire(cp);
+  Unsettled unsettled;
+  group.retire(cp, unsettled);
   EXPECT_FALSE(cp.run(t.store().index()));
   return group.results()[0].outcomes;
 }

@@ -1,4 +1,4 @@
-// Recovery from every intermediate state of the delivery protocol (DESIGN.md invariants 1, 2, 4).
+// Recovery from every intermediate state of the delivery protocol (invariants 1, 2, 4 of docs/store-protocol.md).
 #include "store/recovery.h"
 
 #include <gtest/gtest.h>
@@ -166,7 +166,8 @@ TEST(Check, ReportsStrayMissingAndResizedFiles) {
     group.commit();
     group.link();
     Checkpoint cp;
-    group.retire(cp);
+    Unsettled unsettled;
+    group.retire(cp, unsettled);
     ASSERT_FALSE(cp.run(f.t.store().index()));
   }
   ASSERT_TRUE(check(f.t.store()).ok());
