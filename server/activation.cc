@@ -9,7 +9,7 @@
 #include <cstdlib>
 
 #include "conf/values.h"
-#include "server/worker_protocol.h"
+#include "server/process/worker_protocol.h"
 
 namespace cubby::server {
 namespace {

@@ -5,7 +5,7 @@
 #include <chrono>
 #include <unordered_map>
 
-#include "server/worker_counters.h"
+#include "server/process/worker_counters.h"
 
 namespace cubby::server {
 namespace {

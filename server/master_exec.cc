@@ -13,7 +13,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "server/worker_protocol.h"
+#include "server/process/worker_protocol.h"
 
 namespace cubby::server {
 namespace {

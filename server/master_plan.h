@@ -11,7 +11,7 @@
 #include "conf/result.h"
 #include "conf/services.h"
 #include "conf/settings.h"
-#include "server/privileges.h"
+#include "server/process/privileges.h"
 
 namespace cubby::server {
 

@@ -11,7 +11,7 @@
 #include <cstring>
 
 #include "conf/log.h"
-#include "server/worker_protocol.h"
+#include "server/process/worker_protocol.h"
 
 namespace cubby::server {
 

@@ -33,7 +33,7 @@
 #include "server/master_exec.h"
 #include "server/master_listen.h"
 #include "server/master_policy.h"
-#include "server/worker_counters.h"
+#include "server/process/worker_counters.h"
 
 namespace cubby::server {
 

@@ -8,7 +8,7 @@
 
 #include "auth/peer.h"
 #include "conf/log.h"
-#include "server/worker_protocol.h"
+#include "server/process/worker_protocol.h"
 
 namespace cubby::server {
 namespace asio = boost::asio;

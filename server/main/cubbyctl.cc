@@ -14,7 +14,7 @@
 #include "conf/settings.h"
 #include "server/ctl/commands.h"
 #include "server/ctl/output.h"
-#include "server/privileges.h"
+#include "server/process/privileges.h"
 #include "server/status_client.h"
 #include "store/config.h"
 #include "store/store.h"

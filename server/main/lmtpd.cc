@@ -9,7 +9,7 @@
 //     -U  exit after serving this many connections
 //     -T  exit after this many seconds (T to 2T-1, at random) without a session, once one was
 //         served (default 60, as Cyrus; 0: never)
-// Started as root it refuses to run when there is a service user to run as (server/privileges.h).
+// Started as root it refuses to run when there is a service user to run as (server/process/privileges.h).
 #include <getopt.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -30,11 +30,11 @@
 #include "server/access_policy.h"
 #include "server/activation.h"
 #include "server/delivery_metrics.h"
-#include "server/privileges.h"
+#include "server/process/privileges.h"
 #include "server/store_backend.h"
 #include "server/worker.h"
-#include "server/worker_counters.h"
-#include "server/worker_protocol.h"
+#include "server/process/worker_counters.h"
+#include "server/process/worker_protocol.h"
 #include "server/worker_recycling.h"
 #include "store/committer.h"
 #include "store/config.h"

@@ -10,7 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "server/worker_counters.h"
+#include "server/process/worker_counters.h"
 
 namespace {
 using SyncFn = int (*)(int);

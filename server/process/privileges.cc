@@ -1,5 +1,5 @@
 // Switching to the service user; see privileges.h.
-#include "server/privileges.h"
+#include "server/process/privileges.h"
 
 #include <ftw.h>
 #include <grp.h>

@@ -1,5 +1,5 @@
 // Worker counters in shared memory; see worker_counters.h.
-#include "server/worker_counters.h"
+#include "server/process/worker_counters.h"
 
 #include <sys/mman.h>
 #include <sys/stat.h>
