@@ -1,6 +1,6 @@
 // Tests of deliver's LMTP client connection (deliver_lmtp.h): reply lines, enhanced codes,
 // multi-line replies, bounds and failures, over a real socketpair.
-#include "server/deliver_lmtp.h"
+#include "server/deliver/deliver_lmtp.h"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>

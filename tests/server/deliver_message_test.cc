@@ -1,7 +1,7 @@
 // Tests of SpooledMessage (deliver_message.h): line-end normalisation as Cyrus's deliver does it,
 // 8-bit detection, the size, dot-stuffing on the way out, the stdin timeout, and the temporary
 // file that never shows in the directory.
-#include "server/deliver_message.h"
+#include "server/deliver/deliver_message.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 // Tests of deliver's command line (Cyrus's options and refusals) and of the envelope it implies:
 // recipient addresses with -m, the MAIL FROM path, xtext (deliver_options.h).
-#include "server/deliver_options.h"
+#include "server/deliver/deliver_options.h"
 
 #include <gtest/gtest.h>
 

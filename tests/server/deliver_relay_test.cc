@@ -1,7 +1,7 @@
 // Tests of the `deliver -l` relay (deliver_relay.h) on real socketpairs: bytes pass unchanged both
 // ways, large transfers in both directions at once do not stall, and each way of ending (client
 // half-close, server close, client gone) ends the relay as documented.
-#include "server/deliver_relay.h"
+#include "server/deliver/deliver_relay.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -2,7 +2,7 @@
 // the exact commands (MAIL parameters by capability, IGNOREQUOTA, dot-stuffed data), how every
 // kind of failure decides each recipient, the exit code, and the split after 452 4.5.3. The
 // end-to-end tests run the same session against the real lmtpd.
-#include "server/deliver_session.h"
+#include "server/deliver/deliver_session.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
 // deliver -l: the byte-for-byte LMTP relay; see deliver_relay.h.
-#include "server/deliver_relay.h"
+#include "server/deliver/deliver_relay.h"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -22,11 +22,11 @@
 
 #include "conf/log.h"
 #include "conf/settings.h"
-#include "server/deliver_lmtp.h"
-#include "server/deliver_message.h"
-#include "server/deliver_options.h"
-#include "server/deliver_relay.h"
-#include "server/deliver_session.h"
+#include "server/deliver/deliver_lmtp.h"
+#include "server/deliver/deliver_message.h"
+#include "server/deliver/deliver_options.h"
+#include "server/deliver/deliver_relay.h"
+#include "server/deliver/deliver_session.h"
 
 namespace {
 

@@ -1,10 +1,10 @@
 // deliver's LMTP session with lmtpd; see deliver_session.h.
-#include "server/deliver_session.h"
+#include "server/deliver/deliver_session.h"
 
 #include <algorithm>
 #include <cctype>
 
-#include "server/deliver_options.h"
+#include "server/deliver/deliver_options.h"
 
 namespace cubby::deliver {
 namespace {

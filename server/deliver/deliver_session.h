@@ -21,8 +21,8 @@
 #include <string>
 #include <vector>
 
-#include "server/deliver_lmtp.h"
-#include "server/deliver_message.h"
+#include "server/deliver/deliver_lmtp.h"
+#include "server/deliver/deliver_message.h"
 #include "server/lmtp/reply.h"
 
 namespace cubby::deliver {

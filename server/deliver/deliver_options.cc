@@ -1,5 +1,5 @@
 // deliver's command line; see deliver_options.h.
-#include "server/deliver_options.h"
+#include "server/deliver/deliver_options.h"
 
 #include <getopt.h>
 

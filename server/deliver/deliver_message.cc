@@ -1,6 +1,6 @@
 // The message deliver reads from stdin, spooled to an unlinked temporary file; see
 // deliver_message.h.
-#include "server/deliver_message.h"
+#include "server/deliver/deliver_message.h"
 
 #include <fcntl.h>
 #include <poll.h>

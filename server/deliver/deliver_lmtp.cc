@@ -1,5 +1,5 @@
 // deliver's blocking LMTP client connection; see deliver_lmtp.h.
-#include "server/deliver_lmtp.h"
+#include "server/deliver/deliver_lmtp.h"
 
 #include <poll.h>
 #include <sys/socket.h>
