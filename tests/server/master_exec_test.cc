@@ -1,6 +1,6 @@
 // Starting the master's children: argv with -C, executable lookup, environment, and what a spawned
 // worker inherits (fd 3 = status pipe, fd 4 = listening socket, CYRUS_SERVICE, CYRUS_ID).
-#include "server/master_exec.h"
+#include "server/master/master_exec.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

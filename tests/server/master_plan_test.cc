@@ -1,6 +1,6 @@
-// What the master checks before it runs anything (server/master_plan.h): both files parsed,
+// What the master checks before it runs anything (server/master/master_plan.h): both files parsed,
 // executables found, addresses resolved, the service user and metrics settings checked.
-#include "server/master_plan.h"
+#include "server/master/master_plan.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

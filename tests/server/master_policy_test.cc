@@ -1,6 +1,6 @@
 // The master's staffing rule, failure window, maxchild episode latch, fork-rate estimate, EVENTS
 // timing and DAEMON restart back-off, without processes.
-#include "server/master_policy.h"
+#include "server/master/master_policy.h"
 
 #include <gtest/gtest.h>
 #include <time.h>

@@ -22,7 +22,7 @@
 #include <sstream>
 #include <thread>
 
-#include "server/status_client.h"
+#include "server/master/status_client.h"
 
 namespace {
 

@@ -1,6 +1,6 @@
 // What cubby-master reports about itself: the status table and JSON of `cubbyctl status`, and the
 // Prometheus metrics, rendered from a snapshot built by hand.
-#include "server/master_report.h"
+#include "server/master/master_report.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // EVENTS runs and kept DAEMONs; see master_jobs.h.
-#include "server/master_jobs.h"
+#include "server/master/master_jobs.h"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -1,4 +1,4 @@
-// cubby-master: the process supervisor (see server/master.h).
+// cubby-master: the process supervisor (see server/master/master.h).
 //
 //   cubby-master [-C settings] [-M services] [-p pidfile] [-r readyfile] [-D] [-l backlog]
 //
@@ -13,8 +13,8 @@
 #include <string>
 
 #include "conf/log.h"
-#include "server/master.h"
-#include "server/master_exec.h"
+#include "server/master/master.h"
+#include "server/master/master_exec.h"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // Supervision of one service address: status pipe, workers, staffing; see master_service.h.
-#include "server/master_service.h"
+#include "server/master/master_service.h"
 
 #include <fcntl.h>
 #include <signal.h>

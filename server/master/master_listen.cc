@@ -1,5 +1,5 @@
 // Binding a service address with its directories and permissions; see master_listen.h.
-#include "server/master_listen.h"
+#include "server/master/master_listen.h"
 
 #include <grp.h>
 #include <pwd.h>

@@ -1,5 +1,5 @@
 // The master's start-up, signal handling, reload, reaping and shutdown; see master.h.
-#include "server/master.h"
+#include "server/master/master.h"
 
 #include <grp.h>
 #include <pwd.h>

@@ -1,5 +1,5 @@
 // Finding, preparing and starting the master's child programs; see master_exec.h.
-#include "server/master_exec.h"
+#include "server/master/master_exec.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 // The client side of the master's control socket; see status_client.h.
-#include "server/status_client.h"
+#include "server/master/status_client.h"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -11,7 +11,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "server/master_plan.h"
+#include "server/master/master_plan.h"
 
 namespace cubby::server {
 namespace {

@@ -1,5 +1,5 @@
 // The master's control socket and metrics listener; see master_control.h.
-#include "server/master_control.h"
+#include "server/master/master_control.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>

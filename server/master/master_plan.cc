@@ -1,12 +1,12 @@
 // Loading and checking what the master will run; see master_plan.h.
-#include "server/master_plan.h"
+#include "server/master/master_plan.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include <filesystem>
 
-#include "server/master_exec.h"
+#include "server/master/master_exec.h"
 
 namespace cubby::server {
 namespace {

@@ -20,8 +20,8 @@
 #include <optional>
 #include <string>
 
-#include "server/master_exec.h"
-#include "server/master_policy.h"
+#include "server/master/master_exec.h"
+#include "server/master/master_policy.h"
 
 namespace cubby::server {
 

@@ -1,5 +1,5 @@
 // The master's pidfile and ready file; see master_files.h.
-#include "server/master_files.h"
+#include "server/master/master_files.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,5 +1,5 @@
 // Staffing decisions and the failure window of a service address; see master_policy.h.
-#include "server/master_policy.h"
+#include "server/master/master_policy.h"
 
 #include <time.h>
 

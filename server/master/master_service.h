@@ -30,9 +30,9 @@
 #include <utility>
 
 #include "conf/result.h"
-#include "server/master_exec.h"
-#include "server/master_listen.h"
-#include "server/master_policy.h"
+#include "server/master/master_exec.h"
+#include "server/master/master_listen.h"
+#include "server/master/master_policy.h"
 #include "server/process/worker_counters.h"
 
 namespace cubby::server {

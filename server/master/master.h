@@ -28,12 +28,12 @@
 #include <vector>
 
 #include "conf/result.h"
-#include "server/master_control.h"
-#include "server/master_files.h"
-#include "server/master_jobs.h"
-#include "server/master_plan.h"
-#include "server/master_report.h"
-#include "server/master_service.h"
+#include "server/master/master_control.h"
+#include "server/master/master_files.h"
+#include "server/master/master_jobs.h"
+#include "server/master/master_plan.h"
+#include "server/master/master_report.h"
+#include "server/master/master_service.h"
 
 namespace cubby::server {
 

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "server/master_jobs.h"
-#include "server/master_service.h"
+#include "server/master/master_jobs.h"
+#include "server/master/master_service.h"
 
 namespace cubby::server {
 

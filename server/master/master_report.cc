@@ -1,5 +1,5 @@
 // Rendering the master's snapshot as a table, JSON and Prometheus metrics; see master_report.h.
-#include "server/master_report.h"
+#include "server/master/master_report.h"
 
 #include <time.h>
 
