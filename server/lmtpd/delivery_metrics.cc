@@ -1,5 +1,5 @@
 // Counting deliveries into the worker's counters; see delivery_metrics.h.
-#include "server/delivery_metrics.h"
+#include "server/lmtpd/delivery_metrics.h"
 
 #include <algorithm>
 #include <chrono>

@@ -25,10 +25,10 @@
 #include <string>
 
 #include "auth/peer.h"
-#include "server/access_policy.h"
+#include "server/lmtpd/access_policy.h"
 #include "server/lmtp/engine.h"
-#include "server/sasl_authenticator.h"
-#include "server/store_backend.h"
+#include "server/lmtpd/sasl_authenticator.h"
+#include "server/lmtpd/store_backend.h"
 #include "store/committer.h"
 
 namespace cubby::server {

@@ -1,5 +1,5 @@
 // Idle and replaced-executable recycling of a worker; see worker_recycling.h.
-#include "server/worker_recycling.h"
+#include "server/lmtpd/worker_recycling.h"
 
 #include <unistd.h>
 

@@ -1,5 +1,5 @@
 // The engine's Backend over the store; see store_backend.h.
-#include "server/store_backend.h"
+#include "server/lmtpd/store_backend.h"
 
 #include <cerrno>
 #include <cstring>

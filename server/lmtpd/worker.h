@@ -19,7 +19,7 @@
 #include <set>
 
 #include "auth/peer.h"
-#include "server/session.h"
+#include "server/lmtpd/session.h"
 
 namespace cubby::server {
 

@@ -1,9 +1,9 @@
 // One LMTP connection's async chain; see session.h.
-#include "server/session.h"
+#include "server/lmtpd/session.h"
 
 #include "conf/log.h"
-#include "server/delivery_metrics.h"
-#include "server/tls.h"
+#include "server/lmtpd/delivery_metrics.h"
+#include "server/lmtpd/tls.h"
 
 namespace cubby::server {
 namespace asio = boost::asio;

@@ -1,10 +1,10 @@
 // Loading the access policy from the settings; see access_policy.h.
-#include "server/access_policy.h"
+#include "server/lmtpd/access_policy.h"
 
 #include <algorithm>
 
 #include "conf/log.h"
-#include "server/tls.h"
+#include "server/lmtpd/tls.h"
 
 namespace cubby::server {
 

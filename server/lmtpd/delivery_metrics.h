@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "server/store_backend.h"
+#include "server/lmtpd/store_backend.h"
 
 namespace cubby::server {
 

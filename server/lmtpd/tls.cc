@@ -1,5 +1,5 @@
 // The OpenSSL context and connection facts for STARTTLS; see tls.h.
-#include "server/tls.h"
+#include "server/lmtpd/tls.h"
 
 #include <openssl/err.h>
 #include <openssl/pem.h>

@@ -1,7 +1,7 @@
 // lmtpd: one LMTP worker process. Under cubby-master it accepts on the inherited listening socket
 // (fd 4) and reports to the master on fd 3 (worker_protocol.h). Without the master it serves the
 // sockets systemd passes (LISTEN_FDS), or the one connection inetd/xinetd put on stdin; see
-// server/activation.h and docs/master.md.
+// server/lmtpd/activation.h and docs/master.md.
 //
 //   lmtpd [-C settings] [-a] [-D] [-U uses] [-T seconds]
 //     -a  pre-authenticate TCP peers (as Cyrus: only for trusted networks)
@@ -27,15 +27,15 @@
 
 #include "conf/log.h"
 #include "conf/settings.h"
-#include "server/access_policy.h"
-#include "server/activation.h"
-#include "server/delivery_metrics.h"
+#include "server/lmtpd/access_policy.h"
+#include "server/lmtpd/activation.h"
+#include "server/lmtpd/delivery_metrics.h"
 #include "server/process/privileges.h"
-#include "server/store_backend.h"
-#include "server/worker.h"
+#include "server/lmtpd/store_backend.h"
+#include "server/lmtpd/worker.h"
 #include "server/process/worker_counters.h"
 #include "server/process/worker_protocol.h"
-#include "server/worker_recycling.h"
+#include "server/lmtpd/worker_recycling.h"
 #include "store/committer.h"
 #include "store/config.h"
 #include "store/recovery.h"

@@ -1,5 +1,5 @@
 // The worker's accept loop and session bookkeeping; see worker.h.
-#include "server/worker.h"
+#include "server/lmtpd/worker.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>

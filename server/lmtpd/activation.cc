@@ -1,5 +1,5 @@
 // Telling how lmtpd was started; see activation.h.
-#include "server/activation.h"
+#include "server/lmtpd/activation.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>

@@ -1,5 +1,5 @@
 // The engine's SASL exchanges through libsasl2, with Cyrus's log lines; see sasl_authenticator.h.
-#include "server/sasl_authenticator.h"
+#include "server/lmtpd/sasl_authenticator.h"
 
 #include "conf/log.h"
 
