@@ -1,7 +1,7 @@
 // ScriptedLmtp: a small LMTP server for deliver's tests, answering as its LmtpScript says and
 // recording what the client sent. It serves in a thread of its own, either one connected socket
 // (a socketpair end) or every connection accepted on a UNIX socket, one after the other, until it
-// is destroyed. It is header-only so that the unit tests (tests/server) and the end-to-end tests
+// is destroyed. It is header-only so that the unit tests (tests/deliver) and the end-to-end tests
 // (tests/e2e, where it stands in for lmtpd when a test needs a reply lmtpd would not give, such as
 // 451 for everyone) share it.
 //

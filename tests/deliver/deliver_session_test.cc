@@ -11,7 +11,7 @@
 
 #include <thread>
 
-#include "tests/server/deliver_scripted_lmtp.h"
+#include "tests/deliver/deliver_scripted_lmtp.h"
 
 namespace cubby::deliver {
 namespace {

@@ -11,7 +11,7 @@
 
 #include "tests/e2e/deliver_harness.h"
 #include "tests/e2e/fixture.h"
-#include "tests/server/deliver_scripted_lmtp.h"
+#include "tests/deliver/deliver_scripted_lmtp.h"
 
 namespace cubby::e2e {
 namespace {

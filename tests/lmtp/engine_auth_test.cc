@@ -7,7 +7,7 @@
 
 #include "server/lmtp/base64.h"
 #include "server/lmtp/engine.h"
-#include "tests/server/engine_test_backend.h"
+#include "tests/lmtp/engine_test_backend.h"
 
 namespace cubby::lmtp {
 namespace {

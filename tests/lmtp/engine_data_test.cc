@@ -6,7 +6,7 @@
 #include <regex>
 
 #include "server/lmtp/engine.h"
-#include "tests/server/engine_test_backend.h"
+#include "tests/lmtp/engine_test_backend.h"
 
 namespace cubby::lmtp {
 namespace {

@@ -7,7 +7,7 @@
 #include <random>
 #include <regex>
 
-#include "tests/server/engine_test_backend.h"
+#include "tests/lmtp/engine_test_backend.h"
 
 namespace cubby::lmtp {
 namespace {

@@ -1,4 +1,4 @@
-// How lmtpd tells how it was started (server/activation.h), checked in a forked child whose
+// How lmtpd tells how it was started (server/lmtpd/activation.h), checked in a forked child whose
 // descriptors 0, 3 and 4 are set up the way cubby-master, inetd or systemd would leave them.
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -11,7 +11,7 @@
 #include <map>
 #include <string>
 
-#include "server/activation.h"
+#include "server/lmtpd/activation.h"
 
 namespace cubby::server {
 namespace {

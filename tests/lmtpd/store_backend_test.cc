@@ -2,7 +2,7 @@
 // separators, virtdomains on and off, upper-case domains with defaultdomain, UTF-8 details, fuzzy
 // matches), shared mailboxes and their rights, quota at RCPT (plain, strict, temporary, permanent,
 // IGNOREQUOTA), autocreate, the catch-all, the per-user concurrency limit, and the replies.
-#include "server/store_backend.h"
+#include "server/lmtpd/store_backend.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
-// Tests of server/tls.h: when STARTTLS is offered and which tls_* settings are refused.
-#include "server/tls.h"
+// Tests of server/lmtpd/tls.h: when STARTTLS is offered and which tls_* settings are refused.
+#include "server/lmtpd/tls.h"
 
 #include <gtest/gtest.h>
 
