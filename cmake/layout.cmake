@@ -5,6 +5,7 @@
 # angle-bracket include must not start with a FORBID prefix ("boost/asio"). The check
 # (cmake/check_includes.cmake) runs before the target compiles and again whenever a file of the
 # folder changes; an offence fails the build with `file:line: <folder>/ may not include <header>`.
+# tests/layout proves, per rule, that a planted wrong include is caught.
 function(cubby_layout_rules target)
   cmake_parse_arguments(arg "RECURSE" "" "ALLOW;FORBID" ${ARGN})
   file(RELATIVE_PATH folder ${CMAKE_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR})
@@ -30,4 +31,7 @@ function(cubby_layout_rules target)
     VERBATIM)
   add_custom_target(${target}_layout DEPENDS ${stamp})
   add_dependencies(${target} ${target}_layout)
+  # tests/layout turns each rule into a test that plants a wrong include in a copy of the folder.
+  set_property(GLOBAL APPEND PROPERTY CUBBY_LAYOUT_RULES
+               "${target}|${folder}|${recurse}|${allow}|${forbid}")
 endfunction()
