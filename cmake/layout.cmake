@@ -27,6 +27,7 @@ function(cubby_layout_rules target)
             -DALLOW=${allow} -DFORBID=${forbid} -DSTAMP=${stamp}
             -P ${CMAKE_SOURCE_DIR}/cmake/check_includes.cmake
     DEPENDS ${files} ${CMAKE_SOURCE_DIR}/cmake/check_includes.cmake
+            ${CMAKE_SOURCE_DIR}/cmake/starts_with_any.cmake
     COMMENT "Checking what ${folder}/ includes"
     VERBATIM)
   add_custom_target(${target}_layout DEPENDS ${stamp})

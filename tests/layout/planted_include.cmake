@@ -6,6 +6,7 @@
 #   3. when the rule forbids third-party headers (boost/asio), a copy with one of those fails too.
 cmake_minimum_required(VERSION 3.20)
 set(checker ${CMAKE_CURRENT_LIST_DIR}/../../cmake/check_includes.cmake)
+include(${CMAKE_CURRENT_LIST_DIR}/../../cmake/starts_with_any.cmake)
 string(REPLACE "," ";" allow_list "${ALLOW}")
 string(REPLACE "," ";" forbid_list "${FORBID}")
 
@@ -51,13 +52,7 @@ endif()
 
 # The first of these that the rule does not allow is planted (store/ in a master file, and so on).
 foreach(candidate store/store.h server/master/master.h server/lmtpd/session.h conf/settings.h)
-  set(allowed FALSE)
-  foreach(prefix ${allow_list})
-    string(FIND "${candidate}" "${prefix}" at)
-    if(at EQUAL 0)
-      set(allowed TRUE)
-    endif()
-  endforeach()
+  starts_with_any(allowed "${candidate}" ${allow_list})
   if(NOT allowed)
     expect_caught(project "#include \"${candidate}\"" ${candidate})
     break()
