@@ -17,15 +17,7 @@ using testing::TempStore;
 const std::string kMessage = "Return-Path: <a@b>\r\nSubject: hi\r\n\r\nbody\r\n";
 
 std::vector<DeliveryResult> deliver_now(TempStore& t, std::vector<DeliveryBatch> batches) {
-  DeliveryGroup group(t.store().config(), t.store().index());
-  for (auto& b : batches) group.add(std::move(b));
-  group.stage();
-  group.commit();
-  group.link();
-  Checkpoint cp;
-  group.retire(cp);
-  EXPECT_FALSE(cp.run(t.store().index()));
-  return group.results();
+  return testing::commit_group(t, std::move(batches));
 }
 
 TEST(Delivery, OneRecipientIsStoredByteExact) {
