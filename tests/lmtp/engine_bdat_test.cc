@@ -63,13 +63,7 @@ TEST(EngineBdat, ChunkDataArrivingInAnySplit) {
     Harness h;
     h.open();
     h.envelope({"alice@x"});
-    std::string out;
-    size_t pos = 0, k = 0;
-    while (pos < wire.size()) {
-      const size_t n = std::min(chunks[k++ % chunks.size()], wire.size() - pos);
-      out += h.send(std::string_view(wire).substr(pos, n));
-      pos += n;
-    }
+    std::string out = h.send_in_pieces(wire, chunks);
     EXPECT_EQ(out, "250 2.0.0 " + std::to_string(kHeaders.size() + 1002) +
                        " octets received\r\n250 2.0.0 1 octets received\r\n");
     out = h.deliver();

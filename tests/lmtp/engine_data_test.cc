@@ -157,13 +157,7 @@ TEST(EngineData, AnyChunkingStoresTheSameBytes) {
     Harness h;
     h.open();
     h.envelope({"alice@x"});
-    std::string out;
-    size_t pos = 0, k = 0;
-    while (pos < wire.size()) {
-      const size_t n = std::min(chunks[k++ % chunks.size()], wire.size() - pos);
-      out += h.send(std::string_view(wire).substr(pos, n));
-      pos += n;
-    }
+    std::string out = h.send_in_pieces(wire, chunks);
     EXPECT_EQ(out, "354 go ahead\r\n");
     EXPECT_TRUE(h.engine->awaiting_delivery());
     out = h.deliver();

@@ -4,6 +4,7 @@
 // with ENOSPC once it holds a given number of bytes.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -120,6 +121,17 @@ struct Harness {
   std::string send(std::string_view bytes) {
     engine->feed(bytes);
     return engine->take_output();
+  }
+  // Sends `wire` in pieces of the sizes `chunks` names, in turn and over again; returns the output.
+  std::string send_in_pieces(std::string_view wire, const std::vector<size_t>& chunks) {
+    std::string out;
+    size_t pos = 0, k = 0;
+    while (pos < wire.size()) {
+      const size_t n = std::min(chunks[k++ % chunks.size()], wire.size() - pos);
+      out += send(wire.substr(pos, n));
+      pos += n;
+    }
+    return out;
   }
   // Takes the awaited delivery and answers every recipient `250 2.1.5 Success`; returns output.
   std::string deliver() {
