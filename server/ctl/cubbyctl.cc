@@ -14,8 +14,8 @@
 #include "conf/settings.h"
 #include "server/ctl/commands.h"
 #include "server/ctl/output.h"
-#include "server/process/privileges.h"
 #include "server/master/status_client.h"
+#include "server/process/privileges.h"
 #include "store/config.h"
 #include "store/store.h"
 
@@ -67,8 +67,9 @@ int main(int argc, char** argv) {
     printf("%s", cubby::conf::format_effective(settings.value(), json).c_str());
     return ctl::kOk;
   }
-  // `status` asks the running cubby-master (server/master/status_client.h). Everything else opens the
-  // store: as root, do that as the service user, so that what it creates belongs to lmtpd's user.
+  // `status` asks the running cubby-master (server/master/status_client.h). Everything else opens
+  // the store: as root, do that as the service user, so that what it creates belongs to lmtpd's
+  // user.
   if (command == "status") return cubby::server::status_command(settings.value(), args, json);
   if (auto e = cubby::server::become_service_user(settings.value())) {
     return ctl::complain(ctl::kConfig, *e);

@@ -9,7 +9,8 @@
 //     -U  exit after serving this many connections
 //     -T  exit after this many seconds (T to 2T-1, at random) without a session, once one was
 //         served (default 60, as Cyrus; 0: never)
-// Started as root it refuses to run when there is a service user to run as (server/process/privileges.h).
+// Started as root it refuses to run when there is a service user to run as
+// (server/process/privileges.h).
 #include <getopt.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -30,12 +31,12 @@
 #include "server/lmtpd/access_policy.h"
 #include "server/lmtpd/activation.h"
 #include "server/lmtpd/delivery_metrics.h"
-#include "server/process/privileges.h"
 #include "server/lmtpd/store_backend.h"
 #include "server/lmtpd/worker.h"
+#include "server/lmtpd/worker_recycling.h"
+#include "server/process/privileges.h"
 #include "server/process/worker_counters.h"
 #include "server/process/worker_protocol.h"
-#include "server/lmtpd/worker_recycling.h"
 #include "store/committer.h"
 #include "store/config.h"
 #include "store/recovery.h"

@@ -25,8 +25,8 @@
 #include <string>
 
 #include "auth/peer.h"
-#include "server/lmtpd/access_policy.h"
 #include "server/lmtp/engine.h"
+#include "server/lmtpd/access_policy.h"
 #include "server/lmtpd/sasl_authenticator.h"
 #include "server/lmtpd/store_backend.h"
 #include "store/committer.h"
