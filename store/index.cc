@@ -24,6 +24,31 @@ MessageRecord read_message(const Statement& s) {
                        s.int_at(4), s.text_at(5), s.int_at(6) != 0};
 }
 
+// The first row the bound statement `s` returns, as `read` makes it; nothing when there is none or
+// the step fails (a lookup that fails is a miss). Resets `s`.
+template <typename Read>
+auto first_row(Statement& s, Read read) -> std::optional<decltype(read(s))> {
+  auto row = s.step();
+  std::optional<decltype(read(s))> out;
+  if (row.ok() && row.value()) out = read(s);
+  s.reset();
+  return out;
+}
+
+// Every row the bound statement `s` returns, as `read` makes them, up to the first failing step.
+// Resets `s`.
+template <typename Read>
+auto all_rows(Statement& s, Read read) -> std::vector<decltype(read(s))> {
+  std::vector<decltype(read(s))> out;
+  for (;;) {
+    auto row = s.step();
+    if (!row.ok() || !row.value()) break;
+    out.push_back(read(s));
+  }
+  s.reset();
+  return out;
+}
+
 std::string new_uniqueid() {
   unsigned char b[16];
   if (getrandom(b, sizeof b, 0) != sizeof b) {
@@ -105,44 +130,25 @@ Index::~Index() {
 std::optional<MailboxRecord> Index::find_mailbox(const std::string& name) {
   auto& s = st_->find_mailbox;
   s.bind(1, name);
-  auto row = s.step();
-  std::optional<MailboxRecord> out;
-  if (row.ok() && row.value()) out = read_mailbox(s);
-  s.reset();
-  return out;
+  return first_row(s, read_mailbox);
 }
 
 std::optional<MailboxRecord> Index::mailbox_by_id(int64_t id) {
   auto& s = st_->mailbox_by_id;
   s.bind(1, id);
-  auto row = s.step();
-  std::optional<MailboxRecord> out;
-  if (row.ok() && row.value()) out = read_mailbox(s);
-  s.reset();
-  return out;
+  return first_row(s, read_mailbox);
 }
 
 std::optional<MailboxRecord> Index::mailbox_by_uniqueid(const std::string& uniqueid) {
   if (uniqueid.empty()) return std::nullopt;
   auto& s = st_->mailbox_by_uniqueid;
   s.bind(1, uniqueid);
-  auto row = s.step();
-  std::optional<MailboxRecord> out;
-  if (row.ok() && row.value()) out = read_mailbox(s);
-  s.reset();
-  return out;
+  return first_row(s, read_mailbox);
 }
 
 std::vector<MailboxRecord> Index::list_mailboxes() {
-  std::vector<MailboxRecord> out;
   auto& s = st_->list_mailboxes;
-  for (;;) {
-    auto row = s.step();
-    if (!row.ok() || !row.value()) break;
-    out.push_back(read_mailbox(s));
-  }
-  s.reset();
-  return out;
+  return all_rows(s, read_mailbox);
 }
 
 Result<MailboxRecord, Error> Index::insert_mailbox(const std::string& name,
@@ -177,16 +183,9 @@ Result<MailboxRecord, Error> Index::restore_mailbox(MailboxRecord m) {
 
 std::vector<MailboxRecord> Index::mailboxes_between(const std::string& from,
                                                     const std::string& to) {
-  std::vector<MailboxRecord> out;
   auto& s = st_->mailboxes_between;
   s.bind(1, from).bind(2, to);
-  for (;;) {
-    auto row = s.step();
-    if (!row.ok() || !row.value()) break;
-    out.push_back(read_mailbox(s));
-  }
-  s.reset();
-  return out;
+  return all_rows(s, read_mailbox);
 }
 
 std::vector<MailboxRecord> Index::mailboxes_below(const std::string& name) {
@@ -241,38 +240,20 @@ std::optional<Error> Index::clear_stage(const std::string& partition, const std:
 }
 
 std::vector<MessageRecord> Index::messages(int64_t mailbox) {
-  std::vector<MessageRecord> out;
   auto& s = st_->messages;
   s.bind(1, mailbox);
-  for (;;) {
-    auto row = s.step();
-    if (!row.ok() || !row.value()) break;
-    out.push_back(read_message(s));
-  }
-  s.reset();
-  return out;
+  return all_rows(s, read_message);
 }
 
 std::optional<MessageRecord> Index::message(int64_t mailbox, int64_t uid) {
   auto& s = st_->message;
   s.bind(1, mailbox).bind(2, uid);
-  auto row = s.step();
-  std::optional<MessageRecord> out;
-  if (row.ok() && row.value()) out = read_message(s);
-  s.reset();
-  return out;
+  return first_row(s, read_message);
 }
 
 std::vector<Index::StagedRow> Index::staged_rows() {
-  std::vector<StagedRow> out;
   auto& s = st_->staged_rows;
-  for (;;) {
-    auto row = s.step();
-    if (!row.ok() || !row.value()) break;
-    out.push_back(StagedRow{read_message(s), s.text_at(7)});
-  }
-  s.reset();
-  return out;
+  return all_rows(s, [](const Statement& r) { return StagedRow{read_message(r), r.text_at(7)}; });
 }
 
 }  // namespace cubby::store

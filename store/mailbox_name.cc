@@ -61,6 +61,16 @@ std::optional<Error> MailboxName::check_component(std::string_view c) {
   return std::nullopt;
 }
 
+std::optional<Error> MailboxName::check_built() const {
+  for (const auto& c : parts_) {
+    if (auto e = check_component(c)) return e;
+  }
+  if (!domain_.empty()) {
+    if (auto e = check_domain(domain_)) return e;
+  }
+  return check_length(*this);
+}
+
 Result<MailboxName, Error> MailboxName::from_external(std::string_view external, bool unix_sep) {
   MailboxName n;
   std::string_view rest = external;
@@ -115,13 +125,7 @@ Result<MailboxName, Error> MailboxName::for_user(std::string_view userid,
   n.domain_ = std::string(domain);
   n.parts_ = {"user", std::string(userid)};
   n.parts_.insert(n.parts_.end(), folders.begin(), folders.end());
-  for (const auto& c : n.parts_) {
-    if (auto e = check_component(c)) return fail(*e);
-  }
-  if (!n.domain_.empty()) {
-    if (auto e = check_domain(n.domain_)) return fail(*e);
-  }
-  if (auto e = check_length(n)) return fail(*e);
+  if (auto e = n.check_built()) return fail(*e);
   return n;
 }
 
@@ -132,13 +136,7 @@ Result<MailboxName, Error> MailboxName::shared(const std::vector<std::string>& c
   n.parts_ = components;
   if (n.parts_.empty()) return fail(bad_name("", "no name"));
   if (n.parts_[0] == "user") return fail(bad_name("user", "\"user\" is not a shared mailbox"));
-  for (const auto& c : n.parts_) {
-    if (auto e = check_component(c)) return fail(*e);
-  }
-  if (!n.domain_.empty()) {
-    if (auto e = check_domain(n.domain_)) return fail(*e);
-  }
-  if (auto e = check_length(n)) return fail(*e);
+  if (auto e = n.check_built()) return fail(*e);
   return n;
 }
 

@@ -65,6 +65,8 @@ class MailboxName {
  private:
   [[nodiscard]] static std::optional<Error> check_component(std::string_view c);
   [[nodiscard]] static std::optional<Error> check_domain(std::string_view d);  // a component without '@' 
+  // for_user() and shared(): every component, the domain and the length of a name built whole.
+  [[nodiscard]] std::optional<Error> check_built() const;
   std::string domain_;
   std::vector<std::string> parts_;
 };

@@ -3,7 +3,7 @@
 // The engine (engine.h) does the protocol around it: base64 on the wire, `334` challenges, `*`
 // cancels, the 235/535/504 replies, the failure count and delay. An Authenticator only runs one
 // mechanism at a time on raw (decoded) bytes and says how each step ended. The server implements it
-// over libsasl2 (server/sasl_authenticator.h); tests use a small table of users.
+// over libsasl2 (server/lmtpd/sasl_authenticator.h); tests use a small table of users.
 //
 // start() begins an exchange with an upper-case mechanism name taken from mechanisms(); step()
 // continues it with the client's next response. After a kSuccess or kFailure result the exchange

@@ -1,6 +1,6 @@
 // The LMTP session state machine; see engine.h.
 //
-// Replies (Cyrus lmtpd's, with DESIGN.md's corrections):
+// Replies (Cyrus lmtpd's, with the corrections docs/guide.md lists under "Moving from Cyrus"):
 //   greeting            220 <servername> Cubby LMTP server ready
 //   LHLO x              250-<servername> 8BITMIME ENHANCEDSTATUSCODES PIPELINING SIZE <n> CHUNKING
 //                       SMTPUTF8 [STARTTLS] [AUTH <mechanisms>] IGNOREQUOTA, 250 Ok SESSIONID=<sid>

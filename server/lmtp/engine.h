@@ -29,8 +29,8 @@
 // everything the peer said before (LHLO, the transaction) and issues a new session id; the session
 // closes the connection when the handshake fails.
 //
-// Replies, codes and capability order are Cyrus lmtpd's with the corrections in DESIGN.md; see
-// server/lmtp/engine.cc for the table.
+// Replies, codes and capability order are Cyrus lmtpd's (imap/lmtpengine.c) with the corrections
+// docs/guide.md lists under "Moving from Cyrus"; see server/lmtp/engine.cc for the table.
 #pragma once
 
 #include <chrono>

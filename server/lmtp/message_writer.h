@@ -16,7 +16,7 @@
 // CRLF. A content without a blank line is all header section (accepted, as Cyrus; no blank line is
 // added).
 //
-// Checks, as Cyrus lmtpd's (reference §1.8): a field name is 1-998 bytes in 33-57 / 59-126, with
+// Checks, as Cyrus lmtpd's (savemsg in imap/lmtpengine.c): a field name is 1-998 bytes in 33-57 / 59-126, with
 // optional whitespace before the colon; a line without a colon, or a header section that opens with
 // a continuation line, is an invalid header; so is an empty first Message-ID. NUL anywhere is
 // refused. The header section is bounded by max_header_size and the stored size by

@@ -9,9 +9,9 @@
 #include <cstring>
 #include <fstream>
 
+#include "tests/deliver/deliver_scripted_lmtp.h"
 #include "tests/e2e/deliver_harness.h"
 #include "tests/e2e/fixture.h"
-#include "tests/server/deliver_scripted_lmtp.h"
 
 namespace cubby::e2e {
 namespace {

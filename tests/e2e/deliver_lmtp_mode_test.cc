@@ -10,7 +10,7 @@
 
 #include <fstream>
 
-#include "server/deliver_lmtp.h"
+#include "server/deliver/deliver_lmtp.h"
 #include "tests/e2e/deliver_harness.h"
 #include "tests/e2e/fixture.h"
 

@@ -30,7 +30,7 @@
 
 #include "server/lmtp/engine.h"
 #include "tests/fuzz/fuzz_check.h"
-#include "tests/server/engine_test_backend.h"
+#include "tests/lmtp/engine_test_backend.h"
 
 namespace {
 

@@ -39,16 +39,9 @@ DeliveryBatch make_batch(TempStore& t, const Message& m, const std::vector<Rcpt>
 }
 
 DeliveryResult deliver(TempStore& t, const Message& m, const std::vector<Rcpt>& rcpts) {
-  DeliveryGroup group(t.store().config(), t.store().index());
-  group.add(make_batch(t, m, rcpts));
-  group.stage();
-  group.commit();
-  group.link();
-  Checkpoint cp;
-  Unsettled unsettled;
-  group.retire(cp, unsettled);
-  EXPECT_FALSE(cp.run(t.store().index()));
-  return group.results()[0];
+  std::vector<DeliveryBatch> batches;
+  batches.push_back(make_batch(t, m, rcpts));
+  return testing::commit_group(t, std::move(batches))[0];
 }
 
 size_t count(TempStore& t, const std::string& external) {

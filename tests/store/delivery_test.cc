@@ -17,16 +17,7 @@ using testing::TempStore;
 const std::string kMessage = "Return-Path: <a@b>\r\nSubject: hi\r\n\r\nbody\r\n";
 
 std::vector<DeliveryResult> deliver_now(TempStore& t, std::vector<DeliveryBatch> batches) {
-  DeliveryGroup group(t.store().config(), t.store().index());
-  for (auto& b : batches) group.add(std::move(b));
-  group.stage();
-  group.commit();
-  group.link();
-  Checkpoint cp;
-  Unsettled unsettled;
-  group.retire(cp, unsettled);
-  EXPECT_FALSE(cp.run(t.store().index()));
-  return group.results();
+  return testing::commit_group(t, std::move(batches));
 }
 
 TEST(Delivery, OneRecipientIsStoredByteExact) {
@@ -174,6 +165,7 @@ TEST(Committer, GroupsConcurrentSubmissionsAndCheckpoints) {
   }
   auto stats = (*committer)->stats();
   EXPECT_EQ(stats.messages, 50u);
+  EXPECT_LE(stats.groups, 50u);
   (*committer)->stop();
   EXPECT_GE((*committer)->stats().checkpoints, 1u);
   EXPECT_EQ(testing::count_entries(t.config().partitions["default"] + "/stage."), 0u);

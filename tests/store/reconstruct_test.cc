@@ -21,16 +21,9 @@ using testing::TempStore;
 
 std::vector<DeliveryOutcome> deliver(TempStore& t, const std::string& content,
                                      const std::vector<std::string>& mailboxes) {
-  DeliveryGroup group(t.store().config(), t.store().index());
-  group.add(testing::batch_to(t.stage(content), mailboxes));
-  group.stage();
-  group.commit();
-  group.link();
-  Checkpoint cp;
-  Unsettled unsettled;
-  group.retire(cp, unsettled);
-  EXPECT_FALSE(cp.run(t.store().index()));
-  return group.results()[0].outcomes;
+  std::vector<DeliveryBatch> batches;
+  batches.push_back(testing::batch_to(t.stage(content), mailboxes));
+  return testing::commit_group(t, std::move(batches))[0].outcomes;
 }
 
 void remove_index(TempStore& t) {

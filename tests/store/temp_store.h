@@ -83,6 +83,22 @@ inline DeliveryBatch batch_to(StageFile stage, const std::vector<std::string>& n
   return b;
 }
 
+// Carries `batches` through one whole group commit (stage, commit, link, checkpoint), as the
+// committer does, and returns each batch's result.
+inline std::vector<DeliveryResult> commit_group(TempStore& t, std::vector<DeliveryBatch> batches) {
+  DeliveryGroup group(t.store().config(), t.store().index());
+  for (auto& b : batches) group.add(std::move(b));
+  group.stage();
+  group.commit();
+  group.link();
+  Checkpoint cp;
+  Unsettled unsettled;
+  group.retire(cp, unsettled);
+  EXPECT_TRUE(unsettled.empty());
+  EXPECT_FALSE(cp.run(t.store().index()));
+  return group.results();
+}
+
 inline std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;

@@ -1,0 +1,366 @@
+// Supervision of one service address: status pipe, workers, staffing; see master_service.h.
+#include "server/master/master_service.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "conf/log.h"
+#include "server/process/worker_protocol.h"
+
+namespace cubby::server {
+
+namespace asio = boost::asio;
+
+namespace {
+constexpr std::chrono::seconds kBabysitRetry{10};
+}
+
+Result<std::unique_ptr<ServiceAddress>, std::string> ServiceAddress::create(
+    asio::io_context& io, ServiceAddressConfig config, int listen_fd) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+    std::string err = strerror(errno);
+    close(listen_fd);
+    return fail("cannot create a status pipe: " + err);
+  }
+  // Only the read end is non-blocking: a worker's status write must never fail with EAGAIN.
+  fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) & ~O_NONBLOCK);
+  return std::unique_ptr<ServiceAddress>(
+      new ServiceAddress(io, std::move(config), listen_fd, fds[0], fds[1]));
+}
+
+ServiceAddress::ServiceAddress(asio::io_context& io, ServiceAddressConfig config, int listen_fd,
+                               int status_read, int status_write)
+    : config_(std::move(config)),
+      label_("service \"" + config_.service + "\" (" + config_.address + ")"),
+      listener_(io),
+      status_(io, status_read),
+      status_write_(status_write),
+      retry_(io),
+      babysit_(io),
+      fork_rate_(config_.maxforkrate) {
+  adopt_listener(listen_fd);
+}
+
+ServiceAddress::~ServiceAddress() {
+  if (status_write_ >= 0) close(status_write_);
+}
+
+void ServiceAddress::adopt_listener(int fd) {
+  int flags = fcntl(fd, F_GETFL);
+  if (flags >= 0) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  listener_.assign(fd);
+  struct stat st;
+  const conf::ListenAddress& a = config_.listen.address;
+  if (a.is_unix && stat(a.path.c_str(), &st) == 0) {
+    unix_dev_ = st.st_dev;
+    unix_ino_ = st.st_ino;
+  }
+}
+
+void ServiceAddress::start() {
+  started_ = true;
+  wait_status();
+  staff();
+}
+
+int ServiceAddress::ready() const {
+  int n = 0;
+  for (const auto& [pid, w] : workers_) n += w.ready && !w.retiring;
+  return n;
+}
+
+StaffingInput ServiceAddress::staffing_input() {
+  return {ready(), total(), config_.prefork, config_.maxchild,
+          fork_rate_.allowance(ForkRate::Clock::now())};
+}
+
+void ServiceAddress::staff() {
+  if (!started_ || !accepting()) return;
+  StaffingDecision d = decide_staffing(staffing_input());
+  for (int i = 0; i < d.fork; ++i) {
+    if (!fork_worker()) return;
+  }
+  if (at_maxchild_.update(d.at_maxchild)) {
+    ++maxchild_reached_;
+    CUBBY_LOG_WARNING("%s reached maxchild=%d; connections wait in the listen backlog",
+                      label_.c_str(), config_.maxchild);
+  }
+  if (d.rate_limited) {
+    if (!rate_limit_logged_) {
+      CUBBY_LOG_NOTICE("%s is forking at maxforkrate=%d per second; holding back", label_.c_str(),
+                       config_.maxforkrate);
+      rate_limit_logged_ = true;
+    }
+    retry_staffing(ForkRate::kRetry);
+  } else {
+    rate_limit_logged_ = false;
+  }
+  if (d.watch_listener) watch_listener();
+}
+
+void ServiceAddress::retry_staffing(std::chrono::milliseconds after) {
+  if (retry_armed_) return;
+  retry_armed_ = true;
+  retry_.expires_after(after);
+  retry_.async_wait([this](const boost::system::error_code& ec) {
+    retry_armed_ = false;
+    if (!ec) staff();
+  });
+}
+
+bool ServiceAddress::fork_worker() {
+  Launch launch = config_.launch;
+  launch.status_fd = status_write_;
+  launch.listen_fd = listener_.native_handle();
+  auto region = CountersRegion::create();
+  if (region) {
+    launch.counters_fd = (*region)->fd();
+  } else {
+    CUBBY_LOG_WARNING("%s: worker counters unavailable: %s", label_.c_str(),
+                      region.error().c_str());
+  }
+  auto pid = spawn(launch);
+  if (!pid) {
+    std::string text = "cannot start a worker: " + pid.error();
+    CUBBY_LOG_ERR("%s: %s; retrying in 1 s", label_.c_str(), text.c_str());
+    record_error(std::move(text));
+    retry_staffing(std::chrono::seconds(1));
+    return false;
+  }
+  fork_rate_.record_fork(ForkRate::Clock::now());
+  ++forks_;
+  Worker w;
+  if (region) {
+    (*region)->close_fd();
+    w.counters = std::move(region.value());
+  }
+  workers_[*pid] = std::move(w);
+  CUBBY_LOG_DEBUG("%s: started worker %d", label_.c_str(), static_cast<int>(*pid));
+  return true;
+}
+
+void ServiceAddress::watch_listener() {
+  if (watching_ || !accepting()) return;
+  watching_ = true;
+  listener_.async_wait(asio::posix::descriptor_base::wait_read,
+                       [this](const boost::system::error_code& ec) {
+                         watching_ = false;
+                         if (ec || !accepting()) return;
+                         // A connection waits. Fork one worker if the rule still says so; a
+                         // status message may have made a worker ready meanwhile.
+                         if (decide_staffing(staffing_input()).watch_listener) fork_worker();
+                         staff();
+                       });
+}
+
+void ServiceAddress::wait_status() {
+  status_.async_wait(asio::posix::descriptor_base::wait_read,
+                     [this](const boost::system::error_code& ec) {
+                       if (ec) return;
+                       read_status();
+                       staff();
+                       wait_status();
+                     });
+}
+
+void ServiceAddress::read_status() {
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(status_.native_handle(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // EAGAIN: drained (EOF cannot happen: we hold the write end)
+    pending_.append(buf, static_cast<size_t>(n));
+  }
+  size_t off = 0;
+  for (; pending_.size() - off >= sizeof(StatusMessage); off += sizeof(StatusMessage)) {
+    StatusMessage m;
+    memcpy(&m, pending_.data() + off, sizeof m);
+    handle_message(static_cast<int32_t>(m.status), m.pid);
+  }
+  pending_.erase(0, off);
+}
+
+void ServiceAddress::handle_message(int32_t status, pid_t pid) {
+  auto it = workers_.find(pid);
+  if (it == workers_.end()) {
+    // A worker already reaped, or a process the worker started that kept fd 3.
+    CUBBY_LOG_DEBUG("%s: status %d from unknown pid %d", label_.c_str(), status,
+                    static_cast<int>(pid));
+    return;
+  }
+  switch (static_cast<WorkerStatus>(status)) {
+    case WorkerStatus::kReady:
+      it->second.ready = true;
+      break;
+    case WorkerStatus::kBusy:
+      it->second.ready = false;
+      break;
+    case WorkerStatus::kConnection:
+      ++it->second.connections;
+      ++connections_;
+      break;
+    default:
+      CUBBY_LOG_WARNING("%s: worker %d sent unknown status %d", label_.c_str(),
+                        static_cast<int>(pid), status);
+  }
+}
+
+void ServiceAddress::record_error(std::string text) {
+  last_error_ = std::move(text);
+  last_error_at_ = std::chrono::system_clock::now();
+}
+
+void ServiceAddress::worker_exited(pid_t pid, int wait_status) {
+  auto it = workers_.find(pid);
+  if (it == workers_.end()) return;
+  if (it->second.counters) gone_ += it->second.counters->snapshot();
+  const bool retiring = it->second.retiring;
+  workers_.erase(it);
+  bool normal = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
+  // A recycled worker that does not handle SIGHUP (not lmtpd) dies of it: that is no failure.
+  if (retiring && WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGHUP) normal = true;
+  if (normal) {
+    CUBBY_LOG_DEBUG("%s: worker %d exited", label_.c_str(), static_cast<int>(pid));
+    return;
+  }
+  std::string how = describe_wait_status(wait_status);
+  if (!accepting()) {
+    // Stopping, removed or disabled: exits are expected (a worker killed at the shutdown deadline).
+    CUBBY_LOG_NOTICE("%s: worker %d %s", label_.c_str(), static_cast<int>(pid), how.c_str());
+    return;
+  }
+  if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == kExitTempFail) {
+    CUBBY_LOG_NOTICE("%s: worker %d %s (temporary failure)", label_.c_str(), static_cast<int>(pid),
+                     how.c_str());
+    record_error("worker " + std::to_string(pid) + " " + how + " (temporary failure)");
+    return;
+  }
+  CUBBY_LOG_ERR("%s: worker %d %s", label_.c_str(), static_cast<int>(pid), how.c_str());
+  ++failure_count_;
+  record_error("worker " + std::to_string(pid) + " " + how);
+  if (!failures_.record(FailureWindow::Clock::now())) return;
+  stop_accepting();
+  disabled_ = true;
+  if (config_.babysit) {
+    CUBBY_LOG_ERR("too many failures for %s, disabling for %lld s (babysit)", label_.c_str(),
+                  static_cast<long long>(kBabysitRetry.count()));
+    record_error("too many failures; disabled for 10 s (babysit) after: " + last_error_);
+    babysit_.expires_after(kBabysitRetry);
+    babysit_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || !disabled_ || retired_) return;
+      CUBBY_LOG_NOTICE("%s: babysit: enabling again", label_.c_str());
+      enable();
+    });
+  } else {
+    CUBBY_LOG_ERR("too many failures for %s, disabling until SIGHUP", label_.c_str());
+    record_error("too many failures; disabled until SIGHUP after: " + last_error_);
+  }
+}
+
+void ServiceAddress::reconfigure(ServiceAddressConfig config) {
+  config.listen.address = config_.listen.address;  // the same address, by contract
+  config_ = std::move(config);
+  fork_rate_.set_limit(config_.maxforkrate);
+}
+
+int ServiceAddress::recycle_workers() {
+  for (auto& [pid, w] : workers_) {
+    if (w.retiring) continue;
+    w.retiring = true;
+    kill(pid, SIGHUP);
+  }
+  return total();
+}
+
+std::optional<std::string> ServiceAddress::enable() {
+  babysit_.cancel();
+  if (retired_) return std::string("removed");
+  if (!accepting()) {
+    auto fd = open_listener(config_.listen, std::nullopt);
+    if (!fd) {
+      std::string text = "cannot listen on " + config_.address + ": " + fd.error();
+      CUBBY_LOG_ERR("%s: %s", label_.c_str(), text.c_str());
+      record_error(text);
+      return text;
+    }
+    adopt_listener(*fd);
+    if (disabled_) CUBBY_LOG_NOTICE("%s enabled again", label_.c_str());
+  }
+  disabled_ = false;
+  failures_.clear();
+  at_maxchild_.update(false);
+  staff();
+  return std::nullopt;
+}
+
+void ServiceAddress::stop_accepting() {
+  if (!accepting()) return;
+  boost::system::error_code ignored;
+  listener_.close(ignored);
+  retry_.cancel();
+  struct stat st;
+  const conf::ListenAddress& a = config_.listen.address;
+  if (a.is_unix && lstat(a.path.c_str(), &st) == 0 && st.st_dev == unix_dev_ &&
+      st.st_ino == unix_ino_) {
+    unlink(a.path.c_str());
+  }
+}
+
+int ServiceAddress::take_listener() {
+  if (!accepting()) return -1;
+  boost::system::error_code ignored;
+  listener_.cancel(ignored);
+  int fd = listener_.release();
+  retry_.cancel();
+  return fd;
+}
+
+void ServiceAddress::retire() {
+  retired_ = true;
+  babysit_.cancel();
+  stop_accepting();
+}
+
+int ServiceAddress::signal_workers(int sig) {
+  for (const auto& [pid, w] : workers_) kill(pid, sig);
+  return total();
+}
+
+ServiceAddressStatus ServiceAddress::status() const {
+  ServiceAddressStatus s;
+  s.service = config_.service;
+  s.address = config_.address;
+  s.origin = config_.origin;
+  s.state = retired_          ? "removed"
+            : !disabled_      ? "enabled"
+            : config_.babysit ? "retrying"
+                              : "disabled";
+  for (const auto& [pid, w] : workers_) {
+    if (w.retiring)
+      ++s.retiring;
+    else if (w.ready)
+      ++s.ready;
+    else
+      ++s.busy;
+    if (w.counters) s.counters += w.counters->snapshot();
+  }
+  s.counters += gone_;
+  s.prefork = config_.prefork;
+  s.maxchild = config_.maxchild;
+  s.connections = connections_;
+  s.forks = forks_;
+  s.failures = failure_count_;
+  s.maxchild_reached = maxchild_reached_;
+  s.last_error = last_error_;
+  s.last_error_at = last_error_at_;
+  return s;
+}
+
+}  // namespace cubby::server
