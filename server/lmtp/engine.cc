@@ -146,7 +146,6 @@ struct Engine::Impl {
   // awaited.
   std::string pending;
   Mode mode = Mode::kCommand;
-  bool discard_cr = false;  // kDiscardLine: the last byte seen was a CR
 
   // The transaction.
   std::optional<MailCommand> mail;
@@ -264,17 +263,20 @@ size_t Engine::Impl::process(std::string_view v) {
     switch (mode) {
       case Mode::kCommand:
       case Mode::kAuthResponse: {
-        const size_t end = v.find("\r\n", pos);
-        if (end == std::string_view::npos) {
+        // A line ends at LF; one CR before it is dropped (Cyrus strips a trailing "\n", then
+        // "\r"), so a bare-LF client is answered. Only message data insists on CRLF.
+        const size_t lf = v.find('\n', pos);
+        if (lf == std::string_view::npos) {
           if (v.size() - pos < line_limit(v.substr(pos))) return pos;  // wait for the rest
-          discard_cr = v.back() == '\r';
           if (mode == Mode::kAuthResponse) end_auth_exchange();
           mode = Mode::kDiscardLine;
           return v.size();
         }
+        const size_t end = lf > pos && v[lf - 1] == '\r' ? lf - 1 : lf;
         const std::string_view line = v.substr(pos, end - pos);
-        pos = end + 2;
-        if (line.size() + 2 > line_limit(line)) {
+        const size_t length = lf + 1 - pos;  // with its line end
+        pos = lf + 1;
+        if (length > line_limit(line)) {
           if (mode == Mode::kAuthResponse) end_auth_exchange();
           say(kLineTooLong);
         } else if (mode == Mode::kAuthResponse) {
@@ -285,17 +287,9 @@ size_t Engine::Impl::process(std::string_view v) {
         break;
       }
       case Mode::kDiscardLine: {
-        if (discard_cr && v[pos] == '\n') {
-          ++pos;
-        } else {
-          const size_t end = v.find("\r\n", pos);
-          if (end == std::string_view::npos) {
-            discard_cr = v.back() == '\r';
-            return v.size();
-          }
-          pos = end + 2;
-        }
-        discard_cr = false;
+        const size_t lf = v.find('\n', pos);
+        if (lf == std::string_view::npos) return v.size();
+        pos = lf + 1;
         mode = Mode::kCommand;
         say(kLineTooLong);
         break;

@@ -10,6 +10,9 @@
 // Replies to a pipelined batch accumulate: the session sends take_output() when feed() returns,
 // i.e. when every complete command in hand has been answered or the engine waits for a delivery.
 //
+// A command line ends at LF, with or without the CR before it (as Cyrus reads them: a trailing LF,
+// then one CR, is stripped); message data ends only at <CRLF>.<CRLF> (data_reader.h).
+//
 // Memory is bounded whatever the peer sends: a command line is held up to the configured limit
 // (beyond it the line is discarded to its end and refused whole with `500 5.5.2 Line too long`),
 // message data is never held beyond a small buffer, and header names are bounded.
@@ -51,7 +54,7 @@ namespace cubby::lmtp {
 struct EngineConfig {
   std::string servername = "localhost";
   uint64_t max_message_size = 0;   // stored bytes; 0 = unlimited (advertised as SIZE 2147483647)
-  size_t max_command_line = 4096;  // bytes including CRLF
+  size_t max_command_line = 4096;  // bytes including the line end
   size_t max_recipients = 1000;    // per transaction; beyond: 452 4.5.3 Too many recipients
   uint64_t max_header_size = 1 << 20;  // header section bytes; beyond: 552 5.3.4 per recipient
   bool soft_noauth = true;  // 430 4.7.0 (true) or 530 5.7.0 (false) at MAIL when unauthenticated
