@@ -24,7 +24,10 @@
 // serves (auth_delay(), then auth_delay_over()): auth_failure_delay, doubled at each further
 // failure up to kMaxAuthDelay; the max_auth_failures-th failure is answered `421 4.7.0 Too many
 // authentication failures` and closes the session. While the delay runs, input is held as while a
-// delivery is awaited.
+// delivery is awaited. With an AuthPenalty (the client address's, across connections), a SASL
+// attempt is first admitted: when the address has failed before, the AUTH waits its turn the
+// same way (auth_delay(), auth_delay_over()) before its credentials are checked; each SASL failure
+// and success is reported to it.
 //
 // STARTTLS (RFC 3207): once the engine has said `220 2.0.0 Ready to start TLS` it reads nothing
 // more (tls_requested()); whatever the peer sent after the command is discarded, never executed
@@ -44,6 +47,7 @@
 #include <string_view>
 #include <vector>
 
+#include "server/lmtp/auth_penalty.h"
 #include "server/lmtp/authenticator.h"
 #include "server/lmtp/backend.h"
 #include "server/lmtp/message_headers.h"
@@ -79,12 +83,21 @@ struct PeerInfo {
   std::optional<TlsSummary> tls;  // the connection is already under TLS
 };
 
+// What the peer is in the middle of sending, for the session's deadline (lmtp_request_deadline):
+// a command line (serial: lines begun so far) or a message's content (serial: messages begun;
+// bytes: received since it began, counting BDAT chunks and the lines between them).
+struct RequestProgress {
+  bool message = false;
+  uint64_t serial = 0;
+  uint64_t bytes = 0;
+};
+
 class Engine {
  public:
   // `authenticator` (may be null: only AUTH EXTERNAL of a pre-authenticated peer is possible)
-  // must outlive the engine.
+  // and `penalty` (may be null: no penalty per client address) must outlive the engine.
   Engine(EngineConfig config, PeerInfo peer, Backend& backend, std::string session_id,
-         Authenticator* authenticator = nullptr);
+         Authenticator* authenticator = nullptr, AuthPenalty* penalty = nullptr);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -117,6 +130,13 @@ class Engine {
   // or BDAT chunks begun), then `421 4.4.1 bye idle for too long`; the session is closed. While a
   // delivery is awaited only the 421 is queued (the replies belong to the delivery).
   void timeout();
+  // The peer took longer than its deadline over one command line or one message (the session
+  // keeps the time): as timeout(), with `451 4.4.2 Message transfer took too long` per recipient
+  // and `421 4.4.2 bye, request took too long`. The transaction is dropped, nothing of it kept.
+  void deadline_exceeded();
+  // The request the peer is sending now; empty between requests and while the engine waits for
+  // the session (a delivery, an AUTH delay, STARTTLS) rather than for the peer.
+  std::optional<RequestProgress> request_in_progress() const;
   // The server is stopping: the session closes with `421 4.3.2 Shutting down` as soon as no
   // transaction is open (at once if none is).
   void shutdown();
