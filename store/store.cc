@@ -42,6 +42,19 @@ std::optional<Error> remove_message_files(int dir, const std::string& shown) {
   return std::nullopt;
 }
 
+// A header write refuses anything but a regular file at cubby.header.tmp (fs.h
+// write_file_atomically_at); operations that write the header after changing the index ask first,
+// so that such a link fails them before anything changes.
+std::optional<Error> check_header_tmp(int dir, const std::string& shown) {
+  const std::string tmp = std::string(kMailboxHeaderFile) + ".tmp";
+  struct stat st;
+  if (::fstatat(dir, tmp.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || S_ISREG(st.st_mode)) {
+    return std::nullopt;
+  }
+  if (S_ISLNK(st.st_mode)) return refused_link(shown + "/" + tmp);
+  return Error{Errc::kIo, shown + "/" + tmp + ": exists and is not a regular file"};
+}
+
 std::string base_name(const std::string& rel) { return rel.substr(rel.find_last_of('/') + 1); }
 std::string parent_rel(const std::string& rel) {
   const size_t slash = rel.find_last_of('/');
@@ -120,6 +133,7 @@ Result<MailboxRecord, Error> Store::create_mailbox(const MailboxName& name,
   // No link is followed on the way (fs.h): `autocreate_post` brings remote RCPTs here.
   Fd dir_fd;
   if (auto e = make_dirs_beneath(partition_root(partition), rel, &dir_fd)) return fail(*e);
+  if (auto e = check_header_tmp(dir_fd.get(), dir)) return fail(*e);
   // Message files left by an earlier mailbox of the same name must not be mistaken for ours.
   if (auto e = remove_message_files(dir_fd.get(), dir)) return fail(*e);
   const Acl acl = Acl::for_new_mailbox(owner_of(name), config_.default_acl);
@@ -254,6 +268,7 @@ std::optional<Error> Store::rename_mailbox(const MailboxName& from, const Mailbo
   for (const auto& mv : moves) {
     Fd dir;
     if (auto e = open_mailbox_dir(mv.box, &dir)) return e;
+    if (auto e = check_header_tmp(dir.get(), mailbox_dir(mv.box))) return e;
   }
   // Directories first, parents before children; a child inside a moved parent moved with it.
   std::vector<std::pair<std::string, std::string>> done;  // relative from -> to
@@ -356,6 +371,7 @@ std::optional<Error> Store::set_quota(const MailboxName& name, std::optional<int
   {
     Fd dir;  // a planted link fails the command before the index changes
     if (auto e = open_mailbox_dir(*box, &dir)) return e;
+    if (auto e = check_header_tmp(dir.get(), mailbox_dir(*box))) return e;
   }
   {
     auto txn = Transaction::begin(index_.db());

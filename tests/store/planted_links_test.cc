@@ -99,6 +99,23 @@ TEST(PlantedLinks, HeaderTmpLinkFailsSetAclAndChangesNothing) {
   EXPECT_EQ(testing::read_file(victim), kPrecious);
   EXPECT_EQ(testing::read_file(header), before);
   EXPECT_EQ(p.t.mailbox("user/a").acl, box.acl) << "the index changed";
+  // The same for a quota change, a rename and a create over a leftover directory.
+  auto name = p.t.store().parse_name("user/a").value();
+  e = p.t.store().set_quota(name, 100, std::nullopt);
+  ASSERT_TRUE(e);
+  EXPECT_NE(e->detail.find("cubby.header.tmp: is a symbolic link"), std::string::npos);
+  auto root = p.t.store().index().quotas().get("user.a");
+  ASSERT_TRUE(root.ok());
+  EXPECT_FALSE(root.value()) << "the quota root was set";
+  e = p.t.store().rename_mailbox(name, p.t.store().parse_name("user/z").value());
+  ASSERT_TRUE(e);
+  EXPECT_NO_THROW(p.t.mailbox("user/a"));
+  fs::create_directories(p.partition() + "/user/y");
+  ASSERT_EQ(::symlink(victim.c_str(), (p.partition() + "/user/y/cubby.header.tmp").c_str()), 0);
+  auto created = p.t.store().create_mailbox(p.t.store().parse_name("user/y").value());
+  ASSERT_FALSE(created.ok());
+  EXPECT_FALSE(p.t.store().find_mailbox(p.t.store().parse_name("user/y").value()));
+  EXPECT_EQ(testing::read_file(victim), kPrecious);
 }
 
 TEST(PlantedLinks, CreateDeleteRenameThroughADirectoryLinkFail) {
