@@ -123,11 +123,17 @@ constexpr OptionSpec kOptions[] = {
         "Largest message accepted, advertised as SIZE in the LHLO reply; 0 means unlimited."),
   bytes("lmtp_max_header_size", "1M", "Largest header section a message may have."),
   integer("lmtp_max_command_length", "4096", 512, 1 << 20,
-          "Longest LMTP command line in bytes, CRLF included; a longer one is refused whole."),
+          "Longest LMTP command line in bytes, its line end included; a longer one is refused whole."),
   integer("lmtp_max_recipients", "1000", 1, kIntMax,
           "Most recipients in one transaction; more get 452 and are retried by the client."),
   duration("lmtp_idle_timeout", "360s",
            "Close an LMTP connection that sends nothing for this long (Cyrus: 360 s)."),
+  duration("lmtp_request_deadline", "300s",
+           "Time a peer has to send one whole command line, or a message's content (plus "
+           "lmtp_min_data_rate's allowance); missed: 421 4.4.2. 0 means no deadline."),
+  integer("lmtp_min_data_rate", "500", 1, kIntMax,
+          "Message bytes per second a peer must keep up: each byte received extends the "
+          "lmtp_request_deadline of its message by 1/rate s."),
   integer("lmtp_max_connections", "200", 1, kIntMax,
           "Connections one lmtpd worker serves at once; more wait in the listen backlog."),
   integer("lmtp_user_concurrency_limit", "0", 0, kIntMax,
@@ -176,7 +182,12 @@ constexpr OptionSpec kOptions[] = {
   integer("lmtp_max_auth_failures", "5", 1, 1000,
           "Failed AUTH attempts on one connection before it is closed with 421."),
   duration("lmtp_auth_failure_delay", "1s",
-           "Wait before answering a failed AUTH; doubled at each further failure, at most 30 s."),
+           "Wait before answering a failed AUTH; doubled at each further failure, at most 30 s. "
+           "Once a client address has failed, its AUTH attempts (on any connection) are checked "
+           "at most this often, the spacing doubled at each further failure, at most 30 s."),
+  duration("lmtp_auth_penalty_timeout", "1h",
+           "Forget the AUTH failures of a client address after this long without a new one (a "
+           "successful login from it forgets them at once); 0 turns the penalty per address off."),
 
   // TLS.
   text("tls_server_cert", "",

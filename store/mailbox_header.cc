@@ -1,6 +1,7 @@
 // The cubby.header file of a mailbox directory; see mailbox_header.h.
 #include "store/mailbox_header.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -86,11 +87,19 @@ Result<MailboxHeader, Error> MailboxHeader::parse(const std::string& text) {
 }
 
 Result<MailboxHeader, Error> MailboxHeader::read(const std::string& dir) {
-  const std::string path = dir + "/" + kMailboxHeaderFile;
-  auto text = read_small_file(path);
+  Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!d) {
+    if (errno == ENOENT) return fail(Error{Errc::kNotFound, dir + ": no mailbox directory"});
+    return fail(sys_error("open " + dir));
+  }
+  return read_at(d.get(), dir);
+}
+
+Result<MailboxHeader, Error> MailboxHeader::read_at(int dir, const std::string& shown) {
+  const std::string path = shown + "/" + kMailboxHeaderFile;
+  auto text = read_small_file_at(dir, shown, kMailboxHeaderFile);
   if (!text.ok()) {
-    struct stat st;
-    if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) {
+    if (text.error().code == Errc::kNotFound) {
       return fail(Error{Errc::kNotFound, path + ": no mailbox header"});
     }
     return fail(text.error());
@@ -100,8 +109,8 @@ Result<MailboxHeader, Error> MailboxHeader::read(const std::string& dir) {
   return h;
 }
 
-std::optional<Error> MailboxHeader::write(const std::string& dir) const {
-  return write_file_atomically(dir + "/" + kMailboxHeaderFile, str());
+std::optional<Error> MailboxHeader::write_at(int dir, const std::string& shown) const {
+  return write_file_atomically_at(dir, shown, kMailboxHeaderFile, str());
 }
 
 }  // namespace cubby::store

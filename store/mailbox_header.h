@@ -7,7 +7,7 @@
 // messages are deleted from it; never by a delivery. So `uidnext` is only a floor: every UID that
 // was ever used and whose file is gone is below it (deleting a message records the uidnext of the
 // moment first), and reconstruct takes the larger of the floor and the highest file's UID + 1.
-// Writes are atomic (fs.h write_file_atomically). The format is text, one "key TAB value" per line
+// Writes are atomic (fs.h write_file_atomically_at) and never through a link. The format is text, one "key TAB value" per line
 // after a first line "Cubby mailbox header 1"; unknown keys are ignored so a newer Cubby may add
 // some.
 #pragma once
@@ -35,7 +35,10 @@ struct MailboxHeader {
 
   // Reads <dir>/cubby.header; kNotFound when there is none, kCorrupt when it does not parse.
   static Result<MailboxHeader, Error> read(const std::string& dir);
-  [[nodiscard]] std::optional<Error> write(const std::string& dir) const;
+  // The same in the open directory `dir` whose path is `shown`, never through a link (fs.h).
+  static Result<MailboxHeader, Error> read_at(int dir, const std::string& shown);
+  // Writes <dir>/cubby.header atomically (fs.h write_file_atomically_at).
+  [[nodiscard]] std::optional<Error> write_at(int dir, const std::string& shown) const;
   std::string str() const;
   static Result<MailboxHeader, Error> parse(const std::string& text);
 };

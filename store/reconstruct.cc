@@ -2,6 +2,7 @@
 #include "store/reconstruct.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,30 +22,39 @@ namespace {
 
 struct DirEntries {
   std::vector<std::string> dirs;
-  std::map<int64_t, std::string> messages;  // uid -> file name
+  std::map<int64_t, std::string> messages;  // uid -> file name, regular files only
+  std::vector<std::string> strange;          // "<uid>." names that are no regular file (links)
   bool header = false;
 };
 
-DirEntries read_dir(const std::string& dir) {
+// The entries of the open directory `dir`. A "<uid>." that is not a regular file (a planted
+// link, say) is left out and named in `links`; a link is never entered as a directory.
+DirEntries read_dir(int dir) {
   DirEntries out;
-  DIR* d = ::opendir(dir.c_str());
+  DIR* d = ::fdopendir(::fcntl(dir, F_DUPFD_CLOEXEC, 0));
   if (!d) return out;
   while (dirent* ent = ::readdir(d)) {
     const std::string n = ent->d_name;
     if (n == "." || n == "..") continue;
+    struct stat st;
+    const bool known = ::fstatat(dir, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
     if (auto uid = parse_message_file_name(n)) {
-      out.messages.emplace(*uid, n);
+      if (known && S_ISREG(st.st_mode)) {
+        out.messages.emplace(*uid, n);
+      } else if (known) {
+        out.strange.push_back(n);
+      }
       continue;
     }
     if (n == kMailboxHeaderFile) {
       out.header = true;
       continue;
     }
-    struct stat st;
-    if (::lstat((dir + "/" + n).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) out.dirs.push_back(n);
+    if (known && S_ISDIR(st.st_mode)) out.dirs.push_back(n);
   }
   ::closedir(d);
   std::sort(out.dirs.begin(), out.dirs.end());
+  std::sort(out.strange.begin(), out.strange.end());
   return out;
 }
 
@@ -81,11 +91,12 @@ class Reconstruction {
   Reconstruction(Store& store, ReconstructReport& report) : store_(store), r_(report) {}
 
   // Adds the mailbox whose directory is `rel` on `partition` unless the index has it.
-  void adopt(const std::string& partition, const std::string& rel, const DirEntries& entries) {
+  void adopt(const std::string& partition, const std::string& rel, int dir_fd,
+             const DirEntries& entries) {
     const std::string dir = store_.partition_root(partition) + "/" + rel;
     std::optional<MailboxHeader> header;
     if (entries.header) {
-      auto h = MailboxHeader::read(dir);
+      auto h = MailboxHeader::read_at(dir_fd, dir);
       if (h.ok()) {
         header = h.value();
       } else {
@@ -145,12 +156,16 @@ class Reconstruction {
     }
   }
 
-  // Walks a partition for mailbox directories.
+  // Walks a partition for mailbox directories; links are neither entered nor adopted.
   void walk(const std::string& partition, const std::string& rel) {
-    const std::string dir = store_.partition_root(partition) + (rel.empty() ? "" : "/" + rel);
-    DirEntries entries = read_dir(dir);
+    Fd dir;
+    if (auto e = open_dir_beneath(store_.partition_root(partition), rel, &dir)) {
+      r_.problems.push_back(e->detail);
+      return;
+    }
+    DirEntries entries = read_dir(dir.get());
     if (!rel.empty() && (entries.header || !entries.messages.empty())) {
-      adopt(partition, rel, entries);
+      adopt(partition, rel, dir.get(), entries);
     }
     for (const auto& sub : entries.dirs) {
       if (rel.empty() && sub == "stage.") continue;
@@ -162,11 +177,14 @@ class Reconstruction {
     if (store_.index().find_mailbox(name.internal())) return;
     const std::string rel = name.relative_dir(store_.config().hash_spool);
     for (const auto& [partition, root] : store_.config().partitions) {
-      struct stat st;
-      if (::stat((root + "/" + rel).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-        adopt(partition, rel, read_dir(root + "/" + rel));
+      Fd dir;
+      if (auto e = open_dir_beneath(root, rel, &dir)) {
+        if (e->code == Errc::kNotFound) continue;
+        r_.problems.push_back(e->detail);
         return;
       }
+      adopt(partition, rel, dir.get(), read_dir(dir.get()));
+      return;
     }
     r_.problems.push_back(store_.external_name(name.internal()) +
                           ": not in the index and not on any partition");
@@ -187,16 +205,26 @@ class Reconstruction {
     const std::string dir = store_.mailbox_dir(*box);
     const bool fresh = fresh_.count(box->id) > 0;
     int64_t uidnext = box->uidnext;
-    if (auto h = MailboxHeader::read(dir); h.ok()) uidnext = std::max(uidnext, h->uidnext);
-    struct stat dst;
-    if (::stat(dir.c_str(), &dst) != 0) {
-      if (auto e = make_dirs(dir)) {
+    // The directory opens beneath its partition without a link, or the mailbox is left alone.
+    Fd dir_fd;
+    if (auto e = store_.open_mailbox_dir(*box, &dir_fd)) {
+      if (e->code != Errc::kNotFound) {
         r_.problems.push_back(ext + ": " + e->detail);
-      } else {
-        r_.events.push_back(ext + ": directory " + dir + " missing - created");
+        return;
       }
+      if (auto made = make_dirs_beneath(store_.partition_root(box->partition), box->dir, &dir_fd)) {
+        r_.problems.push_back(ext + ": " + made->detail);
+        return;
+      }
+      r_.events.push_back(ext + ": directory " + dir + " missing - created");
     }
-    DirEntries entries = read_dir(dir);
+    if (auto h = MailboxHeader::read_at(dir_fd.get(), dir); h.ok()) {
+      uidnext = std::max(uidnext, h->uidnext);
+    }
+    DirEntries entries = read_dir(dir_fd.get());
+    for (const auto& n : entries.strange) {
+      r_.problems.push_back(ext + ": " + refused_link(dir + "/" + n).detail);
+    }
     std::map<int64_t, MessageRecord> rows;
     for (auto& m : index.messages(box->id)) rows.emplace(m.uid, std::move(m));
     int64_t highest = 0;
@@ -205,10 +233,13 @@ class Reconstruction {
     for (const auto& [uid, file] : entries.messages) {
       const std::string path = dir + "/" + file;
       struct stat st;
-      if (::stat(path.c_str(), &st) != 0) continue;
+      if (::fstatat(dir_fd.get(), file.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+          !S_ISREG(st.st_mode)) {
+        continue;
+      }
       auto row = rows.find(uid);
       if (st.st_size == 0 && (row == rows.end() || !row->second.pending)) {
-        ::unlink(path.c_str());
+        ::unlinkat(dir_fd.get(), file.c_str(), 0);
         if (row != rows.end()) {
           if (auto e = index.delete_message(box->id, uid)) {
             r_.problems.push_back(ext + ": " + e->detail);
@@ -239,6 +270,9 @@ class Reconstruction {
         continue;
       }
       if (entries.messages.count(uid)) continue;
+      if (std::count(entries.strange.begin(), entries.strange.end(), std::to_string(uid) + ".")) {
+        continue;  // a link in its place: reported above, the row is left for the administrator
+      }
       if (auto e = index.delete_message(box->id, uid)) {
         r_.problems.push_back(ext + ": " + e->detail);
         return;
@@ -249,14 +283,16 @@ class Reconstruction {
     uidnext = std::max(uidnext, highest + 1);
     for (int64_t old_uid : homeless) {
       const int64_t uid = uidnext++;
-      const std::string from = dir + "/" + std::to_string(old_uid) + ".";
-      const std::string to = dir + "/" + std::to_string(uid) + ".";
-      if (::rename(from.c_str(), to.c_str()) != 0) {
+      const std::string from_name = std::to_string(old_uid) + ".";
+      const std::string to_name = std::to_string(uid) + ".";
+      const std::string from = dir + "/" + from_name;
+      const std::string to = dir + "/" + to_name;
+      if (::renameat(dir_fd.get(), from_name.c_str(), dir_fd.get(), to_name.c_str()) != 0) {
         r_.problems.push_back(ext + ": rename " + from + ": " + sys_error("").detail);
         continue;
       }
       struct stat st;
-      if (::stat(to.c_str(), &st) != 0) continue;
+      if (::fstatat(dir_fd.get(), to_name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
       add(*box, uid, to, st, ext,
           "rediscovered (was uid " + std::to_string(old_uid) + ")");
       --r_.found;
@@ -270,8 +306,8 @@ class Reconstruction {
       r_.problems.push_back(ext + ": " + e->detail);
       return;
     }
-    if (!homeless.empty()) {
-      if (auto e = fsync_dir(dir)) r_.problems.push_back(ext + ": " + e->detail);
+    if (!homeless.empty() && ::fsync(dir_fd.get()) != 0) {
+      r_.problems.push_back(ext + ": " + sys_error("fsync " + dir).detail);
     }
   }
 
@@ -319,7 +355,7 @@ class Reconstruction {
                const std::string& ext) {
     auto d = digest_file(path);
     struct stat st;
-    if (!d.ok() || ::stat(path.c_str(), &st) != 0) return;
+    if (!d.ok() || ::lstat(path.c_str(), &st) != 0) return;
     MessageRecord fixed = row;
     fixed.guid = d->guid;
     fixed.size = static_cast<int64_t>(d->size);

@@ -2,6 +2,7 @@
 #include "store/store.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <sys/stat.h>
@@ -25,6 +26,67 @@ std::optional<int64_t> parse_message_file_name(const std::string& name) {
   if (uid == 0 || name[0] == '0') return std::nullopt;
   return uid;
 }
+
+namespace {
+
+// Removes the "<uid>." files of the open directory `dir` (path `shown`).
+std::optional<Error> remove_message_files(int dir, const std::string& shown) {
+  DIR* d = ::fdopendir(::fcntl(dir, F_DUPFD_CLOEXEC, 0));
+  if (!d) return sys_error("read " + shown);
+  std::vector<std::string> strays;
+  while (dirent* ent = ::readdir(d)) {
+    if (parse_message_file_name(ent->d_name)) strays.emplace_back(ent->d_name);
+  }
+  ::closedir(d);
+  for (const auto& n : strays) ::unlinkat(dir, n.c_str(), 0);  // a link itself, never its target
+  return std::nullopt;
+}
+
+// A header write refuses anything but a regular file at cubby.header.tmp (fs.h
+// write_file_atomically_at); operations that write the header after changing the index ask first,
+// so that such a link fails them before anything changes.
+std::optional<Error> check_header_tmp(int dir, const std::string& shown) {
+  const std::string tmp = std::string(kMailboxHeaderFile) + ".tmp";
+  struct stat st;
+  if (::fstatat(dir, tmp.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || S_ISREG(st.st_mode)) {
+    return std::nullopt;
+  }
+  if (S_ISLNK(st.st_mode)) return refused_link(shown + "/" + tmp);
+  return Error{Errc::kIo, shown + "/" + tmp + ": exists and is not a regular file"};
+}
+
+std::string base_name(const std::string& rel) { return rel.substr(rel.find_last_of('/') + 1); }
+std::string parent_rel(const std::string& rel) {
+  const size_t slash = rel.find_last_of('/');
+  return slash == std::string::npos ? "" : rel.substr(0, slash);
+}
+
+// Moves directory `from` to `to` (both relative to `root`), the parents opened beneath `root`
+// (`to`'s created where missing), so that no link on either way is followed.
+std::optional<Error> move_dir(const std::string& root, const std::string& from,
+                              const std::string& to) {
+  Fd source_parent, target_parent;
+  if (auto e = open_dir_beneath(root, parent_rel(from), &source_parent)) return e;
+  if (auto e = make_dirs_beneath(root, parent_rel(to), &target_parent)) return e;
+  const std::string target = root + "/" + to;
+  struct stat st;
+  if (::fstatat(target_parent.get(), base_name(to).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    return Error{Errc::kExists, "directory " + target + " already exists"};
+  }
+  if (::fstatat(source_parent.get(), base_name(from).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+      S_ISLNK(st.st_mode)) {
+    return refused_link(root + "/" + from);
+  }
+  if (::renameat(source_parent.get(), base_name(from).c_str(), target_parent.get(),
+                 base_name(to).c_str()) != 0) {
+    return sys_error("rename " + root + "/" + from);
+  }
+  if (::fsync(target_parent.get()) != 0) return sys_error("fsync " + parent_dir(target));
+  if (::fsync(source_parent.get()) != 0) return sys_error("fsync " + root + "/" + parent_rel(from));
+  return std::nullopt;
+}
+
+}  // namespace
 
 Result<std::unique_ptr<Store>, Error> Store::open(StoreConfig config) {
   if (auto e = make_dirs(config.config_directory)) return fail(*e);
@@ -68,19 +130,27 @@ Result<MailboxRecord, Error> Store::create_mailbox(const MailboxName& name,
   const std::string rel = name.relative_dir(config_.hash_spool);
   const std::string dir = partition_root(partition) + "/" + rel;
   // The directory first: a crash before the row leaves an empty directory, never a row without one.
-  if (auto e = make_dirs(dir)) return fail(*e);
+  // No link is followed on the way (fs.h): `autocreate_post` brings remote RCPTs here.
+  Fd dir_fd;
+  if (auto e = make_dirs_beneath(partition_root(partition), rel, &dir_fd)) return fail(*e);
+  if (auto e = check_header_tmp(dir_fd.get(), dir)) return fail(*e);
   // Message files left by an earlier mailbox of the same name must not be mistaken for ours.
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (dirent* ent = ::readdir(d)) {
-      if (parse_message_file_name(ent->d_name)) ::unlink((dir + "/" + ent->d_name).c_str());
-    }
-    ::closedir(d);
-  }
+  if (auto e = remove_message_files(dir_fd.get(), dir)) return fail(*e);
   const Acl acl = Acl::for_new_mailbox(owner_of(name), config_.default_acl);
   auto record = index_.insert_mailbox(internal, partition, rel, acl.str());
   if (!record.ok()) return fail(record.error());
   if (auto e = write_header(record.value())) return fail(*e);
   return record;
+}
+
+std::optional<Error> Store::open_mailbox_dir(const MailboxRecord& m, Fd* fd) const {
+  return open_dir_beneath(partition_root(m.partition), m.dir, fd);
+}
+
+std::optional<Error> Store::open_message_file(const MailboxRecord& m, int64_t uid, Fd* fd) const {
+  Fd dir;
+  if (auto e = open_mailbox_dir(m, &dir)) return e;
+  return open_file_at(dir.get(), message_path(m, uid), std::to_string(uid) + ".", fd);
 }
 
 std::optional<Error> Store::write_header(const MailboxRecord& m) {
@@ -97,10 +167,15 @@ std::optional<Error> Store::write_header(const MailboxRecord& m) {
     h.storage_limit = root.value()->storage_limit;
     h.message_limit = root.value()->message_limit;
   }
-  return h.write(mailbox_dir(m));
+  Fd dir;
+  if (auto e = open_mailbox_dir(m, &dir)) return e;
+  return h.write_at(dir.get(), mailbox_dir(m));
 }
 
 std::optional<Error> Store::delete_one(const MailboxRecord& m) {
+  // The directory is opened before anything changes: a link there fails the deletion untouched.
+  Fd dir;
+  if (auto e = open_mailbox_dir(m, &dir); e && e->code != Errc::kNotFound) return e;
   auto messages = index_.messages(m.id);
   {
     // Rows, usage and the root go together. No row may point at a file that is gone, so the files
@@ -123,9 +198,16 @@ std::optional<Error> Store::delete_one(const MailboxRecord& m) {
     }
     if (auto e = txn->commit()) return e;
   }
-  for (const auto& msg : messages) ::unlink(message_path(m, msg.uid).c_str());
-  ::unlink((mailbox_dir(m) + "/" + kMailboxHeaderFile).c_str());
-  ::rmdir(mailbox_dir(m).c_str());  // fails harmlessly while sub-mailboxes live inside
+  if (!dir) return std::nullopt;  // no directory: nothing more to remove
+  for (const auto& msg : messages) ::unlinkat(dir.get(), (std::to_string(msg.uid) + ".").c_str(), 0);
+  ::unlinkat(dir.get(), kMailboxHeaderFile, 0);
+  dir = Fd();
+  const std::string root = partition_root(m.partition);
+  Fd parent;
+  if (!open_dir_beneath(root, parent_rel(m.dir), &parent)) {
+    // Fails harmlessly while sub-mailboxes live inside.
+    ::unlinkat(parent.get(), base_name(m.dir).c_str(), AT_REMOVEDIR);
+  }
   return std::nullopt;
 }
 
@@ -144,6 +226,11 @@ std::optional<Error> Store::delete_mailbox(const MailboxName& name) {
   // Deepest first, so each directory is empty when its turn comes.
   std::sort(doomed.begin(), doomed.end(),
             [](const MailboxRecord& a, const MailboxRecord& b) { return a.name > b.name; });
+  // Every directory is checked before any is touched: a planted link fails the whole deletion.
+  for (const auto& m : doomed) {
+    Fd dir;
+    if (auto e = open_mailbox_dir(m, &dir); e && e->code != Errc::kNotFound) return e;
+  }
   for (const auto& m : doomed) {
     if (auto e = delete_one(m)) return e;
   }
@@ -177,25 +264,23 @@ std::optional<Error> Store::rename_mailbox(const MailboxName& from, const Mailbo
     std::string dir = new_name.relative_dir(config_.hash_spool);
     moves.push_back(Move{std::move(box), std::move(new_name), std::move(dir)});
   }
+  // Every source directory must open without a link before anything moves (fs.h).
+  for (const auto& mv : moves) {
+    Fd dir;
+    if (auto e = open_mailbox_dir(mv.box, &dir)) return e;
+    if (auto e = check_header_tmp(dir.get(), mailbox_dir(mv.box))) return e;
+  }
   // Directories first, parents before children; a child inside a moved parent moved with it.
-  std::vector<std::pair<std::string, std::string>> done;  // absolute from -> to
+  std::vector<std::pair<std::string, std::string>> done;  // relative from -> to
   for (const auto& mv : moves) {
     const std::string root = partition_root(mv.box.partition);
-    std::string current = root + "/" + mv.box.dir;
+    std::string current = mv.box.dir;
     for (const auto& [a, b] : done) {
       if (current.compare(0, a.size() + 1, a + "/") == 0) current = b + current.substr(a.size());
     }
-    const std::string target = root + "/" + mv.new_dir;
-    if (current == target) continue;
-    struct stat st;
-    if (::lstat(target.c_str(), &st) == 0) {
-      return Error{Errc::kExists, "directory " + target + " already exists"};
-    }
-    if (auto e = make_dirs(parent_dir(target))) return e;
-    if (::rename(current.c_str(), target.c_str()) != 0) return sys_error("rename " + current);
-    if (auto e = fsync_dir(parent_dir(target))) return e;
-    if (auto e = fsync_dir(parent_dir(current))) return e;
-    done.emplace_back(current, target);
+    if (current == mv.new_dir) continue;
+    if (auto e = move_dir(root, current, mv.new_dir)) return e;
+    done.emplace_back(current, mv.new_dir);
   }
   {
     auto txn = Transaction::begin(index_.db());
@@ -240,10 +325,12 @@ std::optional<Error> Store::rename_mailbox(const MailboxName& from, const Mailbo
 }
 
 std::optional<Error> Store::set_acl(const MailboxRecord& m, const std::string& acl) {
-  if (auto e = index_.set_acl(m.id, acl)) return e;
+  // The header first: when it cannot be written (a planted link, say) nothing changed.
   auto fresh = index_.mailbox_by_id(m.id);
   if (!fresh) return Error{Errc::kNotFound, "mailbox " + m.name + " was deleted"};
-  return write_header(*fresh);
+  fresh->acl = acl;
+  if (auto e = write_header(*fresh)) return e;
+  return index_.set_acl(m.id, acl);
 }
 
 std::optional<Error> Store::delete_message(const MailboxRecord& m, int64_t uid) {
@@ -267,7 +354,9 @@ std::optional<Error> Store::delete_message(const MailboxRecord& m, int64_t uid) 
     }
     if (auto e = txn->commit()) return e;
   }
-  if (::unlink(message_path(m, uid).c_str()) != 0 && errno != ENOENT) {
+  Fd dir;
+  if (auto e = open_mailbox_dir(m, &dir)) return e;
+  if (::unlinkat(dir.get(), (std::to_string(uid) + ".").c_str(), 0) != 0 && errno != ENOENT) {
     return sys_error("unlink " + message_path(m, uid));
   }
   return std::nullopt;
@@ -278,6 +367,11 @@ std::optional<Error> Store::set_quota(const MailboxName& name, std::optional<int
   auto box = index_.find_mailbox(name.internal());
   if (!box) {
     return Error{Errc::kNotFound, "no mailbox " + name.external(config_.unix_hierarchy_sep)};
+  }
+  {
+    Fd dir;  // a planted link fails the command before the index changes
+    if (auto e = open_mailbox_dir(*box, &dir)) return e;
+    if (auto e = check_header_tmp(dir.get(), mailbox_dir(*box))) return e;
   }
   {
     auto txn = Transaction::begin(index_.db());

@@ -11,6 +11,11 @@
 // request the store refuses). They are not atomic against a crash half-way (a rename moves
 // directories, then updates the index); `cubbyctl check` reports what a crash left and
 // `cubbyctl reconstruct` repairs it.
+//
+// Every path these operations touch is reached beneath its partition without following a symbolic
+// link (fs.h make_dirs_beneath, open_dir_beneath; files by *at() calls on the opened directory);
+// a planted link makes the operation fail with an Error naming the path, before it changes
+// anything where it can (create, delete, rename, set_acl, set_quota, delete_message check first).
 #pragma once
 
 #include <memory>
@@ -21,6 +26,7 @@
 #include "conf/result.h"
 #include "store/config.h"
 #include "store/error.h"
+#include "store/fs.h"
 #include "store/index.h"
 #include "store/mailbox_header.h"
 #include "store/mailbox_name.h"
@@ -71,6 +77,10 @@ class Store {
                                  std::optional<int64_t> messages);
   // Rewrites a mailbox's header from the index (the quota limits included when it is a root).
   [[nodiscard]] std::optional<Error> write_header(const MailboxRecord& m);
+  // Opens a mailbox's directory, or one message file read-only, beneath its partition without
+  // following a link (fs.h); kNotFound when missing.
+  [[nodiscard]] std::optional<Error> open_mailbox_dir(const MailboxRecord& m, Fd* fd) const;
+  [[nodiscard]] std::optional<Error> open_message_file(const MailboxRecord& m, int64_t uid, Fd* fd) const;
 
   Result<StageFile, Error> create_stage(const std::string& partition) const;
 

@@ -14,8 +14,8 @@
 namespace cubby::store {
 
 Result<FileDigest, Error> digest_file(const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return fail(sys_error("open " + path));
+  Fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) return fail(errno == ELOOP ? refused_link(path) : sys_error("open " + path));
   XXH3_state_t* state = XXH3_createState();
   XXH3_128bits_reset(state);
   FileDigest d;

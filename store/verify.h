@@ -20,7 +20,7 @@ struct FileDigest {
   std::string guid;  // XXH3-128, 32 hex digits
   uint64_t size = 0;
 };
-// Hashes a whole file as the stage file hashed the message.
+// Hashes a whole file as the stage file hashed the message; a symbolic link is refused.
 Result<FileDigest, Error> digest_file(const std::string& path);
 
 struct VerifyReport {

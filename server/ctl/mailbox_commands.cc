@@ -29,7 +29,8 @@ MailboxUsage usage_of(Context& c, const store::MailboxRecord& box) {
     ++u.messages;
     u.bytes += m.size;
     struct stat st;
-    if (::stat(c.store.message_path(box, m.uid).c_str(), &st) == 0 && st.st_nlink > 0) {
+    if (::lstat(c.store.message_path(box, m.uid).c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        st.st_nlink > 0) {
       u.physical += static_cast<double>(st.st_size) / static_cast<double>(st.st_nlink);
     }
   }

@@ -1,7 +1,10 @@
 // cubbyctl message ... and duplicates ...; see commands.h.
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
-#include <fstream>
 #include <iostream>
 
 #include "server/ctl/commands.h"
@@ -47,10 +50,21 @@ int show(Context& c, const Found& f, const std::string& uid_text) {
   if (!c.store.index().message(f.record.id, *uid)) {
     return complain(kNotFound, "no message " + uid_text + " in " + c.store.external_name(f.record.name));
   }
-  const std::string path = c.store.message_path(f.record, *uid);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return complain(kFailed, "cannot open " + path);
-  std::cout << in.rdbuf();
+  // Beneath the partition, never through a link (store/fs.h).
+  store::Fd file;
+  if (auto e = c.store.open_message_file(f.record, *uid, &file)) {
+    return complain(kFailed, "cannot open message: " + e->detail);
+  }
+  std::cout.flush();
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(file.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return complain(kFailed, "read " + c.store.message_path(f.record, *uid) + ": " +
+                                            std::strerror(errno));
+    if (n == 0) break;
+    std::cout.write(buf, n);
+  }
   return kOk;
 }
 

@@ -36,6 +36,8 @@
 //                       whatever delivered() brings
 //   timeout()           451 4.3.0 System I/O error per recipient inside a message, then
 //                       421 4.4.1 bye idle for too long
+//   deadline_exceeded() 451 4.4.2 Message transfer took too long per recipient inside a message,
+//                       then 421 4.4.2 bye, request took too long
 //   shutdown()          421 4.3.2 Shutting down, once no transaction is open
 #include "server/lmtp/engine.h"
 
@@ -116,12 +118,14 @@ struct Engine::Impl {
     kDone,       // AUTH succeeded: no more AUTH
   };
 
-  Impl(Engine& engine, EngineConfig cfg, PeerInfo p, Backend& b, Authenticator* a)
+  Impl(Engine& engine, EngineConfig cfg, PeerInfo p, Backend& b, Authenticator* a,
+       AuthPenalty* pen)
       : e(engine),
         config(std::move(cfg)),
         peer(std::move(p)),
         backend(b),
         authenticator(a),
+        penalty(pen),
         auth(peer.preauth ? Auth::kTransport : Auth::kNone),
         identity(peer.preauth ? "postman" : ""),
         writer(WriterConfig{config.servername, config.max_message_size, config.max_header_size,
@@ -132,6 +136,7 @@ struct Engine::Impl {
   PeerInfo peer;
   Backend& backend;
   Authenticator* authenticator;
+  AuthPenalty* penalty;  // may be null
   Auth auth;
   std::string identity;
   std::string lhlo;
@@ -139,14 +144,15 @@ struct Engine::Impl {
   // AUTH.
   bool external_exchange = false;  // kAuthResponse: AUTH EXTERNAL of a transport-authenticated peer
   size_t auth_failures = 0;
-  std::optional<std::chrono::milliseconds> delay;  // a failed AUTH waits for its answer
+  std::optional<std::chrono::milliseconds> delay;  // a failed AUTH waits for its answer, or:
+  std::optional<std::string> held_auth;  // the arguments of an AUTH waiting for its turn
+  bool admitted = false;                 // auth_command() runs an AUTH whose turn has come
   bool tls_requested = false;
 
   // Input not yet processed: the start of a command line, or what arrived while a delivery was
   // awaited.
   std::string pending;
   Mode mode = Mode::kCommand;
-  bool discard_cr = false;  // kDiscardLine: the last byte seen was a CR
 
   // The transaction.
   std::optional<MailCommand> mail;
@@ -161,6 +167,11 @@ struct Engine::Impl {
   MessageWriter writer;
   bool awaiting = false;
   size_t awaited_replies = 0;
+  // For the session's deadline (request_in_progress()): command lines and messages begun so far,
+  // and the message bytes received since the current message began.
+  uint64_t lines_begun = 0;
+  uint64_t messages_begun = 0;
+  uint64_t message_bytes = 0;
   std::optional<DeliveryRequest> delivery;
   bool shutdown_pending = false;
 
@@ -209,7 +220,8 @@ struct Engine::Impl {
   void end_of_message();
   void end_transaction();
   void delivered(std::vector<Reply> replies);
-  void timeout();
+  void drop(std::string_view per_recipient, std::string_view bye);
+  std::optional<RequestProgress> request_in_progress() const;
 };
 
 // ---- input ----
@@ -264,17 +276,21 @@ size_t Engine::Impl::process(std::string_view v) {
     switch (mode) {
       case Mode::kCommand:
       case Mode::kAuthResponse: {
-        const size_t end = v.find("\r\n", pos);
-        if (end == std::string_view::npos) {
+        // A line ends at LF; one CR before it is dropped (Cyrus strips a trailing "\n", then
+        // "\r"), so a bare-LF client is answered. Only message data insists on CRLF.
+        const size_t lf = v.find('\n', pos);
+        if (lf == std::string_view::npos) {
           if (v.size() - pos < line_limit(v.substr(pos))) return pos;  // wait for the rest
-          discard_cr = v.back() == '\r';
           if (mode == Mode::kAuthResponse) end_auth_exchange();
           mode = Mode::kDiscardLine;
           return v.size();
         }
+        const size_t end = lf > pos && v[lf - 1] == '\r' ? lf - 1 : lf;
         const std::string_view line = v.substr(pos, end - pos);
-        pos = end + 2;
-        if (line.size() + 2 > line_limit(line)) {
+        const size_t length = lf + 1 - pos;  // with its line end
+        pos = lf + 1;
+        ++lines_begun;
+        if (length > line_limit(line)) {
           if (mode == Mode::kAuthResponse) end_auth_exchange();
           say(kLineTooLong);
         } else if (mode == Mode::kAuthResponse) {
@@ -285,17 +301,10 @@ size_t Engine::Impl::process(std::string_view v) {
         break;
       }
       case Mode::kDiscardLine: {
-        if (discard_cr && v[pos] == '\n') {
-          ++pos;
-        } else {
-          const size_t end = v.find("\r\n", pos);
-          if (end == std::string_view::npos) {
-            discard_cr = v.back() == '\r';
-            return v.size();
-          }
-          pos = end + 2;
-        }
-        discard_cr = false;
+        const size_t lf = v.find('\n', pos);
+        if (lf == std::string_view::npos) return v.size();
+        pos = lf + 1;
+        ++lines_begun;
         mode = Mode::kCommand;
         say(kLineTooLong);
         break;
@@ -303,6 +312,7 @@ size_t Engine::Impl::process(std::string_view v) {
       case Mode::kData: {
         const DataReader::Progress p = reader.feed(v.substr(pos), writer);
         pos += p.consumed;
+        message_bytes += p.consumed;
         if (p.done) end_of_message();
         break;
       }
@@ -310,6 +320,7 @@ size_t Engine::Impl::process(std::string_view v) {
         const size_t take = static_cast<size_t>(std::min<uint64_t>(bdat_remaining, v.size() - pos));
         if (!bdat_error) writer.content(v.substr(pos, take));
         pos += take;
+        message_bytes += take;
         bdat_remaining -= take;
         if (bdat_remaining == 0) bdat_chunk_done();
         break;
@@ -418,6 +429,8 @@ void Engine::Impl::data_command() {
   say("354 go ahead\r\n");
   reader.reset();
   mode = Mode::kData;
+  ++messages_begun;
+  message_bytes = 0;
 }
 
 void Engine::Impl::bdat_command(std::string_view args) {
@@ -433,6 +446,12 @@ void Engine::Impl::bdat_command(std::string_view args) {
   const std::string_view rest = args.substr(i);
   if (i == 0 || !(rest.empty() || iequals(rest, " LAST"))) return say(kBadParameters);
 
+  // A chunk that continues the message is part of its transfer; any other (the first, or one
+  // refused whole) starts a transfer with its own deadline.
+  if (!bdat_used) {
+    ++messages_begun;
+    message_bytes = 0;
+  }
   bdat_size = n;
   bdat_remaining = n;
   bdat_last = !rest.empty();
@@ -516,6 +535,16 @@ void Engine::Impl::auth_command(std::string_view args) {
     if (initial->empty() || *initial == identity) return auth_result(AuthStep::success(identity));
     return auth_result(AuthStep::failure("EXTERNAL: " + identity + " may not act as " + *initial));
   }
+  // The client address's penalty (auth_penalty.h): once it has failed, its attempts wait their
+  // turn before they are checked, whatever connection they come on.
+  if (penalty && !admitted) {
+    const std::chrono::milliseconds wait = penalty->admit();
+    if (wait.count() > 0) {
+      held_auth = std::string(args);
+      delay = wait;  // process() stops; the session calls auth_delay_over()
+      return;
+    }
+  }
   if (initial) return auth_result(authenticator->start(mechanism, std::string_view(*initial)));
   auth_result(authenticator->start(mechanism, std::nullopt));
 }
@@ -549,6 +578,7 @@ void Engine::Impl::auth_result(AuthStep step) {
       return;
     case AuthStep::Kind::kSuccess:
       mode = Mode::kCommand;
+      if (penalty && auth == Auth::kNone) penalty->succeeded();
       auth = Auth::kDone;
       identity = std::move(step.text);
       say("235 2.7.0 Authentication successful\r\n");
@@ -559,6 +589,7 @@ void Engine::Impl::auth_result(AuthStep step) {
       return;
     case AuthStep::Kind::kFailure:
       mode = Mode::kCommand;
+      if (penalty && auth == Auth::kNone) penalty->failed();
       auth_failed();
       return;
   }
@@ -596,7 +627,16 @@ void Engine::Impl::answer_auth_failure() {
 void Engine::Impl::auth_delay_over() {
   if (!delay || e.closed_) return;
   delay.reset();
-  answer_auth_failure();
+  if (held_auth) {
+    // The attempt's turn has come: check it now.
+    const std::string args = std::move(*held_auth);
+    held_auth.reset();
+    admitted = true;
+    auth_command(args);
+    admitted = false;
+  } else {
+    answer_auth_failure();
+  }
   const size_t used = process(pending);
   pending.erase(0, used);
   release_input();
@@ -699,27 +739,38 @@ void Engine::Impl::delivered(std::vector<Reply> replies) {
   release_input();
 }
 
-void Engine::Impl::timeout() {
+void Engine::Impl::drop(std::string_view per_recipient, std::string_view bye) {
   if (e.closed_) return;
   if (mode == Mode::kAuthResponse) end_auth_exchange();
   if (!awaiting && inside_message()) {
-    for (size_t i = 0; i < recipients.size(); ++i) say(kIoError);
+    for (size_t i = 0; i < recipients.size(); ++i) say(per_recipient);
   }
-  end_transaction();
+  end_transaction();  // the sink goes: nothing of the message is kept
   delivery.reset();
   awaiting = false;
-  say("421 4.4.1 bye idle for too long\r\n");
+  say(bye);
   e.closed_ = true;
   release_input();
+}
+
+std::optional<RequestProgress> Engine::Impl::request_in_progress() const {
+  if (e.closed_ || held() || tls_requested) return std::nullopt;  // waiting for us, not the peer
+  if (mode == Mode::kData || mode == Mode::kBdat || bdat_used) {
+    return RequestProgress{true, messages_begun, message_bytes};
+  }
+  if (mode == Mode::kDiscardLine || !pending.empty()) {
+    return RequestProgress{false, lines_begun, 0};
+  }
+  return std::nullopt;
 }
 
 // ---- Engine ----
 
 Engine::Engine(EngineConfig config, PeerInfo peer, Backend& backend, std::string session_id,
-               Authenticator* authenticator)
+               Authenticator* authenticator, AuthPenalty* penalty)
     : session_id_(std::move(session_id)),
       impl_(std::make_unique<Impl>(*this, std::move(config), std::move(peer), backend,
-                                   authenticator)) {}
+                                   authenticator, penalty)) {}
 
 Engine::~Engine() = default;
 
@@ -747,7 +798,16 @@ bool Engine::awaiting_delivery() const { return impl_->awaiting; }
 bool Engine::in_transaction() const { return impl_->in_transaction(); }
 size_t Engine::buffered_input() const { return impl_->pending.size(); }
 
-void Engine::timeout() { impl_->timeout(); }
+void Engine::timeout() { impl_->drop(kIoError, "421 4.4.1 bye idle for too long\r\n"); }
+
+void Engine::deadline_exceeded() {
+  impl_->drop("451 4.4.2 Message transfer took too long\r\n",
+              "421 4.4.2 bye, request took too long\r\n");
+}
+
+std::optional<RequestProgress> Engine::request_in_progress() const {
+  return impl_->request_in_progress();
+}
 
 void Engine::shutdown() {
   if (closed_) return;

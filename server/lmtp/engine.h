@@ -10,6 +10,9 @@
 // Replies to a pipelined batch accumulate: the session sends take_output() when feed() returns,
 // i.e. when every complete command in hand has been answered or the engine waits for a delivery.
 //
+// A command line ends at LF, with or without the CR before it (as Cyrus reads them: a trailing LF,
+// then one CR, is stripped); message data ends only at <CRLF>.<CRLF> (data_reader.h).
+//
 // Memory is bounded whatever the peer sends: a command line is held up to the configured limit
 // (beyond it the line is discarded to its end and refused whole with `500 5.5.2 Line too long`),
 // message data is never held beyond a small buffer, and header names are bounded.
@@ -21,7 +24,10 @@
 // serves (auth_delay(), then auth_delay_over()): auth_failure_delay, doubled at each further
 // failure up to kMaxAuthDelay; the max_auth_failures-th failure is answered `421 4.7.0 Too many
 // authentication failures` and closes the session. While the delay runs, input is held as while a
-// delivery is awaited.
+// delivery is awaited. With an AuthPenalty (the client address's, across connections), a SASL
+// attempt is first admitted: when the address has failed before, the AUTH waits its turn the
+// same way (auth_delay(), auth_delay_over()) before its credentials are checked; each SASL failure
+// and success is reported to it.
 //
 // STARTTLS (RFC 3207): once the engine has said `220 2.0.0 Ready to start TLS` it reads nothing
 // more (tls_requested()); whatever the peer sent after the command is discarded, never executed
@@ -41,6 +47,7 @@
 #include <string_view>
 #include <vector>
 
+#include "server/lmtp/auth_penalty.h"
 #include "server/lmtp/authenticator.h"
 #include "server/lmtp/backend.h"
 #include "server/lmtp/message_headers.h"
@@ -51,7 +58,7 @@ namespace cubby::lmtp {
 struct EngineConfig {
   std::string servername = "localhost";
   uint64_t max_message_size = 0;   // stored bytes; 0 = unlimited (advertised as SIZE 2147483647)
-  size_t max_command_line = 4096;  // bytes including CRLF
+  size_t max_command_line = 4096;  // bytes including the line end
   size_t max_recipients = 1000;    // per transaction; beyond: 452 4.5.3 Too many recipients
   uint64_t max_header_size = 1 << 20;  // header section bytes; beyond: 552 5.3.4 per recipient
   bool soft_noauth = true;  // 430 4.7.0 (true) or 530 5.7.0 (false) at MAIL when unauthenticated
@@ -76,12 +83,21 @@ struct PeerInfo {
   std::optional<TlsSummary> tls;  // the connection is already under TLS
 };
 
+// What the peer is in the middle of sending, for the session's deadline (lmtp_request_deadline):
+// a command line (serial: lines begun so far) or a message's content (serial: messages begun;
+// bytes: received since it began, counting BDAT chunks and the lines between them).
+struct RequestProgress {
+  bool message = false;
+  uint64_t serial = 0;
+  uint64_t bytes = 0;
+};
+
 class Engine {
  public:
   // `authenticator` (may be null: only AUTH EXTERNAL of a pre-authenticated peer is possible)
-  // must outlive the engine.
+  // and `penalty` (may be null: no penalty per client address) must outlive the engine.
   Engine(EngineConfig config, PeerInfo peer, Backend& backend, std::string session_id,
-         Authenticator* authenticator = nullptr);
+         Authenticator* authenticator = nullptr, AuthPenalty* penalty = nullptr);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -114,6 +130,13 @@ class Engine {
   // or BDAT chunks begun), then `421 4.4.1 bye idle for too long`; the session is closed. While a
   // delivery is awaited only the 421 is queued (the replies belong to the delivery).
   void timeout();
+  // The peer took longer than its deadline over one command line or one message (the session
+  // keeps the time): as timeout(), with `451 4.4.2 Message transfer took too long` per recipient
+  // and `421 4.4.2 bye, request took too long`. The transaction is dropped, nothing of it kept.
+  void deadline_exceeded();
+  // The request the peer is sending now; empty between requests and while the engine waits for
+  // the session (a delivery, an AUTH delay, STARTTLS) rather than for the peer.
+  std::optional<RequestProgress> request_in_progress() const;
   // The server is stopping: the session closes with `421 4.3.2 Shutting down` as soon as no
   // transaction is open (at once if none is).
   void shutdown();

@@ -20,6 +20,15 @@ Result<std::unique_ptr<AccessPolicy>, std::string> AccessPolicy::load(
   policy->min_ssf = static_cast<unsigned>(settings.get_int("sasl_minimum_layer"));
   policy->max_auth_failures = static_cast<size_t>(settings.get_int("lmtp_max_auth_failures"));
   policy->auth_failure_delay = settings.get_duration("lmtp_auth_failure_delay");
+  const std::chrono::milliseconds forget = settings.get_duration("lmtp_auth_penalty_timeout");
+  if (forget.count() > 0) {
+    std::string problem;
+    policy->penalties = AuthPenaltyTable::open(
+        settings.get_string("configdirectory") + "/" + kPenaltyFile,
+        PenaltyRules{policy->auth_failure_delay, std::chrono::milliseconds(30000), forget},
+        &problem);
+    if (!problem.empty()) CUBBY_LOG_WARNING("%s", problem.c_str());
+  }
 
   auto tls = make_tls_context(settings);
   if (!tls.ok()) return fail(tls.error());

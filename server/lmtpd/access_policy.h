@@ -6,7 +6,9 @@
 // admins (`admins`, which `<service>_admins` overrides, e.g. `lmtp_admins` for the entry named
 // lmtp), the process's libsasl2 (SaslLibrary), the TLS context for STARTTLS (null when
 // tls_server_cert/tls_server_key are unset), and the AUTH rules (allowplaintext,
-// sasl_minimum_layer, lmtp_max_auth_failures, lmtp_auth_failure_delay). load() fails on a setting
+// sasl_minimum_layer, lmtp_max_auth_failures, lmtp_auth_failure_delay), and the table of AUTH
+// failures per client address that every worker shares (auth_penalty_table.h; null when
+// lmtp_auth_penalty_timeout is 0). load() fails on a setting
 // that cannot be used (a bad network, an unreadable certificate): lmtpd then refuses to start
 // rather than run less safely than configured.
 #pragma once
@@ -22,6 +24,7 @@
 #include "auth/sasl.h"
 #include "conf/result.h"
 #include "conf/settings.h"
+#include "server/lmtpd/auth_penalty_table.h"
 
 namespace cubby::server {
 
@@ -42,6 +45,7 @@ struct AccessPolicy {
   unsigned min_ssf = 0;
   size_t max_auth_failures = 5;
   std::chrono::milliseconds auth_failure_delay{1000};
+  std::unique_ptr<AuthPenaltyTable> penalties;  // null: no penalty per client address
 };
 
 }  // namespace cubby::server

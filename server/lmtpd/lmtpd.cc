@@ -156,6 +156,8 @@ int main(int argc, char** argv) {
   cubby::server::SessionContext context{io, backend, **committer, engine_config(*settings),
                                         settings->get_duration("lmtp_idle_timeout"),
                                         settings->get_bool("chatty")};
+  context.request_deadline = settings->get_duration("lmtp_request_deadline");
+  context.min_data_rate = static_cast<uint64_t>(settings->get_int("lmtp_min_data_rate"));
   // Who may connect, SASL and TLS: set up once per process.
   auto access = cubby::server::AccessPolicy::load(*settings);
   if (!access.ok()) {

@@ -44,10 +44,15 @@ Session::Session(Socket socket, SessionContext& context, const auth::Peer& peer,
       context_(context),
       host_(peer.received_host()),
       authenticator_(make_authenticator(context, peer, preauth)),
+      penalty_(authenticator_ && context.access->penalties
+                   ? context.access->penalties->for_address(peer.address)
+                   : nullptr),
       engine_(engine_config(context, peer), engine_peer(peer, preauth), context.backend,
-              lmtp::new_session_id(context.engine.servername), authenticator_.get()),
+              lmtp::new_session_id(context.engine.servername), authenticator_.get(),
+              penalty_.get()),
       timer_(context.io),
-      auth_delay_timer_(context.io) {
+      auth_delay_timer_(context.io),
+      deadline_timer_(context.io) {
   // Reads in the clear are synchronous after a readiness wait (read()): never block the loop.
   boost::system::error_code ignored;
   socket_.non_blocking(true, ignored);
@@ -98,6 +103,10 @@ void Session::pump() {
 }
 
 void Session::read() {
+  if (!within_deadline()) {
+    engine_.deadline_exceeded();
+    return pump();
+  }
   reading_ = true;
   arm_timer();
   if (tls_) {
@@ -128,10 +137,16 @@ void Session::read() {
 void Session::on_read(boost::system::error_code ec, std::string_view bytes) {
   reading_ = false;
   timer_.cancel();
+  deadline_timer_.cancel();
+  const bool deadline_hit = std::exchange(deadline_hit_, false);
   if (closed_) return;
   if (ec) {
-    if (ec == asio::error::operation_aborted) {  // the idle timer fired
-      engine_.timeout();
+    if (ec == asio::error::operation_aborted) {  // the idle timer or the deadline fired
+      if (deadline_hit) {
+        engine_.deadline_exceeded();
+      } else {
+        engine_.timeout();
+      }
       return pump();
     }
     return close();  // EOF or reset: a session ended without QUIT
@@ -237,10 +252,44 @@ void Session::arm_timer() {
   });
 }
 
+// Keeps the deadline of the request the peer is sending (if any): false when it has passed;
+// otherwise the deadline timer is set to cancel the read when it comes.
+bool Session::within_deadline() {
+  const std::optional<lmtp::RequestProgress> progress = engine_.request_in_progress();
+  if (!progress || context_.request_deadline.count() <= 0) {
+    request_.reset();  // between requests, or waiting for us: no deadline runs
+    deadline_timer_.cancel();
+    return true;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  const std::pair<bool, uint64_t> key{progress->message, progress->serial};
+  if (request_ != key) {
+    request_ = key;
+    request_start_ = now;
+  }
+  auto allowance = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      context_.request_deadline);
+  if (progress->message) {
+    const uint64_t rate = std::max<uint64_t>(context_.min_data_rate, 1);
+    allowance += std::chrono::milliseconds(progress->bytes / rate * 1000 +
+                                           progress->bytes % rate * 1000 / rate);
+  }
+  const auto deadline = request_start_ + allowance;
+  if (now >= deadline) return false;
+  deadline_timer_.expires_at(deadline);
+  deadline_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || self->closed_ || !self->reading_) return;
+    self->deadline_hit_ = true;
+    self->socket_.cancel();  // the pending read ends with operation_aborted
+  });
+  return true;
+}
+
 void Session::close() {
   if (closed_) return;
   closed_ = true;
   timer_.cancel();
+  deadline_timer_.cancel();
   auth_delay_timer_.cancel();
   boost::system::error_code ignored;
   socket_.shutdown(Socket::shutdown_both, ignored);

@@ -192,13 +192,25 @@ bool LmtpClient::connect_unix(const std::string& path) {
   return true;
 }
 
-bool LmtpClient::connect_tcp(int port) {
+bool LmtpClient::connect_tcp(int port) { return connect_tcp_from(port, ""); }
+
+bool LmtpClient::connect_tcp_from(int port, const std::string& source_ip) {
   close();
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_port = htons(static_cast<uint16_t>(port));
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ >= 0 && !source_ip.empty()) {
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    if (::inet_pton(AF_INET, source_ip.c_str(), &from.sin_addr) != 1 ||
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0) {
+      error_ = "bind " + source_ip + ": " + strerror(errno);
+      close();
+      return false;
+    }
+  }
   if (fd_ < 0 || ::connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
     error_ = "connect 127.0.0.1:" + std::to_string(port) + ": " + strerror(errno);
     close();

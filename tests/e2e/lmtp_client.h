@@ -54,6 +54,8 @@ class LmtpClient {
   // Connects; false (and error()) on failure. The greeting is not read.
   bool connect_unix(const std::string& path);
   bool connect_tcp(int port);  // 127.0.0.1:<port>
+  // The same from another loopback address (127.0.0.2, ...): another client address to the server.
+  bool connect_tcp_from(int port, const std::string& source_ip);
   bool connected() const { return fd_ >= 0; }
   void close();
 

@@ -362,5 +362,82 @@ TEST(EngineStarttls, RefusedBeforeAuthenticationIsOnlyTheMail) {
             "430 4.7.0 Authentication required\r\n220 2.0.0 Ready to start TLS\r\n");
 }
 
+// A penalty that records what the engine tells it and makes attempts wait `wait` when set.
+struct RecordingPenalty : AuthPenalty {
+  std::chrono::milliseconds wait{0};
+  int admitted = 0, failures = 0, successes = 0;
+  std::chrono::milliseconds admit() override {
+    ++admitted;
+    return wait;
+  }
+  void failed() override { ++failures; }
+  void succeeded() override { ++successes; }
+};
+
+struct PenaltyHarness : TcpHarness {
+  RecordingPenalty penalty;
+  std::string open() {
+    engine = std::make_unique<Engine>(config, peer, backend, "sid-1", &authenticator, &penalty);
+    engine->start();
+    return engine->take_output();
+  }
+};
+
+TEST(EngineAuthPenalty, FailuresAndSuccessAreReportedToTheAddressPenalty) {
+  PenaltyHarness h;
+  h.open();
+  EXPECT_EQ(h.send("AUTH PLAIN " + plain_ir("admin", "wrong") + "\r\n"), kInvalid);
+  EXPECT_EQ(h.penalty.admitted, 1);
+  EXPECT_EQ(h.penalty.failures, 1);
+  // Refused before any check (unknown mechanism, bad base64): no attempt, no turn taken.
+  h.send("AUTH CRAM-MD5\r\n");
+  h.send("AUTH PLAIN !!!\r\n");
+  EXPECT_EQ(h.penalty.admitted, 1);
+  EXPECT_EQ(h.send("AUTH PLAIN " + plain_ir("admin", "secret") + "\r\n"), kOk);
+  EXPECT_EQ(h.penalty.successes, 1);
+  EXPECT_EQ(h.penalty.failures, 1);
+}
+
+TEST(EngineAuthPenalty, AnAttemptWaitsItsTurnBeforeItIsChecked) {
+  PenaltyHarness h;
+  h.penalty.wait = 1500ms;
+  h.open();
+  EXPECT_EQ(h.send("AUTH PLAIN " + plain_ir("admin", "secret") + "\r\nNOOP\r\n"), "");
+  EXPECT_TRUE(h.authenticator.started.empty()) << "checked before its turn";
+  ASSERT_TRUE(h.engine->auth_delay());
+  EXPECT_EQ(*h.engine->auth_delay(), 1500ms);
+  EXPECT_EQ(h.send("NOOP\r\n"), "") << "input is held meanwhile";
+  h.engine->auth_delay_over();
+  EXPECT_EQ(h.engine->take_output(), kOk + "250 2.0.0 ok\r\n250 2.0.0 ok\r\n");
+  EXPECT_EQ(h.penalty.admitted, 1) << "admitted once, not again when its turn came";
+  EXPECT_EQ(h.penalty.successes, 1);
+}
+
+TEST(EngineAuthPenalty, AHeldAttemptThatFailsIsAnsweredAfterItsOwnDelayToo) {
+  PenaltyHarness h;
+  h.config.auth_failure_delay = 100ms;
+  h.penalty.wait = 200ms;
+  h.open();
+  EXPECT_EQ(h.send("AUTH PLAIN " + plain_ir("admin", "wrong") + "\r\n"), "");
+  EXPECT_EQ(*h.engine->auth_delay(), 200ms);
+  h.engine->auth_delay_over();
+  EXPECT_EQ(h.engine->take_output(), "");
+  EXPECT_EQ(h.penalty.failures, 1);
+  ASSERT_TRUE(h.engine->auth_delay());
+  EXPECT_EQ(*h.engine->auth_delay(), 100ms);
+  h.engine->auth_delay_over();
+  EXPECT_EQ(h.engine->take_output(), kInvalid);
+}
+
+TEST(EngineAuthPenalty, PreauthenticatedExternalNeverTouchesThePenalty) {
+  Harness h;
+  RecordingPenalty penalty;
+  h.engine = std::make_unique<Engine>(h.config, h.peer, h.backend, "sid", nullptr, &penalty);
+  h.engine->start();
+  h.engine->take_output();
+  EXPECT_EQ(h.send("AUTH EXTERNAL =\r\n"), kOk);
+  EXPECT_EQ(penalty.admitted + penalty.failures + penalty.successes, 0);
+}
+
 }  // namespace
 }  // namespace cubby::lmtp

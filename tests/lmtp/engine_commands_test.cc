@@ -71,7 +71,7 @@ TEST(EngineCommands, KeywordFormsAsCyrus) {
 TEST(EngineCommands, LhloArgumentWithControlCharactersIsRefused) {
   Harness h;
   h.open();
-  EXPECT_EQ(h.send("LHLO a\nReceived: forged\r\n"), kBadParams);
+  EXPECT_EQ(h.send("LHLO a\rReceived: forged\r\n"), kBadParams);
   EXPECT_EQ(h.send(std::string("LHLO a\0b\r\n", 10)), kBadParams);
   EXPECT_EQ(h.send("LHLO a\tb\r\n"), kBadParams);
 }
@@ -287,11 +287,54 @@ TEST(EngineCommands, HugeCommandLineInOneRead) {
             "500 5.5.2 Line too long\r\n221 2.0.0 bye\r\n");
 }
 
-TEST(EngineCommands, BareLfDoesNotEndACommandLine) {
+TEST(EngineCommands, BareLfEndsACommandLineAsInCyrus) {
   Harness h;
   h.open();
-  EXPECT_EQ(h.send("NOOP\nNOOP\r\n"), kSyntax);
+  EXPECT_EQ(h.send("NOOP\nNOOP\r\n"), "250 2.0.0 ok\r\n250 2.0.0 ok\r\n");
+  EXPECT_EQ(h.send("NOOP\n"), "250 2.0.0 ok\r\n");
+  // One CR is stripped before the LF, not two (Cyrus: "NOOP\r" is no command).
   EXPECT_EQ(h.send("NOOP\r\r\n"), kSyntax);
+  // A CR alone ends nothing.
+  EXPECT_EQ(h.send("NOOP\rNOOP\n"), kSyntax);
+  // Byte by byte, and the LF in a read of its own.
+  std::string out;
+  for (char c : std::string("VRFY a\nNOOP\n")) out += h.send(std::string(1, c));
+  EXPECT_EQ(out, "252 2.3.3 try RCPT to attempt delivery\r\n250 2.0.0 ok\r\n");
+}
+
+TEST(EngineCommands, BareLfTransactionIsDeliveredAndDataStillNeedsCrlfDotCrlf) {
+  Harness h;
+  h.open();
+  EXPECT_EQ(h.send("LHLO x\n").substr(0, 4), "250-");
+  EXPECT_EQ(h.send("MAIL FROM:<a@x>\nRCPT TO:<alice@x>\nDATA\n"),
+            "250 2.1.0 ok\r\n250 2.1.5 ok\r\n354 go ahead\r\n");
+  // <LF>.<LF> is content, not the end (smuggling); only <CRLF>.<CRLF> ends the message.
+  EXPECT_EQ(h.send("Subject: s\n\nbody\n.\nMAIL FROM:<evil@x>\n"), "");
+  EXPECT_FALSE(h.engine->awaiting_delivery());
+  h.send("end\r\n.\r\n");
+  EXPECT_TRUE(h.engine->awaiting_delivery());
+}
+
+TEST(EngineCommands, BareLfLineAtTheLimit) {
+  Harness h;
+  h.config.max_command_line = 64;
+  h.open();
+  const std::string at_limit = "VRFY " + std::string(64 - 6, 'a') + "\n";
+  ASSERT_EQ(at_limit.size(), 64u);
+  EXPECT_EQ(h.send(at_limit), "252 2.3.3 try RCPT to attempt delivery\r\n");
+  EXPECT_EQ(h.send("VRFY " + std::string(64 - 5, 'a') + "\nNOOP\n"),
+            "500 5.5.2 Line too long\r\n250 2.0.0 ok\r\n");
+  // Discarding an over-long line stops at a bare LF too.
+  std::string out = h.send(std::string(200, 'x'));
+  out += h.send("\nNOOP\n");
+  EXPECT_EQ(out, "500 5.5.2 Line too long\r\n250 2.0.0 ok\r\n");
+}
+
+TEST(EngineCommands, BareLfEndsAnAuthResponse) {
+  Harness h;
+  h.open();
+  EXPECT_EQ(h.send("AUTH EXTERNAL\n"), "334 \r\n");
+  EXPECT_EQ(h.send("\n"), "235 2.7.0 Authentication successful\r\n");
 }
 
 }  // namespace
