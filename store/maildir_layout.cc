@@ -159,14 +159,18 @@ Result<Fd, Error> open_maildir_subdir(const std::string& partition_root, const M
   auto dir = maildir_mailbox_dir(name);
   if (!dir) return fail(dir.error());
   const std::string rel = *dir + "/" + subdir_name(subdir);
-  int fd = -1;
-  if (auto err = open_dir_beneath(partition_root, rel, &fd)) {
-    if (err->detail.find("Not a directory") != std::string::npos) {
-      return fail(Error{Errc::kIo, partition_root + "/" + rel + ": exists and is not a directory"});
+  const std::string path = partition_root + "/" + rel;
+  Fd root(::open(partition_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return fail(sys_error("open " + partition_root));
+  Fd fd(open_beneath(root.get(), rel, O_RDONLY | O_DIRECTORY));
+  if (!fd) {
+    if (errno == ELOOP || errno == EXDEV) {
+      return fail(Error{Errc::kIo, path + ": a symbolic link on the way; refusing to follow it"});
     }
-    return fail(*err);
+    if (errno == ENOTDIR) return fail(Error{Errc::kIo, path + ": exists and is not a directory"});
+    return fail(sys_error("open " + path));
   }
-  return Fd(fd);
+  return fd;
 }
 
 Result<UserMaildir, Error> UserMaildir::open(const std::string& partition_root,

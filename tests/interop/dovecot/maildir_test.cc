@@ -1,7 +1,7 @@
 // Dovecot reads what Cubby's Maildir code makes: mailboxes made by store/maildir_layout.h, one
-// message file linked into several users' new/ under names from store/maildir_file_name.h, and
-// quota files from store/maildir_quota.h, served by a private Dovecot (docs/dovecot.md's settings)
-// over IMAP and POP3.
+// message file linked into several users' new/ (store/maildir_link.h) under names from
+// store/maildir_file_name.h, and quota files from store/maildir_quota.h, served by a private
+// Dovecot (docs/dovecot.md's settings) over IMAP and POP3.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -13,6 +13,7 @@
 
 #include "store/maildir_file_name.h"
 #include "store/maildir_layout.h"
+#include "store/maildir_link.h"
 #include "store/maildir_quota.h"
 #include "tests/interop/dovecot/dovecot_instance.h"
 #include "tests/interop/dovecot/mail_clients.h"
@@ -93,15 +94,15 @@ class DovecotInterop : public ::testing::Test {
     std::vector<std::string> paths;
     for (const MailboxName& name : to) {
       EXPECT_EQ(store::create_maildir_mailbox(partition_, name), std::nullopt);
+      auto link = store::link_into_new(partition_, name, stage, namer_, counter.sizes());
+      EXPECT_TRUE(link) << link.error().detail;
       auto new_dir = store::open_maildir_subdir(partition_, name, store::MaildirSubdir::kNew);
       EXPECT_TRUE(new_dir) << new_dir.error().detail;
-      const std::string file = namer_.next(counter.sizes());
-      EXPECT_EQ(::linkat(AT_FDCWD, stage.c_str(), new_dir->get(), file.c_str(), 0), 0);
       EXPECT_EQ(::fsync(new_dir->get()), 0);
       auto user = store::UserMaildir::open(partition_, name);
       EXPECT_TRUE(user);
       EXPECT_TRUE(store::append_maildir_quota(*user, static_cast<int64_t>(content.size()), 1));
-      paths.push_back(partition_ + "/" + *store::maildir_mailbox_dir(name) + "/new/" + file);
+      paths.push_back(partition_ + "/" + link->path);
     }
     ::unlink(stage.c_str());
     return paths;
