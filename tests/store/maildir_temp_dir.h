@@ -10,6 +10,18 @@
 #include <sstream>
 #include <string>
 
+#include "store/maildir_quota.h"
+
+namespace cubby::store {
+// For readable failures.
+inline void PrintTo(const MaildirUsage& u, std::ostream* os) {
+  *os << "{bytes " << u.bytes << ", messages " << u.messages << "}";
+}
+inline void PrintTo(const MaildirQuotaLimits& l, std::ostream* os) {
+  *os << "{bytes " << l.bytes << ", messages " << l.messages << "}";
+}
+}  // namespace cubby::store
+
 namespace cubby::store::testing {
 
 class MaildirPartition {

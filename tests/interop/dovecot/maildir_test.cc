@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <regex>
@@ -17,6 +18,16 @@
 #include "store/maildir_quota.h"
 #include "tests/interop/dovecot/dovecot_instance.h"
 #include "tests/interop/dovecot/mail_clients.h"
+
+namespace cubby::store {
+// For readable failures.
+void PrintTo(const MaildirUsage& u, std::ostream* os) {
+  *os << "{bytes " << u.bytes << ", messages " << u.messages << "}";
+}
+void PrintTo(const MaildirQuotaLimits& l, std::ostream* os) {
+  *os << "{bytes " << l.bytes << ", messages " << l.messages << "}";
+}
+}  // namespace cubby::store
 
 namespace cubby::interop {
 namespace {
@@ -305,6 +316,62 @@ TEST_F(DovecotInterop, FoldersAppearUnderTheirImapNames) {
   EXPECT_EQ(imap.select("Work/Sub"), 1);
   EXPECT_EQ(imap.select("Entw&APw-rfe"), 1);
   EXPECT_EQ(imap.select("INBOX"), 0);
+}
+
+TEST_F(DovecotInterop, CubbyAndDovecotCountTheSameUsage) {
+  // Messages in the INBOX, a folder and Trash, one of them named without ,S= (as another program
+  // might deliver it), and a maildirsize full of garbage that both must recalculate.
+  const MailboxName alice = mailbox("alice");
+  set_limits(alice, {4 << 20, 40});
+  deliver({alice}, message("inbox", 20));
+  deliver({mailbox("alice", {"Work"})}, message("work", 30));
+  deliver({mailbox("alice", {"Trash"})}, message("trash", 10));
+  {
+    const std::string plain = message("no-size-in-name", 5);
+    int fd = ::open((partition_ + "/alice/new/1700000000.M1P1.elsewhere").c_str(),
+                    O_WRONLY | O_CREAT | O_EXCL, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::write(fd, plain.data(), plain.size()), static_cast<ssize_t>(plain.size()));
+    ::close(fd);
+  }
+  const std::string garbage = "4194304S,40C\nthis is not\x01 a usage line\n";
+  {
+    int fd = ::open((partition_ + "/alice/maildirsize").c_str(), O_WRONLY | O_TRUNC);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::write(fd, garbage.data(), garbage.size()), static_cast<ssize_t>(garbage.size()));
+    ::close(fd);
+  }
+  auto counted = store::count_maildir_usage(user_maildir(alice));
+  ASSERT_TRUE(counted) << counted.error().detail;
+  EXPECT_EQ(counted->messages, 4);
+  start();
+
+  // Dovecot recalculates the garbled file; Cubby then trusts Dovecot's file, and it holds
+  // Cubby's count.
+  ImapClient imap(dovecot_->imap_port());
+  ASSERT_TRUE(imap.login("alice", DovecotInstance::kPassword));
+  ImapReply quota = imap.command("GETQUOTAROOT INBOX");
+  ASSERT_TRUE(quota.ok()) << quota.status;
+  auto after_dovecot = store::read_maildir_quota(user_maildir(alice));
+  ASSERT_TRUE(after_dovecot) << after_dovecot.error().detail;
+  EXPECT_EQ(after_dovecot->recalculated, "");
+  EXPECT_EQ(after_dovecot->usage, *counted);
+  EXPECT_EQ(after_dovecot->limits, (MaildirQuotaLimits{4 << 20, 40}));
+
+  // A message Dovecot stores (IMAP APPEND) is appended to maildirsize, and Cubby counts it too.
+  // Dovecot writes it with LF line ends (mail_save_crlf = no), so its size on disk is smaller.
+  const std::string appended = message("appended", 15);
+  ImapReply append =
+      imap.command("APPEND Work {" + std::to_string(appended.size()) + "+}\r\n" + appended);
+  ASSERT_TRUE(append.ok()) << append.status;
+  imap.command("LOGOUT");
+  auto after_append = store::read_maildir_quota(user_maildir(alice));
+  ASSERT_TRUE(after_append);
+  EXPECT_EQ(after_append->recalculated, "");
+  const int64_t lines = std::count(appended.begin(), appended.end(), '\n');
+  EXPECT_EQ(after_append->usage,
+            (MaildirUsage{counted->bytes + static_cast<int64_t>(appended.size()) - lines, 5}));
+  EXPECT_EQ(*store::count_maildir_usage(user_maildir(alice)), after_append->usage);
 }
 
 }  // namespace
