@@ -2,17 +2,21 @@
 #include "tests/interop/dovecot/dovecot_instance.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "tests/e2e/process.h"
 
@@ -88,6 +92,35 @@ std::string documented_settings(const std::string& partition, std::string* error
     at += partition.size();
   }
   return out;
+}
+
+// Starts `argv` with stdout and stderr appended to `log_path`, as a child that gets SIGTERM when
+// this process dies (PR_SET_PDEATHSIG): a test killed by a timeout or a crash still takes its
+// Dovecot down (the master stops its own processes on SIGTERM).
+std::optional<pid_t> spawn_guarded(const std::vector<std::string>& argv,
+                                   const std::string& log_path, std::string* error) {
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    *error = std::string("fork: ") + std::strerror(errno);
+    return std::nullopt;
+  }
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(127);  // the test died before prctl
+    int null = ::open("/dev/null", O_RDONLY);
+    int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (null < 0 || log < 0) ::_exit(127);
+    ::dup2(null, 0);
+    ::dup2(log, 1);
+    ::dup2(log, 2);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  return pid;
 }
 
 }  // namespace
@@ -190,8 +223,8 @@ std::optional<std::string> DovecotInstance::start() {
     if (!out) return "cannot write " + config_path();
   }
   std::string error;
-  auto pid = e2e::spawn_logged({"/usr/sbin/dovecot", "-F", "-c", config_path()},
-                               root_ + "/dovecot.stdout", &error);
+  auto pid = spawn_guarded({"/usr/sbin/dovecot", "-F", "-c", config_path()},
+                           root_ + "/dovecot.stdout", &error);
   if (!pid) return error;
   master_ = *pid;
   const bool up = e2e::eventually(

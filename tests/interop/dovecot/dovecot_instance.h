@@ -11,7 +11,8 @@
 // processes as cubby_user.
 //
 // start() returns once both ports answer; stop() and the destructor send SIGTERM to the master and
-// wait for it (SIGKILL after a deadline), so no test leaves a Dovecot running.
+// wait for it (SIGKILL after a deadline), so no test leaves a Dovecot running. The master also gets
+// SIGTERM if the test process dies without stopping it (PR_SET_PDEATHSIG).
 #pragma once
 
 #include <sys/types.h>
