@@ -1,5 +1,6 @@
 // Publishing a staged message in a Maildir: the hard link into a mailbox's new/ under a fresh
-// unique name (maildir_file_name.h), which is what makes it visible to Dovecot.
+// unique name (maildir_file_name.h), which is what makes it visible to Dovecot; and finding or
+// removing that link later, wherever Dovecot has moved it.
 //
 // The stage file must be complete and durable (StageFile::sync) before it is linked: from the
 // moment the link exists Dovecot may show it, move it to cur/ or expunge it, and it owns the file
@@ -31,5 +32,17 @@ struct MaildirLink {
 Result<MaildirLink, Error> link_into_new(const std::string& partition_root, const MailboxName& name,
                                          const std::string& stage_path, MaildirNamer& namer,
                                          const MessageSizes& sizes);
+
+// Where the message linked as `file_name` is now, relative to the partition root: still
+// "<dir>/new/<file_name>", or "<dir>/cur/<file_name>:2,<flags>" (or without info) once Dovecot
+// has seen it; nullopt when it is gone (expunged). Finding it in cur/ reads the directory.
+Result<std::optional<std::string>, Error> find_maildir_message(const std::string& partition_root,
+                                                               const MailboxName& name,
+                                                               const std::string& file_name);
+// Removes that link wherever it is (cubbyctl message delete); false when it was already gone.
+// The directory is not fsynced, and the quota is the caller's (append_maildir_quota with the
+// negative size).
+Result<bool, Error> unlink_maildir_message(const std::string& partition_root,
+                                           const MailboxName& name, const std::string& file_name);
 
 }  // namespace cubby::store

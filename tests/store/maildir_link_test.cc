@@ -68,5 +68,32 @@ TEST(MaildirLink, BrokenMailboxIsAnErrorForThatRecipientOnly) {
   EXPECT_NE(missing.error().detail.find("carol/new"), std::string::npos);
 }
 
+TEST(MaildirLink, FoundAndRemovedWhereverDovecotMovedIt) {
+  MaildirPartition p;
+  p.write("stage./1", "x");
+  MaildirNamer namer("mx");
+  const MailboxName alice = user("alice");
+  ASSERT_EQ(create_maildir_mailbox(p.root(), alice), std::nullopt);
+  auto first = link_into_new(p.root(), alice, p.path("stage./1"), namer, {1, 1});
+  auto second = link_into_new(p.root(), alice, p.path("stage./1"), namer, {1, 1});
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(*find_maildir_message(p.root(), alice, first->file_name), first->path);
+  // Dovecot marks the first \Seen: cur/<name>:2,S.
+  std::filesystem::rename(p.path(first->path), p.path("alice/cur/" + first->file_name + ":2,S"));
+  EXPECT_EQ(*find_maildir_message(p.root(), alice, first->file_name),
+            "alice/cur/" + first->file_name + ":2,S");
+  EXPECT_EQ(*find_maildir_message(p.root(), alice, first->file_name + "x"), std::nullopt);
+  EXPECT_FALSE(find_maildir_message(p.root(), alice, "../new/x"));
+
+  EXPECT_TRUE(*unlink_maildir_message(p.root(), alice, first->file_name));
+  EXPECT_FALSE(*unlink_maildir_message(p.root(), alice, first->file_name));  // already gone
+  EXPECT_TRUE(*unlink_maildir_message(p.root(), alice, second->file_name));
+  EXPECT_TRUE(std::filesystem::is_empty(p.path("alice/cur")));
+  EXPECT_TRUE(std::filesystem::is_empty(p.path("alice/new")));
+  struct stat stage;
+  ASSERT_EQ(::stat(p.path("stage./1").c_str(), &stage), 0);
+  EXPECT_EQ(stage.st_nlink, 1u);
+}
+
 }  // namespace
 }  // namespace cubby::store
