@@ -230,6 +230,8 @@ TEST_F(DovecotInterop, SeenAndExpungeInDovecotTouchOnlyThatUser) {
     ASSERT_EQ(cur.size(), 1u);
     const std::string delivered = std::filesystem::path(paths[0]).filename();
     EXPECT_EQ(cur[0], delivered + ":2,S");
+    EXPECT_EQ(store::find_maildir_message(partition_, mailbox("alice"), delivered).value(),
+              "alice/cur/" + delivered + ":2,S");
     EXPECT_EQ(store::maildir_name_size(cur[0]), static_cast<uint64_t>(size));
     EXPECT_TRUE(files_in("alice/new").empty());
 
@@ -240,6 +242,10 @@ TEST_F(DovecotInterop, SeenAndExpungeInDovecotTouchOnlyThatUser) {
   }
   EXPECT_TRUE(files_in("alice/cur").empty());
   EXPECT_TRUE(files_in("alice/new").empty());
+  EXPECT_EQ(store::find_maildir_message(partition_, mailbox("alice"),
+                                        std::filesystem::path(paths[0]).filename())
+                .value(),
+            std::nullopt);
   // Dovecot appended the expunge to alice's maildirsize; Cubby's reader agrees, without a
   // recalculation.
   auto alice = store::read_maildir_quota(user_maildir(mailbox("alice")));
