@@ -63,6 +63,9 @@ constexpr OptionSpec kOptions[] = {
        "Directory of Cubby's own state: the index (cubby.sqlite), sockets and lock files."),
   text("defaultpartition", "default",
        "Partition new mailboxes are created on; a partition-<name> entry gives its directory."),
+  choice("partitionformat", "cyrus", "cyrus|maildir",
+         "Format of a partition without a partition-<name>-format line: cyrus (Cyrus's layout) or "
+         "maildir (Maildir++, read by Dovecot)."),
   boolean("hashimapspool", "no",
           "Spread mailbox directories over hashed subdirectories of each partition, as Cyrus does."),
   boolean("fulldirhash", "no",
@@ -296,6 +299,10 @@ std::optional<std::string> check_value(const OptionSpec& spec, std::string_view 
 }
 
 Family family_of(std::string_view key) {
+  constexpr std::string_view kFormat = "-format";
+  if (key.starts_with("partition-") && key.ends_with(kFormat) && key.size() > 10 + kFormat.size()) {
+    return Family::PartitionFormat;
+  }
   if (key.starts_with("partition-") && key.size() > 10) return Family::Partition;
   if (key.starts_with("sasl_") && key.size() > 5) return Family::Sasl;
   return Family::None;
@@ -304,6 +311,9 @@ Family family_of(std::string_view key) {
 std::optional<std::string> check_family_value(std::string_view key, std::string_view value) {
   if (family_of(key) == Family::Partition && !value.starts_with("/")) {
     return quote(value) + " is not an absolute directory path";
+  }
+  if (family_of(key) == Family::PartitionFormat) {
+    return check_value(*find_option("partitionformat"), value);
   }
   return std::nullopt;
 }

@@ -2,9 +2,11 @@
 // validation and `cubbyctl config`; an option not in it does not exist.
 //
 // Names are Cyrus's wherever Cyrus has the option. Every default must parse under its own type
-// (a test checks). Besides the table there are two families of keys: `partition-<name>` (the root
-// directory of a partition, an absolute path) and `sasl_<anything>` (free-form, passed to
-// libsasl2); table options win over families (`sasl_pwcheck_method` is a table option).
+// (a test checks). Besides the table there are three families of keys: `partition-<name>` (the root
+// directory of a partition, an absolute path), `partition-<name>-format` (that partition's format,
+// one of partitionformat's values; so no partition's name ends in "-format") and
+// `sasl_<anything>` (free-form, passed to libsasl2); table options win over families
+// (`sasl_pwcheck_method` is a table option).
 #pragma once
 
 #include <cstdint>
@@ -47,9 +49,9 @@ std::vector<std::string_view> enum_values(const OptionSpec& spec);
 // The canonical spelling of an Enum value (matched case-insensitively), or nullopt.
 std::optional<std::string_view> enum_value(const OptionSpec& spec, std::string_view value);
 
-enum class Family { None, Partition, Sasl };
-// The family of a lower-case key that is not a table option: `partition-<name>` or `sasl_<x>`
-// with a non-empty <name>/<x>.
+enum class Family { None, Partition, PartitionFormat, Sasl };
+// The family of a lower-case key that is not a table option: `partition-<name>-format`,
+// `partition-<name>` or `sasl_<x>`, with a non-empty <name>/<x>.
 Family family_of(std::string_view key);
 // What is wrong with the value of a family key, or nullopt.
 std::optional<std::string> check_family_value(std::string_view key, std::string_view value);

@@ -228,6 +228,21 @@ std::map<std::string, std::string> Settings::partitions() const {
   return result;
 }
 
+std::map<std::string, std::string> Settings::partition_formats(
+    std::map<std::string, std::string>* origins) const {
+  constexpr size_t kPrefix = 10, kSuffix = 7;  // "partition-", "-format"
+  const OptionSpec& spec = *find_option("partitionformat");
+  std::map<std::string, std::string> result;
+  for (const std::string& key : family_keys()) {
+    if (family_of(key) != Family::PartitionFormat) continue;
+    const Entry* entry = lookup(key);
+    std::string name = key.substr(kPrefix, key.size() - kPrefix - kSuffix);
+    result[name] = std::string(enum_value(spec, entry->value).value_or(entry->value));
+    if (origins) (*origins)[name] = entry->origin;
+  }
+  return result;
+}
+
 std::optional<std::string> Settings::sasl_option(std::string_view key) const {
   std::string full = "sasl_" + std::string(key);
   if (const OptionSpec* spec = find_option(full)) {
@@ -256,10 +271,20 @@ std::vector<Settings::Effective> Settings::effective() const {
     result.push_back({name, value, origin_of(name), std::string(spec.help)});
   }
   for (const std::string& key : family_keys()) {
-    std::string help = family_of(key) == Family::Partition
-                           ? "Root directory of partition " + key.substr(10) + "."
-                           : "Passed to libsasl2 as " + key.substr(5) + ".";
-    result.push_back({key, lookup(key)->value, origin_of(key), help});
+    std::string help;
+    std::string value = lookup(key)->value;
+    switch (family_of(key)) {
+      case Family::Partition:
+        help = "Root directory of partition " + key.substr(10) + ".";
+        break;
+      case Family::PartitionFormat:
+        help = "Format of partition " + key.substr(10, key.size() - 17) + ".";
+        value = std::string(enum_value(*find_option("partitionformat"), value).value_or(value));
+        break;
+      default:
+        help = "Passed to libsasl2 as " + key.substr(5) + ".";
+    }
+    result.push_back({key, value, origin_of(key), help});
   }
   return result;
 }

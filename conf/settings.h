@@ -70,6 +70,11 @@ class Settings {
 
   // partition-<name> entries: name -> root directory.
   std::map<std::string, std::string> partitions() const;
+  // partition-<name>-format entries: name -> format (partitionformat's canonical spelling). A
+  // partition without one has the format of `partitionformat`. Each value's origin (file:line)
+  // goes into *origins when it is not null, for messages about a line naming no partition.
+  std::map<std::string, std::string> partition_formats(
+      std::map<std::string, std::string>* origins = nullptr) const;
   // sasl_<x> (and <service>_sasl_<x>) entries, keyed by <x>, for libsasl2's getopt callback.
   std::optional<std::string> sasl_option(std::string_view key) const;
 

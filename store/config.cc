@@ -30,6 +30,23 @@ Result<StoreConfig, std::string> StoreConfig::from(const conf::Settings& s) {
       return fail(where + ": partition-" + name + " must be an absolute path");
     }
   }
+  auto format_of = [](const std::string& text) {
+    return text == "maildir" ? PartitionFormat::kMaildir : PartitionFormat::kCyrus;
+  };
+  std::map<std::string, std::string> origins;
+  std::map<std::string, std::string> formats = s.partition_formats(&origins);
+  for (const auto& [name, format] : formats) {
+    if (!c.partitions.count(name)) {
+      std::string origin = origins[name] == "set" ? where : origins[name];
+      return fail(origin + ": partition-" + name + "-format names no partition (there is no " +
+                  "partition-" + name + " line)");
+    }
+  }
+  const PartitionFormat fallback = format_of(s.get_string("partitionformat"));
+  for (const auto& [name, root] : c.partitions) {
+    auto it = formats.find(name);
+    c.partition_formats[name] = it == formats.end() ? fallback : format_of(it->second);
+  }
   return c;
 }
 

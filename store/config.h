@@ -11,9 +11,15 @@
 
 namespace cubby::store {
 
+// How a partition lays out its mailboxes: Cyrus's layout with Cubby's index, or Maildir++ (one
+// Maildir per user, folders as ".Name" directories) that Dovecot reads live (docs/dovecot.md).
+enum class PartitionFormat { kCyrus, kMaildir };
+
 struct StoreConfig {
   std::string config_directory;                 // holds cubby.sqlite and the recovery lock
   std::map<std::string, std::string> partitions;  // name -> root directory
+  // name -> format, one entry per partition (partition-<name>-format, else partitionformat).
+  std::map<std::string, PartitionFormat> partition_formats;
   std::string default_partition = "default";
   bool hash_spool = false;                      // hashimapspool
   bool unix_hierarchy_sep = true;               // unixhierarchysep
@@ -32,7 +38,13 @@ struct StoreConfig {
     auto it = partitions.find(partition);
     return it == partitions.end() ? std::string() : it->second;
   }
-  // Checks that there is at least one partition and that the default partition exists.
+  // The format of a partition (kCyrus for a name that is no partition).
+  PartitionFormat partition_format(const std::string& partition) const {
+    auto it = partition_formats.find(partition);
+    return it == partition_formats.end() ? PartitionFormat::kCyrus : it->second;
+  }
+  // Checks that there is at least one partition, that the default partition exists and that every
+  // partition-<name>-format line names a partition.
   static Result<StoreConfig, std::string> from(const conf::Settings& settings);
 };
 

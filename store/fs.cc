@@ -149,6 +149,22 @@ std::optional<Error> open_file_at(int dir, const std::string& shown, const std::
   return std::nullopt;
 }
 
+int open_beneath(int dir_fd, const std::string& rel, int flags, unsigned mode) {
+  open_how how{};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  how.mode = (flags & O_CREAT) ? mode : 0;
+  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH;
+  long r = ::syscall(SYS_openat2, dir_fd, rel.c_str(), &how, sizeof how);
+  if (r < 0 && errno == ENOSYS) {
+    if (rel.find('/') != std::string::npos || rel == "..") {
+      errno = EXDEV;
+      return -1;
+    }
+    r = ::openat(dir_fd, rel.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode);
+  }
+  return static_cast<int>(r);
+}
+
 std::optional<Error> fsync_dir(const std::string& dir) {
   Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd) return sys_error("open " + dir);

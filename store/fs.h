@@ -13,6 +13,12 @@
 
 namespace cubby::store {
 
+// Opens `rel` below the open directory `dir_fd` with open(2) `flags` (and `mode` for O_CREAT)
+// without following any symbolic link and without leaving the directory (openat2
+// RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH; without openat2, `rel` must be one component and is opened
+// with O_NOFOLLOW). Returns the descriptor, or -1 with errno set (ELOOP/EXDEV: a link on the way).
+int open_beneath(int dir_fd, const std::string& rel, int flags, unsigned mode = 0);
+
 // A file descriptor owned by its holder; closed on destruction.
 class Fd {
  public:
