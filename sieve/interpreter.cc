@@ -65,6 +65,14 @@ void remove_flags(std::vector<std::string>& from, const std::vector<std::string>
              from.end());
 }
 
+// The same mailbox: the domain compares without case, the local part exactly (RFC 5321 2.4).
+bool same_address(const std::string& a, const std::string& b) {
+  const size_t at_a = a.rfind('@'), at_b = b.rfind('@');
+  if (at_a != at_b || at_a == std::string::npos) return a == b;
+  return a.compare(0, at_a, b, 0, at_b) == 0 &&
+         strcasecmp(a.c_str() + at_a, b.c_str() + at_b) == 0;
+}
+
 std::string join_flags(const std::vector<std::string>& flags) {
   std::string out;
   for (const auto& f : flags) {
@@ -301,7 +309,7 @@ class Evaluation {
           }
           break;
         case Action::Kind::kRedirect:
-          if (strcasecmp(old.address.c_str(), a.address.c_str()) == 0) {
+          if (same_address(old.address, a.address)) {
             old.copy = old.copy && a.copy;
             return Flow::kNext;
           }

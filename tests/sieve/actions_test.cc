@@ -26,8 +26,11 @@ TEST(SieveRedirect, AddressesAndCopy) {
   EXPECT_EQ(run("redirect \"boss@example.com\";"), "redirect boss@example.com");
   EXPECT_EQ(run("require \"copy\"; redirect :copy \"boss@example.com\";"),
             "redirect boss@example.com :copy | keep");
-  EXPECT_EQ(run("redirect \"Boss <boss@example.com>\"; redirect \"BOSS@example.com\";"),
+  // One address given twice is one redirect; the local part is case-sensitive (RFC 5321 2.4).
+  EXPECT_EQ(run("redirect \"Boss <boss@example.com>\"; redirect \"boss@EXAMPLE.com\";"),
             "redirect boss@example.com");
+  EXPECT_EQ(run("redirect \"boss@example.com\"; redirect \"BOSS@example.com\";"),
+            "redirect boss@example.com | redirect BOSS@example.com");
   EXPECT_EQ(run("redirect \"not an address\";"),
             "runtime error: line 1: redirect to an invalid address \"not an address\"");
 }
