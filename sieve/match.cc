@@ -3,6 +3,7 @@
 
 #include <regex.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
 
@@ -10,6 +11,7 @@ namespace cubby::sieve {
 namespace {
 
 constexpr long kMaxMatchSteps = 1'000'000;  // backtracking budget for :matches captures
+constexpr size_t kMaxCaptureWildcards = 64;  // more wildcards: ${0} only (bounds the recursion)
 
 char fold(Comparator c, char ch) {
   if (c == Comparator::kAsciiCasemap && ch >= 'A' && ch <= 'Z') return static_cast<char>(ch + 32);
@@ -194,7 +196,10 @@ Result<bool, std::string> match(const Matcher& m, std::string_view value, std::s
         std::vector<std::string> caps;
         long steps = 0;
         captures->clear();
-        if (glob_capture(m.comparator, glob, 0, value, 0, caps, steps)) {
+        const size_t wildcards = static_cast<size_t>(std::count_if(
+            glob.begin(), glob.end(), [](const Glob& g) { return g.kind != Glob::kChar; }));
+        if (wildcards <= kMaxCaptureWildcards &&
+            glob_capture(m.comparator, glob, 0, value, 0, caps, steps)) {
           captures->push_back(std::string(value));
           captures->insert(captures->end(), caps.begin(), caps.end());
         } else {
