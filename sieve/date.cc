@@ -150,7 +150,7 @@ std::optional<std::string> date_part(int64_t utc, int zone, std::string_view par
     snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d%c%02d:%02d", static_cast<long long>(y), m,
              d, hh, mi, ss, sign, az / 60, az % 60);
   else if (part == "std11")
-    snprintf(buf, sizeof buf, "%s, %u %s %04lld %02d:%02d:%02d %c%02d%02d", kDays[weekday], d,
+    snprintf(buf, sizeof buf, "%s, %02u %s %04lld %02d:%02d:%02d %c%02d%02d", kDays[weekday], d,
              kMonthNames[m - 1], static_cast<long long>(y), hh, mi, ss, sign, az / 60, az % 60);
   else if (part == "zone") snprintf(buf, sizeof buf, "%c%02d%02d", sign, az / 60, az % 60);
   else if (part == "weekday") snprintf(buf, sizeof buf, "%d", weekday);

@@ -65,7 +65,7 @@ TEST(SieveDate, Parts) {
   EXPECT_EQ(*date_part(m->utc, 120, "date"), "2003-07-01");
   EXPECT_EQ(*date_part(m->utc, 0, "time"), "08:52:37");
   EXPECT_EQ(*date_part(m->utc, 120, "iso8601"), "2003-07-01T10:52:37+02:00");
-  EXPECT_EQ(*date_part(m->utc, 120, "std11"), "Tue, 1 Jul 2003 10:52:37 +0200");
+  EXPECT_EQ(*date_part(m->utc, 120, "std11"), "Tue, 01 Jul 2003 10:52:37 +0200");
   EXPECT_EQ(*date_part(m->utc, 120, "weekday"), "2");
   EXPECT_EQ(*date_part(m->utc, 120, "julian"), "52821");
   EXPECT_EQ(*date_part(m->utc, -600, "day"), "30");

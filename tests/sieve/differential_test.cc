@@ -212,7 +212,7 @@ class SieveDifferential : public ::testing::Test {
          << "plugin {\n"
          << "  sieve = file:" << (dir_ / "corpus/personal").string() << "\n"
          << "  sieve_global = " << (dir_ / "corpus/global").string() << "\n"
-         << "  sieve_extensions = +vacation-seconds +ereject\n"
+         << "  sieve_extensions = +vacation-seconds\n"
          << "}\n";
     conf.close();
     for (const auto& e : fs::recursive_directory_iterator(dir_))
