@@ -258,8 +258,9 @@ class Checker {
       if (!node.tests.empty() && node.tests[0].name == "ihave" &&
           node.tests[0].positional.size() == 1) {
         bool all = true;
+        const std::vector<std::string> required(tree_.required.begin(), tree_.required.end());
         for (const auto& c : node.tests[0].positional[0].strings) {
-          if (supported(c)) {
+          if (ihave(c, required)) {
             inner.insert(c);
           } else {
             all = false;

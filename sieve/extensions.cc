@@ -21,13 +21,21 @@ const std::vector<std::string_view>& supported_extensions() {
   return list;
 }
 
+bool ihave(std::string_view capability, const std::vector<std::string>& required) {
+  for (const auto& r : required)
+    if (r == capability) return true;
+  if (capability == "variables" || capability == "encoded-character") return false;
+  for (auto c : supported_extensions())
+    if (c == capability) return true;
+  return false;
+}
+
 const std::vector<std::string_view>& unsupported_cyrus_extensions() {
   static const std::vector<std::string_view> list = {
       "editheader",       "enotify",           "environment",     "extlists",
       "fcc",              "imapflags",         "mailboxid",       "mboxmetadata",
       "notify",           "processcalendar",   "redirect-deliverby", "redirect-dsn",
-      "servermetadata",   "snooze",            "spamtest",        "spamtestplus",
-      "special-use",      "virustest",         "vnd.cyrus.imip",  "vnd.cyrus.jmapquery",
+      "servermetadata",   "special-use",       "vnd.cyrus.imip",  "vnd.cyrus.jmapquery",
       "vnd.cyrus.log",    "vnd.cyrus.snooze",  "vnd.cyrus.implicit_keep_target",
       "x-cyrus-jmapquery", "x-cyrus-log",      "x-cyrus-snooze",
   };

@@ -540,10 +540,9 @@ class Evaluation {
       return true;
     }
     if (n == "ihave") {
-      for (const auto& c : expand(f, node.positional[0].strings)) {
-        const auto& s = supported_extensions();
-        if (std::find(s.begin(), s.end(), c) == s.end()) return false;
-      }
+      const std::vector<std::string> required(f.tree->required.begin(), f.tree->required.end());
+      for (const auto& c : expand(f, node.positional[0].strings))
+        if (!ihave(c, required)) return false;
       return true;
     }
     fail_at(node, "test '" + n + "' cannot run here");

@@ -148,6 +148,10 @@ Outcome run(std::string_view source, std::string_view message, const Envelope& e
 
 // The capabilities `require` accepts and `ihave` answers true for, in a stable order.
 const std::vector<std::string_view>& supported_extensions();
+// Whether `ihave` (RFC 5463) answers true for `capability` in a script that required `required`:
+// supported, and not one of "variables"/"encoded-character" unless already required (they change
+// how every string is read, so a block cannot switch them on; Cyrus refuses them too).
+bool ihave(std::string_view capability, const std::vector<std::string>& required);
 // Extensions Cyrus supports that this library does not (a `require` of one fails with a message
 // saying so).
 const std::vector<std::string_view>& unsupported_cyrus_extensions();
