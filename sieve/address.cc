@@ -28,9 +28,12 @@ std::string addr_spec(std::string_view text) {
       if (c == '"') quoted = false;
       plain += c;
     } else if (depth > 0) {
-      if (c == '\\') ++i;
-      else if (c == '(') ++depth;
-      else if (c == ')') --depth;
+      if (c == '\\')
+        ++i;
+      else if (c == '(')
+        ++depth;
+      else if (c == ')')
+        --depth;
     } else if (c == '"') {
       quoted = true;
       plain += c;
@@ -45,7 +48,8 @@ std::string addr_spec(std::string_view text) {
     }
   }
   if (open != std::string_view::npos) {
-    std::string inner = trim(text.substr(open + 1, (close == std::string_view::npos ? text.size() : close) - open - 1));
+    std::string inner = trim(
+        text.substr(open + 1, (close == std::string_view::npos ? text.size() : close) - open - 1));
     if (!inner.empty() && inner[0] == '@') {  // obsolete source route "@a,@b:user@c"
       const size_t colon = inner.find(':');
       inner = colon == std::string::npos ? "" : inner.substr(colon + 1);
@@ -71,12 +75,17 @@ std::vector<std::string> parse_address_list(std::string_view value) {
   for (size_t i = 0; i < value.size(); ++i) {
     const char c = value[i];
     if (quoted) {
-      if (c == '\\') ++i;
-      else if (c == '"') quoted = false;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        quoted = false;
     } else if (depth > 0) {
-      if (c == '\\') ++i;
-      else if (c == '(') ++depth;
-      else if (c == ')') --depth;
+      if (c == '\\')
+        ++i;
+      else if (c == '(')
+        ++depth;
+      else if (c == ')')
+        --depth;
     } else if (c == '"') {
       quoted = true;
     } else if (c == '(') {
@@ -98,12 +107,17 @@ std::vector<std::string> parse_address_list(std::string_view value) {
 std::optional<std::string> address_part(std::string_view address, AddressPart part) {
   const size_t at = address.rfind('@');
   const std::string_view local = at == std::string_view::npos ? address : address.substr(0, at);
-  const std::string_view domain = at == std::string_view::npos ? std::string_view{} : address.substr(at + 1);
+  const std::string_view domain =
+      at == std::string_view::npos ? std::string_view{} : address.substr(at + 1);
   switch (part) {
-    case AddressPart::kAll: return std::string(address);
-    case AddressPart::kLocalPart: return std::string(local);
-    case AddressPart::kDomain: return std::string(domain);
-    case AddressPart::kUser: return std::string(local.substr(0, local.find('+')));
+    case AddressPart::kAll:
+      return std::string(address);
+    case AddressPart::kLocalPart:
+      return std::string(local);
+    case AddressPart::kDomain:
+      return std::string(domain);
+    case AddressPart::kUser:
+      return std::string(local.substr(0, local.find('+')));
     case AddressPart::kDetail: {
       const size_t plus = local.find('+');
       if (plus == std::string_view::npos) return std::nullopt;

@@ -68,11 +68,16 @@ const std::vector<Spec>& table() {
       {"keep", false, "", {{":flags", Value::kList, "", "imap4flags"}}, "", 0, 0, false},
       {"discard", false, "", {}, "", 0, 0, false},
       {"redirect", false, "", {{":copy", Value::kNone, "", "copy"}}, "S", 1, 0, false},
-      {"fileinto", false, "fileinto",
+      {"fileinto",
+       false,
+       "fileinto",
        {{":copy", Value::kNone, "", "copy"},
         {":flags", Value::kList, "", "imap4flags"},
         {":create", Value::kNone, "", "mailbox"}},
-       "S", 1, 0, false},
+       "S",
+       1,
+       0,
+       false},
       {"reject", false, "reject", {}, "S", 1, 0, false},
       {"ereject", false, "ereject", {}, "S", 1, 0, false},
       // RFC 5232 imap4flags.
@@ -80,7 +85,9 @@ const std::vector<Spec>& table() {
       {"addflag", false, "imap4flags", {}, "SL", 1, 0, false},
       {"removeflag", false, "imap4flags", {}, "SL", 1, 0, false},
       // RFC 5229 variables.
-      {"set", false, "variables",
+      {"set",
+       false,
+       "variables",
        {{":lower", Value::kNone, "case", ""},
         {":upper", Value::kNone, "case", ""},
         {":lowerfirst", Value::kNone, "first", ""},
@@ -88,9 +95,14 @@ const std::vector<Spec>& table() {
         {":quotewildcard", Value::kNone, "quote", ""},
         {":quoteregex", Value::kNone, "quote", "regex"},
         {":length", Value::kNone, "length", ""}},
-       "SS", 2, 0, false},
+       "SS",
+       2,
+       0,
+       false},
       // RFC 5230 vacation, RFC 6131 vacation-seconds.
-      {"vacation", false, "vacation",
+      {"vacation",
+       false,
+       "vacation",
        {{":days", Value::kNumber, "period", ""},
         {":seconds", Value::kNumber, "period", "vacation-seconds"},
         {":subject", Value::kString, "", ""},
@@ -98,14 +110,22 @@ const std::vector<Spec>& table() {
         {":addresses", Value::kList, "", ""},
         {":mime", Value::kNone, "", ""},
         {":handle", Value::kString, "", ""}},
-       "S", 1, 0, false},
+       "S",
+       1,
+       0,
+       false},
       // RFC 6609 include.
-      {"include", false, "include",
+      {"include",
+       false,
+       "include",
        {{":personal", Value::kNone, "location", ""},
         {":global", Value::kNone, "location", ""},
         {":once", Value::kNone, "", ""},
         {":optional", Value::kNone, "", ""}},
-       "S", 1, 0, false},
+       "S",
+       1,
+       0,
+       false},
       {"return", false, "include", {}, "", 0, 0, false},
       {"global", false, "include", {}, "L", 1, 0, false},
       // RFC 5463 ihave's error command.
@@ -116,9 +136,14 @@ const std::vector<Spec>& table() {
       {"envelope", true, "envelope", join({kComparator, kMatch, kAddressPart}), "LL", 2, 0, false},
       {"header", true, "", join({kComparator, kMatch, kIndex}), "LL", 2, 0, false},
       {"exists", true, "", {}, "L", 1, 0, false},
-      {"size", true, "",
+      {"size",
+       true,
+       "",
        {{":over", Value::kNone, "size", ""}, {":under", Value::kNone, "size", ""}},
-       "N", 1, 0, false},
+       "N",
+       1,
+       0,
+       false},
       {"allof", true, "", {}, "", 0, -1, false},
       {"anyof", true, "", {}, "", 0, -1, false},
       {"not", true, "", {}, "", 0, 1, false},
@@ -128,24 +153,32 @@ const std::vector<Spec>& table() {
       {"hasflag", true, "imap4flags", join({kComparator, kMatch}), "LL", 1, 0, false},
       {"string", true, "variables", join({kComparator, kMatch}), "LL", 2, 0, false},
       {"body", true, "body",
-       join({kComparator, kMatch,
+       join({kComparator,
+             kMatch,
              {{":raw", Value::kNone, "transform", ""},
               {":text", Value::kNone, "transform", ""},
               {":content", Value::kList, "transform", ""}}}),
        "L", 1, 0, false},
       {"date", true, "date",
-       join({kComparator, kMatch, kIndex,
+       join({kComparator,
+             kMatch,
+             kIndex,
              {{":zone", Value::kString, "zone", ""}, {":originalzone", Value::kNone, "zone", ""}}}),
        "SSL", 3, 0, false},
       {"currentdate", true, "date",
        join({kComparator, kMatch, {{":zone", Value::kString, "zone", ""}}}), "SL", 2, 0, false},
-      {"duplicate", true, "duplicate",
+      {"duplicate",
+       true,
+       "duplicate",
        {{":handle", Value::kString, "", ""},
         {":header", Value::kString, "id", ""},
         {":uniqueid", Value::kString, "id", ""},
         {":seconds", Value::kNumber, "", ""},
         {":last", Value::kNone, "", ""}},
-       "", 0, 0, false},
+       "",
+       0,
+       0,
+       false},
       {"mailboxexists", true, "mailbox", {}, "L", 1, 0, false},
       {"ihave", true, "ihave", {}, "L", 1, 0, false},
   };
@@ -325,7 +358,8 @@ class Checker {
       if (node.tags.count(arg.tag)) return error(arg, "tag " + arg.tag + " given twice");
       if (*ts->group) {
         auto [it, fresh] = groups.emplace(ts->group, arg.tag);
-        if (!fresh) return error(arg, "tags " + it->second + " and " + arg.tag + " exclude each other");
+        if (!fresh)
+          return error(arg, "tags " + it->second + " and " + arg.tag + " exclude each other");
       }
       if (ts->value == Value::kNone) {
         node.tags[arg.tag] = arg;
@@ -340,8 +374,9 @@ class Checker {
     }
     for (; i < node.args.size(); ++i) {
       if (node.args[i].kind == Argument::Kind::kTag)
-        return error(node.args[i], "tag " + node.args[i].tag + " must come before the other arguments of '" +
-                                       node.name + "'");
+        return error(node.args[i], "tag " + node.args[i].tag +
+                                       " must come before the other arguments of '" + node.name +
+                                       "'");
       node.positional.push_back(node.args[i]);
     }
     const size_t max = std::strlen(spec.positional);
@@ -419,7 +454,8 @@ class Checker {
       const std::string& name = c->strings[0];
       if (name == "i;ascii-numeric") {
         if (!tree_.required.count("comparator-i;ascii-numeric"))
-          return error(*c, "the comparator i;ascii-numeric needs require \"comparator-i;ascii-numeric\"");
+          return error(
+              *c, "the comparator i;ascii-numeric needs require \"comparator-i;ascii-numeric\"");
         if (node.has(":contains") || node.has(":matches") || node.has(":regex"))
           return error(*c, "the comparator i;ascii-numeric supports only :is, :value and :count");
       } else if (name != "i;octet" && name != "i;ascii-casemap") {
@@ -433,7 +469,8 @@ class Checker {
         for (char& ch : op) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
         if (std::find_if(std::begin(ops), std::end(ops), [&](const char* o) { return op == o; }) ==
             std::end(ops))
-          return error(*r, "unknown relational operator \"" + r->strings[0] + "\" (gt ge lt le eq ne)");
+          return error(*r,
+                       "unknown relational operator \"" + r->strings[0] + "\" (gt ge lt le eq ne)");
       }
     }
     if (node.has(":regex") && !tree_.variables) {

@@ -1,10 +1,11 @@
 // RFC 5322 dates and RFC 5260 date parts; see date.h.
 #include "sieve/date.h"
 
+#include <strings.h>
+
 #include <cctype>
 #include <cstdio>
 #include <cstring>
-#include <strings.h>
 #include <vector>
 
 namespace cubby::sieve {
@@ -88,8 +89,10 @@ std::optional<Moment> parse_rfc5322_date(std::string_view text) {
   for (int m = 0; m < 12; ++m)
     if (w[i + 1].size() == 3 && strncasecmp(w[i + 1].data(), kMonths[m], 3) == 0) month = m + 1;
   if (month < 0 || !number(w[i + 2], year)) return std::nullopt;
-  if (w[i + 2].size() <= 2) year += year < 50 ? 2000 : 1900;  // obsolete two-digit years
-  else if (w[i + 2].size() == 3) year += 1900;
+  if (w[i + 2].size() <= 2)
+    year += year < 50 ? 2000 : 1900;  // obsolete two-digit years
+  else if (w[i + 2].size() == 3)
+    year += 1900;
   int hh = 0, mm = 0, ss = 0;
   const std::string_view t = w[i + 3];
   if (t.size() == 8 && t[2] == ':' && t[5] == ':') {
@@ -107,16 +110,20 @@ std::optional<Moment> parse_rfc5322_date(std::string_view text) {
     if (auto parsed = parse_zone(z)) {
       zone = *parsed;
     } else {
-      static const struct { const char* name; int minutes; } names[] = {
-          {"UT", 0}, {"GMT", 0}, {"Z", 0}, {"EST", -300}, {"EDT", -240}, {"CST", -360},
-          {"CDT", -300}, {"MST", -420}, {"MDT", -360}, {"PST", -480}, {"PDT", -420}};
+      static const struct {
+        const char* name;
+        int minutes;
+      } names[] = {{"UT", 0},     {"GMT", 0},    {"Z", 0},      {"EST", -300},
+                   {"EDT", -240}, {"CST", -360}, {"CDT", -300}, {"MST", -420},
+                   {"MDT", -360}, {"PST", -480}, {"PDT", -420}};
       for (const auto& n : names)
         if (z.size() == strlen(n.name) && strncasecmp(z.data(), n.name, z.size()) == 0)
           zone = n.minutes;
     }
   }
-  const int64_t local = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 +
-                        hh * 3600 + mm * 60 + ss;
+  const int64_t local =
+      days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 +
+      hh * 3600 + mm * 60 + ss;
   return Moment{local - zone * 60, zone};
 }
 
@@ -137,24 +144,36 @@ std::optional<std::string> date_part(int64_t utc, int zone, std::string_view par
   const char sign = zone < 0 ? '-' : '+';
   const int az = zone < 0 ? -zone : zone;
   char buf[64];
-  if (part == "year") snprintf(buf, sizeof buf, "%04lld", static_cast<long long>(y));
-  else if (part == "month") snprintf(buf, sizeof buf, "%02u", m);
-  else if (part == "day") snprintf(buf, sizeof buf, "%02u", d);
-  else if (part == "date") snprintf(buf, sizeof buf, "%04lld-%02u-%02u", static_cast<long long>(y), m, d);
-  else if (part == "julian") snprintf(buf, sizeof buf, "%lld", static_cast<long long>(days + 40587));
-  else if (part == "hour") snprintf(buf, sizeof buf, "%02d", hh);
-  else if (part == "minute") snprintf(buf, sizeof buf, "%02d", mi);
-  else if (part == "second") snprintf(buf, sizeof buf, "%02d", ss);
-  else if (part == "time") snprintf(buf, sizeof buf, "%02d:%02d:%02d", hh, mi, ss);
+  if (part == "year")
+    snprintf(buf, sizeof buf, "%04lld", static_cast<long long>(y));
+  else if (part == "month")
+    snprintf(buf, sizeof buf, "%02u", m);
+  else if (part == "day")
+    snprintf(buf, sizeof buf, "%02u", d);
+  else if (part == "date")
+    snprintf(buf, sizeof buf, "%04lld-%02u-%02u", static_cast<long long>(y), m, d);
+  else if (part == "julian")
+    snprintf(buf, sizeof buf, "%lld", static_cast<long long>(days + 40587));
+  else if (part == "hour")
+    snprintf(buf, sizeof buf, "%02d", hh);
+  else if (part == "minute")
+    snprintf(buf, sizeof buf, "%02d", mi);
+  else if (part == "second")
+    snprintf(buf, sizeof buf, "%02d", ss);
+  else if (part == "time")
+    snprintf(buf, sizeof buf, "%02d:%02d:%02d", hh, mi, ss);
   else if (part == "iso8601")
-    snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d%c%02d:%02d", static_cast<long long>(y), m,
-             d, hh, mi, ss, sign, az / 60, az % 60);
+    snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d%c%02d:%02d",
+             static_cast<long long>(y), m, d, hh, mi, ss, sign, az / 60, az % 60);
   else if (part == "std11")
     snprintf(buf, sizeof buf, "%s, %02u %s %04lld %02d:%02d:%02d %c%02d%02d", kDays[weekday], d,
              kMonthNames[m - 1], static_cast<long long>(y), hh, mi, ss, sign, az / 60, az % 60);
-  else if (part == "zone") snprintf(buf, sizeof buf, "%c%02d%02d", sign, az / 60, az % 60);
-  else if (part == "weekday") snprintf(buf, sizeof buf, "%d", weekday);
-  else return std::nullopt;
+  else if (part == "zone")
+    snprintf(buf, sizeof buf, "%c%02d%02d", sign, az / 60, az % 60);
+  else if (part == "weekday")
+    snprintf(buf, sizeof buf, "%d", weekday);
+  else
+    return std::nullopt;
   return std::string(buf);
 }
 

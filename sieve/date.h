@@ -10,8 +10,8 @@
 namespace cubby::sieve {
 
 struct Moment {
-  int64_t utc = 0;          // seconds since the epoch
-  int zone_minutes = 0;     // the zone the date was written in, minutes east of UTC
+  int64_t utc = 0;       // seconds since the epoch
+  int zone_minutes = 0;  // the zone the date was written in, minutes east of UTC
 };
 
 // "Tue, 1 Jul 2003 10:52:37 +0200" (day name optional, seconds optional, obsolete zone names

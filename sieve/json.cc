@@ -12,11 +12,21 @@ std::string quote(std::string_view s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           char buf[8];
@@ -51,7 +61,8 @@ std::string action_json(const Action& a) {
              ",\"copy\":" + bool_text(a.copy) + "}";
     case Action::Kind::kReject:
     case Action::Kind::kEreject:
-      return std::string("{\"action\":\"") + (a.kind == Action::Kind::kReject ? "reject" : "ereject") +
+      return std::string("{\"action\":\"") +
+             (a.kind == Action::Kind::kReject ? "reject" : "ereject") +
              "\",\"reason\":" + quote(a.reason) + "}";
     case Action::Kind::kDiscard:
       return "{\"action\":\"discard\"}";
@@ -84,7 +95,7 @@ std::string to_text(const Outcome& outcome) {
   std::string out;
   if (outcome.error) {
     out += std::string(outcome.error->kind == Error::Kind::kCompile ? "compile error: "
-                                                                     : "runtime error: ") +
+                                                                    : "runtime error: ") +
            outcome.error->message + "\n";
   }
   auto flags = [](const std::vector<std::string>& f) {
@@ -106,7 +117,8 @@ std::string to_text(const Outcome& outcome) {
         break;
       case Action::Kind::kReject:
       case Action::Kind::kEreject:
-        out += std::string(a.kind == Action::Kind::kReject ? "reject " : "ereject ") + quote(a.reason) + "\n";
+        out += std::string(a.kind == Action::Kind::kReject ? "reject " : "ereject ") +
+               quote(a.reason) + "\n";
         break;
       case Action::Kind::kDiscard:
         out += "discard\n";

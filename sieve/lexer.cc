@@ -24,19 +24,32 @@ std::string lower(std::string_view s) {
 
 std::string describe(const Token& token) {
   switch (token.kind) {
-    case Token::Kind::kIdentifier: return "'" + token.text + "'";
-    case Token::Kind::kTag: return "tag '" + token.text + "'";
-    case Token::Kind::kNumber: return "number " + std::to_string(token.number);
-    case Token::Kind::kString: return "a string";
-    case Token::Kind::kSemicolon: return "';'";
-    case Token::Kind::kComma: return "','";
-    case Token::Kind::kLParen: return "'('";
-    case Token::Kind::kRParen: return "')'";
-    case Token::Kind::kLBracket: return "'['";
-    case Token::Kind::kRBracket: return "']'";
-    case Token::Kind::kLBrace: return "'{'";
-    case Token::Kind::kRBrace: return "'}'";
-    case Token::Kind::kEnd: return "the end of the script";
+    case Token::Kind::kIdentifier:
+      return "'" + token.text + "'";
+    case Token::Kind::kTag:
+      return "tag '" + token.text + "'";
+    case Token::Kind::kNumber:
+      return "number " + std::to_string(token.number);
+    case Token::Kind::kString:
+      return "a string";
+    case Token::Kind::kSemicolon:
+      return "';'";
+    case Token::Kind::kComma:
+      return "','";
+    case Token::Kind::kLParen:
+      return "'('";
+    case Token::Kind::kRParen:
+      return "')'";
+    case Token::Kind::kLBracket:
+      return "'['";
+    case Token::Kind::kRBracket:
+      return "']'";
+    case Token::Kind::kLBrace:
+      return "'{'";
+    case Token::Kind::kRBrace:
+      return "'}'";
+    case Token::Kind::kEnd:
+      return "the end of the script";
   }
   return "?";
 }
@@ -95,19 +108,34 @@ Result<std::vector<Token>, Error> tokenize(std::string_view s) {
       uint64_t scale = 1;
       if (i < n) {
         switch (s[i]) {
-          case 'K': case 'k': scale = 1ull << 10; ++i; break;
-          case 'M': case 'm': scale = 1ull << 20; ++i; break;
-          case 'G': case 'g': scale = 1ull << 30; ++i; break;
-          default: break;
+          case 'K':
+          case 'k':
+            scale = 1ull << 10;
+            ++i;
+            break;
+          case 'M':
+          case 'm':
+            scale = 1ull << 20;
+            ++i;
+            break;
+          case 'G':
+          case 'g':
+            scale = 1ull << 30;
+            ++i;
+            break;
+          default:
+            break;
         }
       }
       if (value > std::numeric_limits<uint64_t>::max() / scale)
         return error_at(line, "number too large");
-      if (i < n && is_identifier_char(s[i])) return error_at(line, "bad number (letters after digits)");
+      if (i < n && is_identifier_char(s[i]))
+        return error_at(line, "bad number (letters after digits)");
       push(Token::Kind::kNumber, {}, value * scale);
     } else if (c == ':') {
       size_t j = i + 1;
-      if (j >= n || !is_identifier_start(s[j])) return error_at(line, "':' not followed by a tag name");
+      if (j >= n || !is_identifier_start(s[j]))
+        return error_at(line, "':' not followed by a tag name");
       while (j < n && is_identifier_char(s[j])) ++j;
       push(Token::Kind::kTag, lower(s.substr(i, j - i)));
       i = j;
@@ -155,14 +183,30 @@ Result<std::vector<Token>, Error> tokenize(std::string_view s) {
     } else {
       Token::Kind kind;
       switch (c) {
-        case ';': kind = Token::Kind::kSemicolon; break;
-        case ',': kind = Token::Kind::kComma; break;
-        case '(': kind = Token::Kind::kLParen; break;
-        case ')': kind = Token::Kind::kRParen; break;
-        case '[': kind = Token::Kind::kLBracket; break;
-        case ']': kind = Token::Kind::kRBracket; break;
-        case '{': kind = Token::Kind::kLBrace; break;
-        case '}': kind = Token::Kind::kRBrace; break;
+        case ';':
+          kind = Token::Kind::kSemicolon;
+          break;
+        case ',':
+          kind = Token::Kind::kComma;
+          break;
+        case '(':
+          kind = Token::Kind::kLParen;
+          break;
+        case ')':
+          kind = Token::Kind::kRParen;
+          break;
+        case '[':
+          kind = Token::Kind::kLBracket;
+          break;
+        case ']':
+          kind = Token::Kind::kRBracket;
+          break;
+        case '{':
+          kind = Token::Kind::kLBrace;
+          break;
+        case '}':
+          kind = Token::Kind::kRBrace;
+          break;
         default: {
           const unsigned char u = static_cast<unsigned char>(c);
           char buf[48];

@@ -22,7 +22,14 @@ struct Token {
     kTag,         // text: ":name", lower-cased
     kNumber,      // number
     kString,      // text: the decoded string
-    kSemicolon, kComma, kLParen, kRParen, kLBracket, kRBracket, kLBrace, kRBrace,
+    kSemicolon,
+    kComma,
+    kLParen,
+    kRParen,
+    kLBracket,
+    kRBracket,
+    kLBrace,
+    kRBrace,
     kEnd
   };
   Kind kind;

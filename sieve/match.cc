@@ -10,7 +10,7 @@
 namespace cubby::sieve {
 namespace {
 
-constexpr long kMaxMatchSteps = 1'000'000;  // backtracking budget for :matches captures
+constexpr long kMaxMatchSteps = 1'000'000;   // backtracking budget for :matches captures
 constexpr size_t kMaxCaptureWildcards = 64;  // more wildcards: ${0} only (bounds the recursion)
 
 char fold(Comparator c, char ch) {
@@ -42,12 +42,18 @@ int numeric_compare(std::string_view a, std::string_view b) {
 
 bool relation_holds(Relation r, int cmp) {
   switch (r) {
-    case Relation::kGt: return cmp > 0;
-    case Relation::kGe: return cmp >= 0;
-    case Relation::kLt: return cmp < 0;
-    case Relation::kLe: return cmp <= 0;
-    case Relation::kEq: return cmp == 0;
-    case Relation::kNe: return cmp != 0;
+    case Relation::kGt:
+      return cmp > 0;
+    case Relation::kGe:
+      return cmp >= 0;
+    case Relation::kLt:
+      return cmp < 0;
+    case Relation::kLe:
+      return cmp <= 0;
+    case Relation::kEq:
+      return cmp == 0;
+    case Relation::kNe:
+      return cmp != 0;
   }
   return false;
 }
@@ -223,15 +229,17 @@ Result<bool, std::string> match(const Matcher& m, std::string_view value, std::s
       // regexec stops at NUL; a value with one is matched up to it.
       const std::string subject(value);
       regmatch_t groups[10];
-      const int rc = regexec(&re, subject.c_str(), captures ? 10 : 0, captures ? groups : nullptr, 0);
+      const int rc =
+          regexec(&re, subject.c_str(), captures ? 10 : 0, captures ? groups : nullptr, 0);
       if (rc == 0 && captures) {
         captures->clear();
         for (size_t g = 0; g <= re.re_nsub && g < 10; ++g) {
           if (groups[g].rm_so < 0) {
             captures->emplace_back();
           } else {
-            captures->push_back(subject.substr(static_cast<size_t>(groups[g].rm_so),
-                                               static_cast<size_t>(groups[g].rm_eo - groups[g].rm_so)));
+            captures->push_back(
+                subject.substr(static_cast<size_t>(groups[g].rm_so),
+                               static_cast<size_t>(groups[g].rm_eo - groups[g].rm_so)));
           }
         }
       }

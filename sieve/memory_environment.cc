@@ -18,7 +18,8 @@ void MemoryEnvironment::record(const Outcome& outcome) {
   if (outcome.error) return;
   for (const auto& d : outcome.duplicates) duplicates_[d.key] = clock;
   for (const auto& a : outcome.actions)
-    if (a.kind == Action::Kind::kVacation && a.sent) vacations_[vacation_key(a.address, a.handle)] = clock;
+    if (a.kind == Action::Kind::kVacation && a.sent)
+      vacations_[vacation_key(a.address, a.handle)] = clock;
 }
 
 bool MemoryEnvironment::mailbox_exists(std::string_view mailbox) {

@@ -18,8 +18,8 @@ class MemoryEnvironment : public Environment {
   std::set<std::string> mailboxes = {"INBOX"};
   std::map<std::string, std::string> personal_scripts;  // name -> source
   std::map<std::string, std::string> global_scripts;
-  std::chrono::system_clock::time_point clock = std::chrono::system_clock::time_point{} +
-                                                std::chrono::seconds(1'700'000'000);
+  std::chrono::system_clock::time_point clock =
+      std::chrono::system_clock::time_point{} + std::chrono::seconds(1'700'000'000);
   int zone_minutes = 0;
 
   // Remembers a delivered outcome's vacation answers and duplicate marks, as delivery would.

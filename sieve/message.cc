@@ -20,9 +20,11 @@ std::string lower(std::string_view s) {
 }
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
+  while (!s.empty() &&
+         (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
     s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
     s.remove_suffix(1);
   return s;
 }
@@ -105,7 +107,8 @@ std::vector<HeaderField> parse_header(std::string_view bytes, std::string_view* 
   while (pos < bytes.size()) {
     size_t eol = bytes.find('\n', pos);
     const size_t next = eol == std::string_view::npos ? bytes.size() : eol + 1;
-    std::string_view line = bytes.substr(pos, (eol == std::string_view::npos ? bytes.size() : eol) - pos);
+    std::string_view line =
+        bytes.substr(pos, (eol == std::string_view::npos ? bytes.size() : eol) - pos);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) {
       *body = bytes.substr(next);
@@ -154,7 +157,8 @@ std::string parameter_of(std::string_view value, std::string_view param) {
       end = value.find(';', end);
     } else {
       end = value.find(';', v);
-      result = std::string(trim(value.substr(v, end == std::string_view::npos ? std::string_view::npos : end - v)));
+      result = std::string(
+          trim(value.substr(v, end == std::string_view::npos ? std::string_view::npos : end - v)));
     }
     if (iequals(name, param)) return result;
     pos = end;

@@ -18,9 +18,9 @@ struct HeaderField {
 
 // One leaf of the MIME tree.
 struct MimePart {
-  std::string type;      // "text/plain", lower-cased; "text/plain" when the part has none
-  std::string charset;   // lower-cased, "" when not given
-  std::string encoding;  // Content-Transfer-Encoding, lower-cased
+  std::string type;       // "text/plain", lower-cased; "text/plain" when the part has none
+  std::string charset;    // lower-cased, "" when not given
+  std::string encoding;   // Content-Transfer-Encoding, lower-cased
   std::string_view body;  // undecoded
   // The body decoded (transfer encoding undone, charset converted to UTF-8).
   std::string decoded() const;

@@ -33,7 +33,8 @@ std::optional<std::pair<std::string, size_t>> encoded_word(std::string_view s, s
   const size_t end = s.find("?=", q1 + 3);
   if (end == std::string_view::npos) return std::nullopt;
   std::string_view charset = s.substr(i + 2, q1 - (i + 2));
-  if (auto star = charset.find('*'); star != std::string_view::npos) charset = charset.substr(0, star);
+  if (auto star = charset.find('*'); star != std::string_view::npos)
+    charset = charset.substr(0, star);
   const std::string_view text = s.substr(q1 + 3, end - (q1 + 3));
   if (text.find_first_of(" \t") != std::string_view::npos) return std::nullopt;
   std::string raw;
@@ -63,13 +64,20 @@ std::string decode_base64(std::string_view s) {
   int bits = 0;
   for (char c : s) {
     int v;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '+') v = 62;
-    else if (c == '/') v = 63;
-    else if (c == '=') break;
-    else continue;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '+')
+      v = 62;
+    else if (c == '/')
+      v = 63;
+    else if (c == '=')
+      break;
+    else
+      continue;
     acc = (acc << 6) | static_cast<uint32_t>(v);
     bits += 6;
     if (bits >= 8) {

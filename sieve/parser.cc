@@ -123,7 +123,8 @@ class Parser {
 
   std::optional<Error> test(Node& node) {
     const Token& t = next();
-    if (t.kind != Token::Kind::kIdentifier) return error(t, "expected a test, found " + describe(t));
+    if (t.kind != Token::Kind::kIdentifier)
+      return error(t, "expected a test, found " + describe(t));
     node.name = t.text;
     node.line = t.line;
     return arguments(node);

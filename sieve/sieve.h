@@ -85,8 +85,8 @@ struct DuplicateMark {
 
 // What evaluating a script decided.
 struct Outcome {
-  std::vector<Action> actions;        // never empty unless the script discarded/rejected
-  std::optional<Error> error;         // set: actions are the implicit keep alone
+  std::vector<Action> actions;  // never empty unless the script discarded/rejected
+  std::optional<Error> error;   // set: actions are the implicit keep alone
   std::vector<DuplicateMark> duplicates;
 };
 

@@ -28,7 +28,8 @@ bool is_user(const std::string& address, const std::vector<std::string>& user_ad
 std::string vacation_blocked(const Message& message, const Envelope& envelope,
                              const std::vector<std::string>& user_addresses) {
   if (envelope.from.empty()) return "the message has a null sender";
-  const std::string local = lower(address_part(envelope.from, AddressPart::kLocalPart).value_or(""));
+  const std::string local =
+      lower(address_part(envelope.from, AddressPart::kLocalPart).value_or(""));
   if (local == "mailer-daemon" || local == "listserv" || local == "majordomo" ||
       local.rfind("owner-", 0) == 0 ||
       (local.size() > 8 && local.compare(local.size() - 8, 8, "-request") == 0))

@@ -50,7 +50,8 @@ std::string expand_variables(std::string_view s, const VariableLookup& lookup) {
         const std::string_view name = s.substr(i + 2, close - i - 2);
         if (valid_name(name)) {
           std::string lowered(name);
-          for (char& c : lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          for (char& c : lowered)
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
           // Leading zeros of a match variable name are not significant ("${01}" is "${1}").
           if (std::isdigit(static_cast<unsigned char>(lowered[0]))) {
             while (lowered.size() > 1 && lowered[0] == '0') lowered.erase(0, 1);

@@ -42,11 +42,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Envelope envelope{"sender@example.org", "user+lists@example.com", {}};
   const Outcome o = run(source, kMessage, envelope, env, limits);
   if (o.error) {
-    FUZZ_CHECK(o.actions.size() == 1 && o.actions[0].kind == Action::Kind::kKeep &&
-                   o.actions[0].implicit,
-               "an error without the implicit keep alone: %s", o.error->message.c_str());
-    FUZZ_CHECK(o.error->message.rfind("line ", 0) == 0 || o.error->message.rfind("script is ", 0) == 0,
-               "error without its line: %s", o.error->message.c_str());
+    FUZZ_CHECK(
+        o.actions.size() == 1 && o.actions[0].kind == Action::Kind::kKeep && o.actions[0].implicit,
+        "an error without the implicit keep alone: %s", o.error->message.c_str());
+    FUZZ_CHECK(
+        o.error->message.rfind("line ", 0) == 0 || o.error->message.rfind("script is ", 0) == 0,
+        "error without its line: %s", o.error->message.c_str());
   } else {
     FUZZ_CHECK(static_cast<int>(o.actions.size()) <= limits.max_actions + 1, "%zu actions",
                o.actions.size());

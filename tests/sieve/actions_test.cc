@@ -49,15 +49,17 @@ TEST(SieveRedirect, LimitGivesImplicitKeep) {
 TEST(SieveActions, ActionLimit) {
   Harness run;
   run.limits.max_actions = 3;
-  EXPECT_EQ(run("require \"fileinto\"; fileinto \"a\"; fileinto \"b\"; fileinto \"c\"; fileinto \"d\";"),
-            "runtime error: line 1: more than 3 actions");
+  EXPECT_EQ(
+      run("require \"fileinto\"; fileinto \"a\"; fileinto \"b\"; fileinto \"c\"; fileinto \"d\";"),
+      "runtime error: line 1: more than 3 actions");
 }
 
 TEST(SieveReject, RejectAndEreject) {
   Harness run;
   EXPECT_EQ(run("require \"reject\"; reject \"I don't want it\";"), "reject I don't want it");
   EXPECT_EQ(run("require \"ereject\"; ereject \"no\";"), "ereject no");
-  EXPECT_EQ(run("require \"reject\"; reject text:\nline 1\nline 2\n.\n;"), "reject line 1\r\nline 2\r\n");
+  EXPECT_EQ(run("require \"reject\"; reject text:\nline 1\nline 2\n.\n;"),
+            "reject line 1\r\nline 2\r\n");
   EXPECT_EQ(run("require \"reject\"; discard; reject \"no\";"), "discard | reject no");
 }
 
@@ -65,11 +67,17 @@ TEST(SieveReject, ConflictsWithDeliveringActions) {
   Harness run;
   // RFC 5429 2.1: reject with keep, fileinto or redirect is a runtime error: implicit keep.
   EXPECT_EQ(run("require \"reject\"; keep; reject \"no\";"),
-            "runtime error: line 1: reject/ereject cannot be combined with keep, fileinto, redirect or vacation");
+            "runtime error: line 1: reject/ereject cannot be combined with keep, fileinto, "
+            "redirect or vacation");
   EXPECT_EQ(run("require [\"reject\", \"fileinto\"];\nreject \"no\";\nfileinto \"x\";"),
-            "runtime error: line 3: reject/ereject cannot be combined with keep, fileinto, redirect or vacation");
-  EXPECT_EQ(run("require \"reject\"; redirect \"a@b.org\"; reject \"no\";").rfind("runtime error", 0), 0u);
-  EXPECT_EQ(run("require [\"reject\", \"vacation\"]; vacation \"away\"; reject \"no\";").rfind("runtime error", 0), 0u);
+            "runtime error: line 3: reject/ereject cannot be combined with keep, fileinto, "
+            "redirect or vacation");
+  EXPECT_EQ(
+      run("require \"reject\"; redirect \"a@b.org\"; reject \"no\";").rfind("runtime error", 0),
+      0u);
+  EXPECT_EQ(run("require [\"reject\", \"vacation\"]; vacation \"away\"; reject \"no\";")
+                .rfind("runtime error", 0),
+            0u);
 }
 
 TEST(SieveMailbox, CreateAndExists) {
@@ -93,8 +101,9 @@ TEST(SieveFlags, SetAddRemoveAndImplicitKeep) {
   // RFC 5232 examples: the internal variable is used by keep, fileinto and the implicit keep.
   EXPECT_EQ(run(req + "setflag \"\\\\Seen\"; addflag [\"\\\\Flagged\", \"$Work\"];"),
             "keep [\\Seen \\Flagged $Work]");
-  EXPECT_EQ(run(req + "addflag \"\\\\Seen \\\\Answered\"; removeflag \"\\\\seen\"; fileinto \"A\";"),
-            "fileinto A [\\Answered]");
+  EXPECT_EQ(
+      run(req + "addflag \"\\\\Seen \\\\Answered\"; removeflag \"\\\\seen\"; fileinto \"A\";"),
+      "fileinto A [\\Answered]");
   EXPECT_EQ(run(req + "addflag \"a\"; addflag \"A\"; addflag \"b a\";"), "keep [a b]");
   EXPECT_EQ(run(req + "setflag \"x\"; setflag \"y\";"), "keep [y]");
   // :flags replaces the internal variable for that action only.
@@ -105,11 +114,13 @@ TEST(SieveFlags, SetAddRemoveAndImplicitKeep) {
 
 TEST(SieveFlags, HasflagAndVariables) {
   Harness run;
-  const std::string req = "require [\"imap4flags\", \"variables\", \"fileinto\", \"relational\", "
-                          "\"comparator-i;ascii-numeric\"];\n";
+  const std::string req =
+      "require [\"imap4flags\", \"variables\", \"fileinto\", \"relational\", "
+      "\"comparator-i;ascii-numeric\"];\n";
   EXPECT_EQ(run(req + "addflag \"\\\\Seen\"; if hasflag \"\\\\seen\" { fileinto \"yes\"; }"),
             "fileinto yes [\\Seen]");
-  EXPECT_EQ(run(req + "addflag \"a b c\"; if hasflag :count \"eq\" :comparator \"i;ascii-numeric\" \"3\" { fileinto \"three\"; }"),
+  EXPECT_EQ(run(req + "addflag \"a b c\"; if hasflag :count \"eq\" :comparator \"i;ascii-numeric\" "
+                      "\"3\" { fileinto \"three\"; }"),
             "fileinto three [a b c]");
   EXPECT_EQ(run(req + "addflag \"myflags\" \"x y\"; removeflag \"myflags\" \"x\";\n"
                       "if hasflag \"myflags\" \"y\" { fileinto \"${myflags}\"; } keep;"),

@@ -50,9 +50,11 @@ TEST(SieveBody, TextRawAndContent) {
   EXPECT_EQ(run(req + "if body :contains \"payload\" { discard; }", kMultipart), "keep");
   EXPECT_EQ(run(req + "if body :raw :contains \"c2VjcmV0\" { discard; }", kMultipart), "discard");
   EXPECT_EQ(run(req + "if body :raw :contains \"payload\" { discard; }", kMultipart), "keep");
-  EXPECT_EQ(run(req + "if body :content \"application\" :contains \"payload\" { discard; }", kMultipart),
-            "discard");
-  EXPECT_EQ(run(req + "if body :content \"text/html\" :contains \"Caf\" { discard; }", kMultipart), "keep");
+  EXPECT_EQ(
+      run(req + "if body :content \"application\" :contains \"payload\" { discard; }", kMultipart),
+      "discard");
+  EXPECT_EQ(run(req + "if body :content \"text/html\" :contains \"Caf\" { discard; }", kMultipart),
+            "keep");
   // RFC 5173 example: a plain message's body.
   EXPECT_EQ(run(req + "if body :contains \"noon\" { discard; }"), "discard");
 }
@@ -78,19 +80,24 @@ TEST(SieveDate, Parts) {
 
 TEST(SieveDate, DateAndCurrentdateTests) {
   Harness run;
-  const std::string req = "require [\"date\", \"relational\", \"variables\", \"fileinto\", \"index\"];\n";
+  const std::string req =
+      "require [\"date\", \"relational\", \"variables\", \"fileinto\", \"index\"];\n";
   EXPECT_EQ(run(req + "if date :is \"date\" \"year\" \"2003\" { discard; }"), "discard");
-  EXPECT_EQ(run(req + "if date :originalzone :is \"date\" \"hour\" \"10\" { discard; }"), "discard");
+  EXPECT_EQ(run(req + "if date :originalzone :is \"date\" \"hour\" \"10\" { discard; }"),
+            "discard");
   EXPECT_EQ(run(req + "if date :is \"date\" \"hour\" \"08\" { discard; }"), "discard");  // zone UTC
-  EXPECT_EQ(run(req + "if date :zone \"-0500\" :is \"date\" \"hour\" \"03\" { discard; }"), "discard");
-  EXPECT_EQ(run(req + "if date :value \"ge\" \"date\" \"date\" \"2003-01-01\" { discard; }"), "discard");
+  EXPECT_EQ(run(req + "if date :zone \"-0500\" :is \"date\" \"hour\" \"03\" { discard; }"),
+            "discard");
+  EXPECT_EQ(run(req + "if date :value \"ge\" \"date\" \"date\" \"2003-01-01\" { discard; }"),
+            "discard");
   // RFC 5260 example: file by the date the message was written.
   EXPECT_EQ(run(req + "if date :matches \"date\" \"date\" \"*\" { set \"d\" \"${0}\"; }\n"
                       "fileinto \"archive/${d}\";"),
             "fileinto archive/2003-07-01");
   // currentdate uses the environment's clock (1700000000 = 2023-11-14T22:13:20Z).
   EXPECT_EQ(run(req + "if currentdate :is \"date\" \"2023-11-14\" { discard; }"), "discard");
-  EXPECT_EQ(run(req + "if currentdate :zone \"+0200\" :is \"date\" \"2023-11-15\" { discard; }"), "discard");
+  EXPECT_EQ(run(req + "if currentdate :zone \"+0200\" :is \"date\" \"2023-11-15\" { discard; }"),
+            "discard");
   EXPECT_EQ(run(req + "if date :is \"x-nope\" \"year\" \"2003\" { discard; }"), "keep");
   EXPECT_EQ(run(req + "if date :zone \"bad\" :is \"date\" \"year\" \"2003\" { discard; }"),
             "runtime error: line 2: bad :zone \"bad\" (expected +hhmm or -hhmm)");
@@ -100,8 +107,10 @@ TEST(SieveIndex, PicksOneOccurrence) {
   Harness run;
   const std::string msg = "Received: from a\r\nReceived: from b\r\nReceived: from c\r\n\r\nx\r\n";
   const std::string req = "require [\"index\", \"date\"];\n";
-  EXPECT_EQ(run(req + "if header :index 2 :is \"received\" \"from b\" { discard; }", msg), "discard");
-  EXPECT_EQ(run(req + "if header :index 1 :last :is \"received\" \"from c\" { discard; }", msg), "discard");
+  EXPECT_EQ(run(req + "if header :index 2 :is \"received\" \"from b\" { discard; }", msg),
+            "discard");
+  EXPECT_EQ(run(req + "if header :index 1 :last :is \"received\" \"from c\" { discard; }", msg),
+            "discard");
   EXPECT_EQ(run(req + "if header :index 1 :is \"received\" \"from c\" { discard; }", msg), "keep");
   EXPECT_EQ(run(req + "if header :index 4 :contains \"received\" \"\" { discard; }", msg), "keep");
   EXPECT_EQ(sieve_test::compile_error(req + "if header :last :is \"a\" \"b\" { keep; }"),
@@ -112,8 +121,9 @@ TEST(SieveIndex, PicksOneOccurrence) {
 
 TEST(SieveDuplicate, SecondDeliveryIsADuplicate) {
   Harness run;
-  const std::string script = "require [\"duplicate\", \"fileinto\"];\n"
-                             "if duplicate { fileinto \"Trash\"; }";
+  const std::string script =
+      "require [\"duplicate\", \"fileinto\"];\n"
+      "if duplicate { fileinto \"Trash\"; }";
   auto first = run.outcome(script);
   EXPECT_EQ(sieve_test::summary(first), "keep");
   ASSERT_EQ(first.duplicates.size(), 1u);
@@ -123,10 +133,12 @@ TEST(SieveDuplicate, SecondDeliveryIsADuplicate) {
   EXPECT_EQ(run("require \"duplicate\"; if duplicate :handle \"x\" { discard; }"), "keep");
   EXPECT_EQ(run("require \"duplicate\"; if duplicate :header \"subject\" { discard; }"), "keep");
   // Within one run, the second test sees the first (RFC 7352 3.1).
-  EXPECT_EQ(run("require \"duplicate\"; if duplicate :uniqueid \"u\" {} if duplicate :uniqueid \"u\" { discard; }"),
+  EXPECT_EQ(run("require \"duplicate\"; if duplicate :uniqueid \"u\" {} if duplicate :uniqueid "
+                "\"u\" { discard; }"),
             "discard");
   // No Message-ID: nothing to track, never a duplicate.
-  EXPECT_EQ(run("require \"duplicate\"; if duplicate { discard; }", "Subject: x\r\n\r\nx\r\n"), "keep");
+  EXPECT_EQ(run("require \"duplicate\"; if duplicate { discard; }", "Subject: x\r\n\r\nx\r\n"),
+            "keep");
   // The period is the script's.
   run.env.clock += std::chrono::seconds(100);
   EXPECT_EQ(run("require \"duplicate\"; if duplicate :seconds 50 { discard; }"), "keep");

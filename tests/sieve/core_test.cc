@@ -65,8 +65,9 @@ TEST(SieveCore, HeaderTest) {
   Harness run;
   EXPECT_EQ(run("if header :is \"Subject\" \"Lunch on Friday?\" { discard; }"), "discard");
   EXPECT_EQ(run("if header :is \"subject\" \"lunch on friday?\" { discard; }"), "discard");
-  EXPECT_EQ(run("if header :is :comparator \"i;octet\" \"subject\" \"lunch on friday?\" { discard; }"),
-            "keep");
+  EXPECT_EQ(
+      run("if header :is :comparator \"i;octet\" \"subject\" \"lunch on friday?\" { discard; }"),
+      "keep");
   EXPECT_EQ(run("if header :contains [\"X-Nope\", \"Subject\"] [\"zzz\", \"Friday\"] { discard; }"),
             "discard");
   // A missing header never matches, not even "" (RFC 5228 5.7).
@@ -104,15 +105,22 @@ TEST(SieveCore, MatchesWildcards) {
 TEST(SieveCore, ComparatorsAndNumbers) {
   Harness run;
   const std::string req = "require \"comparator-i;ascii-numeric\";\n";
-  EXPECT_EQ(run(req + "if header :is :comparator \"i;ascii-numeric\" \"X-Spam-Score\" \"012\" { discard; }"),
-            "discard");
-  EXPECT_EQ(run(req + "if header :is :comparator \"i;ascii-numeric\" \"X-Spam-Score\" \"13\" { discard; }"),
-            "keep");
+  EXPECT_EQ(
+      run(req +
+          "if header :is :comparator \"i;ascii-numeric\" \"X-Spam-Score\" \"012\" { discard; }"),
+      "discard");
+  EXPECT_EQ(
+      run(req +
+          "if header :is :comparator \"i;ascii-numeric\" \"X-Spam-Score\" \"13\" { discard; }"),
+      "keep");
   // Strings without leading digits are all "positive infinity", equal to each other.
-  EXPECT_EQ(run(req + "if header :is :comparator \"i;ascii-numeric\" \"Subject\" \"abc\" { discard; }"),
-            "discard");
-  EXPECT_EQ(run("if header :contains :comparator \"i;octet\" \"Subject\" \"friday\" { discard; }"), "keep");
-  EXPECT_EQ(run("if header :contains :comparator \"i;ascii-casemap\" \"Subject\" \"FRIDAY\" { discard; }"),
+  EXPECT_EQ(
+      run(req + "if header :is :comparator \"i;ascii-numeric\" \"Subject\" \"abc\" { discard; }"),
+      "discard");
+  EXPECT_EQ(run("if header :contains :comparator \"i;octet\" \"Subject\" \"friday\" { discard; }"),
+            "keep");
+  EXPECT_EQ(run("if header :contains :comparator \"i;ascii-casemap\" \"Subject\" \"FRIDAY\" { "
+                "discard; }"),
             "discard");
 }
 
@@ -126,7 +134,8 @@ TEST(SieveCore, AddressTestAndParts) {
   EXPECT_EQ(run("if address :all :is \"cc\" \"friend@example.net\" { discard; }"), "discard");
   EXPECT_EQ(run("if address :all :is \"cc\" \"Good\" { discard; }"), "keep");
   // Groups and comments.
-  const std::string msg = "To: undisclosed-recipients:;\r\nCc: team: a@x.org, (c) b@y.org;\r\n\r\n.\r\n";
+  const std::string msg =
+      "To: undisclosed-recipients:;\r\nCc: team: a@x.org, (c) b@y.org;\r\n\r\n.\r\n";
   EXPECT_EQ(run("if address :is \"cc\" \"b@y.org\" { discard; }", msg), "discard");
   EXPECT_EQ(run("if exists \"to\" { if address :contains \"to\" \"\" { discard; } }", msg), "keep");
 }
@@ -160,15 +169,18 @@ TEST(SieveCore, HeaderValuesAreUnfoldedAndDecoded) {
   const std::string msg =
       "Subject: =?ISO-8859-1?Q?Caf=E9?=\r\n =?UTF-8?B?wqBjcsOobWU=?= ok\r\n"
       "X-Folded: one\r\n\ttwo\r\n\r\nbody\r\n";
-  EXPECT_EQ(run("if header :is \"subject\" \"Caf\xC3\xA9\xC2\xA0" "cr\xC3\xA8me ok\" { discard; }", msg),
+  EXPECT_EQ(run("if header :is \"subject\" \"Caf\xC3\xA9\xC2\xA0"
+                "cr\xC3\xA8me ok\" { discard; }",
+                msg),
             "discard");
   EXPECT_EQ(run("if header :is \"x-folded\" \"one\ttwo\" { discard; }", msg), "discard");
 }
 
 TEST(SieveCore, ReadsBareLineFeedMessages) {
   Harness run;
-  EXPECT_EQ(run("if header :is \"subject\" \"hi\" { discard; }", "Subject: hi\nFrom: a@b\n\nbody\n"),
-            "discard");
+  EXPECT_EQ(
+      run("if header :is \"subject\" \"hi\" { discard; }", "Subject: hi\nFrom: a@b\n\nbody\n"),
+      "discard");
 }
 
 }  // namespace

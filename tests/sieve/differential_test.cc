@@ -121,7 +121,8 @@ std::string pigeonhole_form(const Command& c) {
 
 // cubby-sieve-eval's text output -> normal form.
 std::string cubby_form(const Command& c) {
-  if (c.output.find("compile error:") == 0 || c.output.find("runtime error:") == 0) return "error\n";
+  if (c.output.find("compile error:") == 0 || c.output.find("runtime error:") == 0)
+    return "error\n";
   if (c.status != 0) return "tool failed (" + std::to_string(c.status) + "): " + c.output;
   std::multiset<std::string> actions;
   std::istringstream in(c.output);
@@ -191,7 +192,8 @@ class SieveDifferential : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!fs::exists("/usr/bin/sieve-test"))
-      GTEST_SKIP() << "Pigeonhole's sieve-test is not installed (scripts/install-deps installs dovecot-sieve)";
+      GTEST_SKIP() << "Pigeonhole's sieve-test is not installed (scripts/install-deps installs "
+                      "dovecot-sieve)";
     char tmpl[] = "/tmp/cubby-sieve-diff-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
@@ -225,8 +227,9 @@ class SieveDifferential : public ::testing::Test {
   std::string pigeonhole(const std::string& script, const std::string& message) {
     const std::string cmd = "cd " + dir_.string() + " && TZ=UTC HOME=" + dir_.string() +
                             " /usr/bin/sieve-test -c " + (dir_ / "dovecot.conf").string() + " -f " +
-                            kFrom + " -r " + kTo + " " + (dir_ / "corpus/scripts" / script).string() +
-                            " " + (dir_ / "corpus/messages" / message).string();
+                            kFrom + " -r " + kTo + " " +
+                            (dir_ / "corpus/scripts" / script).string() + " " +
+                            (dir_ / "corpus/messages" / message).string();
     return pigeonhole_form(run_command(cmd));
   }
 
@@ -255,13 +258,14 @@ TEST_F(SieveDifferential, SameActionsAsPigeonhole) {
       auto it = differences.find({script, message});
       if (it == differences.end()) it = differences.find({script, "*"});
       if (it != differences.end()) {
-        EXPECT_NE(ours, theirs) << script << " on " << message
-                                << " is annotated as differing (" << it->second
-                                << ") but both give:\n" << ours;
+        EXPECT_NE(ours, theirs) << script << " on " << message << " is annotated as differing ("
+                                << it->second << ") but both give:\n"
+                                << ours;
         ++differed_as_expected;
       } else {
         EXPECT_EQ(ours, theirs) << script << " on " << message << "\n--- Cubby:\n"
-                                << ours << "--- Pigeonhole:\n" << theirs;
+                                << ours << "--- Pigeonhole:\n"
+                                << theirs;
         if (ours == theirs) ++agreed;
       }
     }

@@ -10,7 +10,8 @@ using sieve_test::Harness;
 
 TEST(SieveInclude, PersonalAndGlobal) {
   Harness run;
-  run.env.personal_scripts["spam"] = "require \"fileinto\"; if header :contains \"subject\" \"lunch\" { fileinto \"Food\"; }";
+  run.env.personal_scripts["spam"] =
+      "require \"fileinto\"; if header :contains \"subject\" \"lunch\" { fileinto \"Food\"; }";
   run.env.global_scripts["spam"] = "require \"fileinto\"; fileinto \"GlobalSpam\";";
   EXPECT_EQ(run("require \"include\"; include \"spam\";"), "fileinto Food");
   EXPECT_EQ(run("require \"include\"; include :personal \"spam\";"), "fileinto Food");
@@ -19,9 +20,11 @@ TEST(SieveInclude, PersonalAndGlobal) {
 
 TEST(SieveInclude, ReturnEndsOnlyTheIncludedScript) {
   Harness run;
-  run.env.personal_scripts["a"] = "require [\"include\", \"fileinto\"]; fileinto \"A1\"; return; fileinto \"A2\";";
+  run.env.personal_scripts["a"] =
+      "require [\"include\", \"fileinto\"]; fileinto \"A1\"; return; fileinto \"A2\";";
   run.env.personal_scripts["s"] = "stop;";
-  EXPECT_EQ(run("require [\"include\", \"fileinto\"]; include \"a\"; fileinto \"Main\";"), "fileinto A1 | fileinto Main");
+  EXPECT_EQ(run("require [\"include\", \"fileinto\"]; include \"a\"; fileinto \"Main\";"),
+            "fileinto A1 | fileinto Main");
   // stop in an included script ends everything (RFC 6609 3.3).
   EXPECT_EQ(run("require [\"include\", \"fileinto\"]; include \"s\"; fileinto \"Main\";"), "keep");
   // return at the top level ends the script.
@@ -32,7 +35,8 @@ TEST(SieveInclude, GlobalVariables) {
   Harness run;
   // RFC 6609 section 3.5's example, reduced: the included script sees and sets globals.
   run.env.personal_scripts["set"] =
-      "require [\"include\", \"variables\"]; global \"test\"; set \"test\" \"${test}-inc\"; set \"local\" \"x\";";
+      "require [\"include\", \"variables\"]; global \"test\"; set \"test\" \"${test}-inc\"; set "
+      "\"local\" \"x\";";
   EXPECT_EQ(run("require [\"include\", \"variables\", \"fileinto\"];\n"
                 "global \"test\"; set \"test\" \"main\"; include \"set\";\n"
                 "fileinto \"${test}|${local}|${global.test}\";"),
@@ -63,7 +67,8 @@ TEST(SieveInclude, DepthLimit) {
   run.env.personal_scripts["b"] = "require \"include\"; include \"c\";";
   run.env.personal_scripts["c"] = "discard;";
   EXPECT_EQ(run("require \"include\"; include \"b\";"), "discard");
-  EXPECT_EQ(run("require \"include\"; include \"a\";"), "runtime error: line 1: includes nested deeper than 2");
+  EXPECT_EQ(run("require \"include\"; include \"a\";"),
+            "runtime error: line 1: includes nested deeper than 2");
 }
 
 TEST(SieveIhave, AnswersTruthfully) {
@@ -76,12 +81,15 @@ TEST(SieveIhave, AnswersTruthfully) {
   EXPECT_EQ(run("require [\"ihave\", \"fileinto\", \"variables\"];\n"
                 "if ihave \"variables\" { set \"x\" \"1\"; fileinto \"v${x}\"; }"),
             "fileinto v1");
-  EXPECT_EQ(run("require \"ihave\"; if ihave \"editheader\" { addheader \"X\" \"y\"; } else { discard; }"),
+  EXPECT_EQ(run("require \"ihave\"; if ihave \"editheader\" { addheader \"X\" \"y\"; } else { "
+                "discard; }"),
             "discard");
-  EXPECT_EQ(run("require \"ihave\"; if ihave [\"fileinto\", \"x-unknown\"] { frob; } else { discard; }"),
-            "discard");
+  EXPECT_EQ(
+      run("require \"ihave\"; if ihave [\"fileinto\", \"x-unknown\"] { frob; } else { discard; }"),
+      "discard");
   EXPECT_EQ(run("require \"ihave\"; if ihave \"fileinto\" { fileinto \"ok\"; }"), "fileinto ok");
-  EXPECT_EQ(run("require \"ihave\"; error \"giving up\";"), "runtime error: line 1: error: giving up");
+  EXPECT_EQ(run("require \"ihave\"; error \"giving up\";"),
+            "runtime error: line 1: error: giving up");
 }
 
 TEST(SieveLimits, TimeLimit) {
@@ -93,22 +101,25 @@ TEST(SieveLimits, TimeLimit) {
 TEST(SieveOutput, Json) {
   Harness run;
   run.env.mailboxes.insert("Work");
-  auto o = run.outcome("require [\"fileinto\", \"imap4flags\", \"copy\", \"vacation\"];\n"
-                       "fileinto :copy :flags \"\\\\Seen\" \"Work\"; redirect \"a@b.org\";\n"
-                       "vacation :subject \"Away \\\"now\\\"\" \"Back\nsoon\";");
+  auto o = run.outcome(
+      "require [\"fileinto\", \"imap4flags\", \"copy\", \"vacation\"];\n"
+      "fileinto :copy :flags \"\\\\Seen\" \"Work\"; redirect \"a@b.org\";\n"
+      "vacation :subject \"Away \\\"now\\\"\" \"Back\nsoon\";");
   EXPECT_EQ(to_json(o),
             "{\"actions\":[{\"action\":\"fileinto\",\"mailbox\":\"Work\",\"flags\":[\"\\\\Seen\"],"
             "\"copy\":true,\"create\":false},{\"action\":\"redirect\",\"address\":\"a@b.org\","
             "\"copy\":false},{\"action\":\"vacation\",\"sent\":true,\"to\":\"joe@example.org\","
-            "\"from\":\"\",\"subject\":\"Away \\\"now\\\"\",\"reason\":\"Back\\r\\nsoon\",\"mime\":false}]}");
+            "\"from\":\"\",\"subject\":\"Away "
+            "\\\"now\\\"\",\"reason\":\"Back\\r\\nsoon\",\"mime\":false}]}");
   EXPECT_EQ(to_json(run.outcome("discard;")), "{\"actions\":[{\"action\":\"discard\"}]}");
   EXPECT_EQ(to_json(run.outcome("")), "{\"actions\":[{\"action\":\"keep\",\"flags\":[]}]}");
   EXPECT_EQ(to_json(run.outcome("require \"reject\"; reject \"no\";")),
             "{\"actions\":[{\"action\":\"reject\",\"reason\":\"no\"}]}");
   EXPECT_EQ(to_json(run.outcome("nope;")),
             "{\"error\":\"compile\",\"message\":\"line 1: unknown command 'nope'\"}");
-  EXPECT_EQ(to_json(run.outcome("redirect \"x\";")),
-            "{\"error\":\"runtime\",\"message\":\"line 1: redirect to an invalid address \\\"x\\\"\"}");
+  EXPECT_EQ(
+      to_json(run.outcome("redirect \"x\";")),
+      "{\"error\":\"runtime\",\"message\":\"line 1: redirect to an invalid address \\\"x\\\"\"}");
 }
 
 TEST(SieveOutput, ErrorsKeepTheMessage) {
@@ -121,17 +132,22 @@ TEST(SieveOutput, ErrorsKeepTheMessage) {
     EXPECT_TRUE(o.actions[0].implicit);
     EXPECT_TRUE(o.duplicates.empty());
   }
-  EXPECT_EQ(to_text(run.outcome("nope;")), "compile error: line 1: unknown command 'nope'\nkeep (implicit)\n");
+  EXPECT_EQ(to_text(run.outcome("nope;")),
+            "compile error: line 1: unknown command 'nope'\nkeep (implicit)\n");
 }
 
 TEST(SieveScript, CompiledOnceRunManyTimes) {
-  auto script = compile("require \"fileinto\"; if header :contains \"subject\" \"lunch\" { fileinto \"Food\"; }");
+  auto script = compile(
+      "require \"fileinto\"; if header :contains \"subject\" \"lunch\" { fileinto \"Food\"; }");
   ASSERT_TRUE(script.ok());
   MemoryEnvironment env;
   Envelope envelope{"a@b.org", "user@example.com", {}};
   for (int i = 0; i < 3; ++i) {
-    EXPECT_EQ(sieve_test::summary(evaluate(script.value(), sieve_test::kMessage, envelope, env)), "fileinto Food");
-    EXPECT_EQ(sieve_test::summary(evaluate(script.value(), "Subject: other\r\n\r\n", envelope, env)), "keep");
+    EXPECT_EQ(sieve_test::summary(evaluate(script.value(), sieve_test::kMessage, envelope, env)),
+              "fileinto Food");
+    EXPECT_EQ(
+        sieve_test::summary(evaluate(script.value(), "Subject: other\r\n\r\n", envelope, env)),
+        "keep");
   }
 }
 

@@ -1,8 +1,9 @@
 // The Sieve lexer and parser (RFC 5228 sections 2 and 8): tokens, strings, numbers, comments,
 // and the "line N: ..." errors a script author sees.
+#include "sieve/lexer.h"
+
 #include <gtest/gtest.h>
 
-#include "sieve/lexer.h"
 #include "sieve/parser.h"
 
 namespace cubby::sieve {
@@ -64,7 +65,8 @@ TEST(SieveLexer, CommentsAreSkippedAndLinesCounted) {
 TEST(SieveLexer, Errors) {
   EXPECT_EQ(lex_error("keep;\n\"open"), "line 2: unterminated string (missing '\"')");
   EXPECT_EQ(lex_error("/* never closed"), "line 1: unterminated comment /* ... */");
-  EXPECT_EQ(lex_error("text:\nno end\n"), "line 1: unterminated text: (missing a line with a single '.')");
+  EXPECT_EQ(lex_error("text:\nno end\n"),
+            "line 1: unterminated text: (missing a line with a single '.')");
   EXPECT_EQ(lex_error("keep;\n\nkeep @"), "line 3: unexpected character '@'");
   EXPECT_EQ(lex_error("size :over 1X;"), "line 1: bad number (letters after digits)");
 }

@@ -103,9 +103,11 @@ TEST(SieveCompile, ControlStructure) {
   EXPECT_EQ(compile_error("if true;"), "line 1: if needs a block { ... }");
   EXPECT_EQ(compile_error("if true { keep; "), "line 1: missing '}' at the end of the script");
   EXPECT_EQ(compile_error("keep; }"), "line 1: '}' without a matching '{'");
-  EXPECT_EQ(compile_error("keep"), "line 1: expected ';' or '{' after 'keep', found the end of the script");
+  EXPECT_EQ(compile_error("keep"),
+            "line 1: expected ';' or '{' after 'keep', found the end of the script");
   EXPECT_EQ(compile_error("if allof true { keep; }"), "line 1: 'allof' needs a test list ( ... )");
-  EXPECT_EQ(compile_error("if not (true, false) { keep; }"), "line 1: 'not' needs exactly one test");
+  EXPECT_EQ(compile_error("if not (true, false) { keep; }"),
+            "line 1: 'not' needs exactly one test");
   EXPECT_EQ(compile_error("if (true) { keep; }"), "line 1: 'if' needs exactly one test");
 }
 
@@ -124,9 +126,10 @@ TEST(SieveCompile, Arguments) {
             "line 1: tag :is must come before the other arguments of 'header'");
   EXPECT_EQ(compile_error("if header :comparator \"i;nope\" \"a\" \"b\" { keep; }"),
             "line 1: unknown comparator \"i;nope\"");
-  EXPECT_EQ(compile_error("require \"comparator-i;ascii-numeric\";\n"
-                          "if header :contains :comparator \"i;ascii-numeric\" \"a\" \"1\" { keep; }"),
-            "line 2: the comparator i;ascii-numeric supports only :is, :value and :count");
+  EXPECT_EQ(
+      compile_error("require \"comparator-i;ascii-numeric\";\n"
+                    "if header :contains :comparator \"i;ascii-numeric\" \"a\" \"1\" { keep; }"),
+      "line 2: the comparator i;ascii-numeric supports only :is, :value and :count");
   EXPECT_EQ(compile_error("if header :comparator \"a\" { keep; }"),
             "line 1: 'header' takes 2 positional arguments, not 0");
 }
@@ -159,9 +162,11 @@ TEST(SieveCompile, EncodedCharacterIsDecodedOnlyWhenRequired) {
             "fileinto INBOX-\xE2\x98\xBA");
   EXPECT_EQ(run("require \"fileinto\"; fileinto \"${hex:41}\";"), "fileinto ${hex:41}");
   // Malformed sequences are left as they are; a non-character is an error (RFC 5228 2.4.2.4).
-  EXPECT_EQ(run("require [\"fileinto\", \"encoded-character\"]; fileinto \"${hex:4}${hex:zz}${unicode:}\";"),
+  EXPECT_EQ(run("require [\"fileinto\", \"encoded-character\"]; fileinto "
+                "\"${hex:4}${hex:zz}${unicode:}\";"),
             "fileinto ${hex:4}${hex:zz}${unicode:}");
-  EXPECT_EQ(compile_error("require [\"fileinto\", \"encoded-character\"];\nfileinto \"${unicode:D800}\";"),
+  EXPECT_EQ(compile_error(
+                "require [\"fileinto\", \"encoded-character\"];\nfileinto \"${unicode:D800}\";"),
             "line 2: ${unicode:D800} is not a Unicode character");
 }
 

@@ -30,14 +30,19 @@ inline std::string describe(const Action& a) {
     return s + "]";
   };
   switch (a.kind) {
-    case Action::Kind::kKeep: return "keep" + flags(a.flags);
+    case Action::Kind::kKeep:
+      return "keep" + flags(a.flags);
     case Action::Kind::kFileInto:
       return "fileinto " + a.mailbox + flags(a.flags) + (a.copy ? " :copy" : "") +
              (a.create ? " :create" : "");
-    case Action::Kind::kRedirect: return "redirect " + a.address + (a.copy ? " :copy" : "");
-    case Action::Kind::kReject: return "reject " + a.reason;
-    case Action::Kind::kEreject: return "ereject " + a.reason;
-    case Action::Kind::kDiscard: return "discard";
+    case Action::Kind::kRedirect:
+      return "redirect " + a.address + (a.copy ? " :copy" : "");
+    case Action::Kind::kReject:
+      return "reject " + a.reason;
+    case Action::Kind::kEreject:
+      return "ereject " + a.reason;
+    case Action::Kind::kDiscard:
+      return "discard";
     case Action::Kind::kVacation:
       return std::string("vacation ") + (a.sent ? "sent" : "held") + " to " + a.address;
   }
@@ -46,7 +51,8 @@ inline std::string describe(const Action& a) {
 
 inline std::string summary(const Outcome& o) {
   if (o.error) {
-    return std::string(o.error->kind == Error::Kind::kCompile ? "compile error: " : "runtime error: ") +
+    return std::string(o.error->kind == Error::Kind::kCompile ? "compile error: "
+                                                              : "runtime error: ") +
            o.error->message;
   }
   std::string s;

@@ -49,9 +49,10 @@ TEST(SieveVacation, Arguments) {
   EXPECT_EQ(a.period, run.limits.vacation_max_period);
   EXPECT_EQ(sieve_test::compile_error("require \"vacation\"; vacation :seconds 10 \"x\";"),
             "line 1: the tag :seconds needs require \"vacation-seconds\"");
-  EXPECT_EQ(sieve_test::compile_error(
-                "require [\"vacation\", \"vacation-seconds\"]; vacation :days 1 :seconds 10 \"x\";"),
-            "line 1: tags :days and :seconds exclude each other");
+  EXPECT_EQ(
+      sieve_test::compile_error(
+          "require [\"vacation\", \"vacation-seconds\"]; vacation :days 1 :seconds 10 \"x\";"),
+      "line 1: tags :days and :seconds exclude each other");
 }
 
 TEST(SieveVacation, OncePerPeriodPerSender) {
@@ -61,13 +62,15 @@ TEST(SieveVacation, OncePerPeriodPerSender) {
   run.env.record(first);
   auto second = run.outcome(kVacation);
   EXPECT_FALSE(vacation_of(second).sent);
-  EXPECT_EQ(vacation_of(second).why_not, "an answer was already sent to this sender within the period");
+  EXPECT_EQ(vacation_of(second).why_not,
+            "an answer was already sent to this sender within the period");
   // Another sender gets an answer.
   run.envelope.from = "ann@example.org";
   EXPECT_TRUE(vacation_of(run.outcome(kVacation)).sent);
   // A different :handle (or different text) is a different answer.
   run.envelope.from = "joe@example.org";
-  EXPECT_TRUE(vacation_of(run.outcome("require \"vacation\"; vacation :days 7 \"Other text\";")).sent);
+  EXPECT_TRUE(
+      vacation_of(run.outcome("require \"vacation\"; vacation :days 7 \"Other text\";")).sent);
   // After the period, the same sender is answered again.
   run.env.clock += std::chrono::hours(24 * 7 + 1);
   EXPECT_TRUE(vacation_of(run.outcome(kVacation)).sent);
@@ -84,8 +87,10 @@ TEST(SieveVacation, NeverToAutomatedMail) {
             "the message comes from a mailing list (List-Id)");
   EXPECT_EQ(why_not(run, base + "list-unsubscribe: <mailto:x>\r\n\r\nx\r\n"),
             "the message comes from a mailing list (list-unsubscribe)");
-  EXPECT_EQ(why_not(run, base + "Precedence: bulk\r\n\r\nx\r\n"), "the message has Precedence: bulk");
-  EXPECT_EQ(why_not(run, base + "Precedence: JUNK\r\n\r\nx\r\n"), "the message has Precedence: JUNK");
+  EXPECT_EQ(why_not(run, base + "Precedence: bulk\r\n\r\nx\r\n"),
+            "the message has Precedence: bulk");
+  EXPECT_EQ(why_not(run, base + "Precedence: JUNK\r\n\r\nx\r\n"),
+            "the message has Precedence: JUNK");
   EXPECT_EQ(why_not(run, base + "Precedence: first-class\r\n\r\nx\r\n"), "");
 }
 
@@ -113,8 +118,9 @@ TEST(SieveVacation, OnlyWhenTheUserIsARecipient) {
   EXPECT_EQ(why_not(run, "To: all@example.com\r\n\r\nx\r\n"),
             "none of the user's addresses is in To, Cc or Bcc");
   // :addresses adds the user's other addresses (RFC 5230 4.5).
-  auto a = vacation_of(run.outcome("require \"vacation\"; vacation :addresses [\"all@example.com\"] \"x\";",
-                                   "To: all@example.com\r\n\r\nx\r\n"));
+  auto a = vacation_of(
+      run.outcome("require \"vacation\"; vacation :addresses [\"all@example.com\"] \"x\";",
+                  "To: all@example.com\r\n\r\nx\r\n"));
   EXPECT_TRUE(a.sent);
   run.envelope.user_addresses = {"alias@example.com"};
   EXPECT_EQ(why_not(run, "To: alias@example.com\r\n\r\nx\r\n"), "");
