@@ -178,9 +178,14 @@ std::string MimePart::decoded() const {
   return to_utf8(charset, raw);
 }
 
-Message::Message(std::string_view bytes) : bytes_(bytes) {
-  header_ = parse_header(bytes, &body_);
-  walk_body(header_, body_, 0, parts_);
+Message::Message(std::string_view bytes) : bytes_(bytes) { header_ = parse_header(bytes, &body_); }
+
+const std::vector<MimePart>& Message::parts() const {
+  if (!parts_) {
+    parts_.emplace();
+    walk_body(header_, body_, 0, *parts_);
+  }
+  return *parts_;
 }
 
 std::vector<const HeaderField*> Message::fields(std::string_view name) const {

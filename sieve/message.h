@@ -1,10 +1,12 @@
 // The message a Sieve script looks at: an RFC 5322 header (unfolded, looked up by name without
 // regard to case) and a MIME body walked into its leaf parts (RFC 2045/2046) for the body test.
 //
-// A Message views the bytes it was parsed from: they must outlive it. Parsing never fails; a
+// A Message views the bytes it was parsed from: they must outlive it. It belongs to one
+// evaluation (parts() fills a cache on first use). Parsing never fails; a
 // malformed header line is skipped, a multipart without its boundary is one part.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,13 +41,14 @@ class Message {
 
   size_t size() const { return bytes_.size(); }
   std::string_view body() const { return body_; }  // everything after the empty line
-  const std::vector<MimePart>& parts() const { return parts_; }
+  // The leaf parts, walked on first use (only the body test needs them).
+  const std::vector<MimePart>& parts() const;
 
  private:
   std::string_view bytes_;
   std::string_view body_;
   std::vector<HeaderField> header_;
-  std::vector<MimePart> parts_;
+  mutable std::optional<std::vector<MimePart>> parts_;  // not thread-safe: one Message per run
 };
 
 // Splits "type/subtype; name=value; ..." and returns the lower-cased type and the parameter
