@@ -10,6 +10,26 @@ std::string trim(std::string_view s) {
   return std::string(s);
 }
 
+// "local@domain" with a quoted local part unquoted; `valid` when both parts are there.
+ParsedAddress finish(std::string spec) {
+  ParsedAddress out;
+  const size_t at = spec.rfind('@');
+  out.valid = at != std::string::npos && at > 0 && at + 1 < spec.size() &&
+              spec.find_first_of(" \t<>,;:", at) == std::string::npos;
+  if (!spec.empty() && spec[0] == '"') {
+    // "a b"@example.com -> a b@example.com
+    std::string local;
+    size_t i = 1;
+    for (; i < spec.size() && spec[i] != '"'; ++i) {
+      if (spec[i] == '\\' && i + 1 < spec.size()) ++i;
+      local += spec[i];
+    }
+    if (i < spec.size()) spec = local + spec.substr(i + 1);
+  }
+  out.address = std::move(spec);
+  return out;
+}
+
 // One mailbox of the list: the addr-spec inside <...> (without a source route), or the whole
 // text without comments and unquoted spaces.
 std::string addr_spec(std::string_view text) {
@@ -61,15 +81,15 @@ std::string addr_spec(std::string_view text) {
 
 }  // namespace
 
-std::vector<std::string> parse_address_list(std::string_view value) {
-  std::vector<std::string> out;
+std::vector<ParsedAddress> parse_addresses(std::string_view value) {
+  std::vector<ParsedAddress> out;
   bool quoted = false;
   int depth = 0;
   bool angle = false;
   size_t start = 0;
   auto flush = [&](size_t end) {
     std::string a = addr_spec(value.substr(start, end - start));
-    if (!a.empty()) out.push_back(std::move(a));
+    if (!a.empty()) out.push_back(finish(std::move(a)));
     start = end + 1;
   };
   for (size_t i = 0; i < value.size(); ++i) {
@@ -101,6 +121,25 @@ std::vector<std::string> parse_address_list(std::string_view value) {
     }
   }
   if (start < value.size()) flush(value.size());
+  return out;
+}
+
+std::vector<std::string> parse_address_list(std::string_view value) {
+  std::vector<std::string> out;
+  for (auto& a : parse_addresses(value))
+    if (a.valid) out.push_back(std::move(a.address));
+  return out;
+}
+
+std::vector<std::string> address_test_values(std::string_view value, AddressPart part) {
+  std::vector<std::string> out;
+  bool any_valid = false;
+  for (const auto& a : parse_addresses(value)) {
+    if (!a.valid) continue;
+    any_valid = true;
+    if (auto p = address_part(a.address, part)) out.push_back(*p);
+  }
+  if (!any_valid && part == AddressPart::kAll && !trim(value).empty()) out.push_back(trim(value));
   return out;
 }
 

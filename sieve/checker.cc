@@ -496,6 +496,35 @@ class Checker {
       if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
         return error(node, "bad script name \"" + name + "\" for include");
     }
+    if (node.name == "address") {
+      // RFC 5228 5.1: the address test is restricted to headers that hold addresses.
+      static const char* kAddressHeaders[] = {"from",
+                                              "sender",
+                                              "reply-to",
+                                              "to",
+                                              "cc",
+                                              "bcc",
+                                              "resent-from",
+                                              "resent-sender",
+                                              "resent-to",
+                                              "resent-cc",
+                                              "resent-bcc",
+                                              "return-path",
+                                              "disposition-notification-to",
+                                              "delivered-to",
+                                              "approved",
+                                              "original-recipient",
+                                              "final-recipient",
+                                              "errors-to"};
+      for (const auto& header : node.positional[0].strings) {
+        std::string h = header;
+        for (char& ch : h) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        if (h.find("${") != std::string::npos) continue;  // known only at run time
+        if (std::none_of(std::begin(kAddressHeaders), std::end(kAddressHeaders),
+                         [&](const char* a) { return h == a; }))
+          return error(node, "\"" + header + "\" is not an address header (address test)");
+      }
+    }
     if (node.name == "envelope") {
       for (const auto& part : node.positional[0].strings) {
         std::string p = part;

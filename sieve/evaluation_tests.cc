@@ -105,8 +105,7 @@ std::optional<bool> Evaluation::test(Frame& f, const Node& node) {
     const AddressPart part = part_of(node);
     for (const auto& h : expand(f, node.positional[0].strings)) {
       for (const auto& v : indexed(node, message_.decoded_values(h)))
-        for (const auto& a : parse_address_list(v))
-          if (auto p = address_part(a, part)) values.push_back(*p);
+        for (auto& a : address_test_values(v, part)) values.push_back(std::move(a));
     }
     return compare(f, node, values, node.positional[1].strings);
   }

@@ -137,7 +137,17 @@ TEST(SieveCore, AddressTestAndParts) {
   const std::string msg =
       "To: undisclosed-recipients:;\r\nCc: team: a@x.org, (c) b@y.org;\r\n\r\n.\r\n";
   EXPECT_EQ(run("if address :is \"cc\" \"b@y.org\" { discard; }", msg), "discard");
-  EXPECT_EQ(run("if exists \"to\" { if address :contains \"to\" \"\" { discard; } }", msg), "keep");
+  // An entry that is no address is dropped; when none is, :all sees the whole value and
+  // :localpart/:domain see nothing (RFC 5228 2.7.4, as Pigeonhole does).
+  EXPECT_EQ(run("if address :is \"to\" \"undisclosed-recipients:;\" { discard; }", msg), "discard");
+  EXPECT_EQ(run("if address :localpart :contains \"to\" \"\" { discard; }", msg), "keep");
+  const std::string mixed =
+      "To: \"a b\"@example.com, <@route.example:r@example.com>, bad address\r\n\r\n.\r\n";
+  EXPECT_EQ(run("if address :localpart :is \"to\" \"a b\" { discard; }", mixed), "discard");
+  EXPECT_EQ(run("if address :is \"to\" \"r@example.com\" { discard; }", mixed), "discard");
+  EXPECT_EQ(run("if address :contains \"to\" \"bad\" { discard; }", mixed), "keep");
+  EXPECT_EQ(sieve_test::compile_error("if address :is \"subject\" \"x\" { keep; }"),
+            "line 1: \"subject\" is not an address header (address test)");
 }
 
 TEST(SieveCore, EnvelopeTest) {
