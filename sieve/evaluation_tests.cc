@@ -7,6 +7,7 @@
 #include "sieve/date.h"
 #include "sieve/evaluation.h"
 #include "sieve/match.h"
+#include "sieve/mime.h"
 
 namespace cubby::sieve {
 namespace {
@@ -172,7 +173,12 @@ std::optional<bool> Evaluation::body(Frame& f, const Node& node) {
         if (want.find('/') != std::string::npos) return part.type == want;
         return part.type.rfind(want + "/", 0) == 0;
       });
-      if (wanted) values.push_back(part.decoded());
+      // :text turns HTML into text (RFC 5173 5.2); :content compares the decoded part as is.
+      if (wanted && !node.has(":content") && part.type == "text/html") {
+        values.push_back(html_to_text(part.decoded()));
+      } else if (wanted) {
+        values.push_back(part.decoded());
+      }
     }
   }
   return compare(f, node, values, node.positional[0].strings);

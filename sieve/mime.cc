@@ -2,10 +2,15 @@
 #include "sieve/mime.h"
 
 #include <iconv.h>
+#include <strings.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <optional>
+
+#include "sieve/encoded_character.h"
 
 namespace cubby::sieve {
 namespace {
@@ -124,6 +129,87 @@ std::string to_utf8(std::string_view charset, std::string_view text) {
   iconv_close(cd);
   if (r == static_cast<size_t>(-1)) return std::string(text);
   out.resize(out.size() - out_left);
+  return out;
+}
+
+std::string html_to_text(std::string_view html) {
+  std::string out;
+  size_t i = 0;
+  auto skip_to = [&](std::string_view end) {
+    size_t j = i;
+    while (j < html.size()) {
+      if (html.size() - j >= end.size() &&
+          strncasecmp(html.data() + j, end.data(), end.size()) == 0)
+        break;
+      ++j;
+    }
+    i = std::min(html.size(), j + end.size());
+  };
+  while (i < html.size()) {
+    const char c = html[i];
+    if (c == '<') {
+      if (html.compare(i, 4, "<!--") == 0) {
+        skip_to("-->");
+        continue;
+      }
+      size_t j = i + 1;
+      const bool closing = j < html.size() && html[j] == '/';
+      if (closing) ++j;
+      size_t k = j;
+      while (k < html.size() && std::isalnum(static_cast<unsigned char>(html[k]))) ++k;
+      const std::string name = lower(html.substr(j, k - j));
+      const size_t close = html.find('>', i);
+      i = close == std::string_view::npos ? html.size() : close + 1;
+      if (!closing && (name == "script" || name == "style" || name == "head")) {
+        skip_to("</" + name + ">");
+        continue;
+      }
+      static const char* kBlocks[] = {"br", "p",  "div", "tr",    "li", "h1", "h2",        "h3",
+                                      "h4", "h5", "h6",  "table", "ul", "ol", "blockquote"};
+      for (const char* b : kBlocks) {
+        if (name == b) {
+          if (!out.empty() && out.back() != '\n') out += '\n';
+          break;
+        }
+      }
+    } else if (c == '&') {
+      const size_t semi = html.find(';', i);
+      if (semi != std::string_view::npos && semi - i <= 10) {
+        const std::string entity = lower(html.substr(i + 1, semi - i - 1));
+        static const struct {
+          const char* name;
+          const char* text;
+        } kNamed[] = {{"amp", "&"},   {"lt", "<"},   {"gt", ">"},
+                      {"quot", "\""}, {"apos", "'"}, {"nbsp", "\xC2\xA0"}};
+        bool done = false;
+        for (const auto& n : kNamed) {
+          if (entity == n.name) {
+            out += n.text;
+            done = true;
+          }
+        }
+        if (!done && entity.size() > 1 && entity[0] == '#') {
+          char* end = nullptr;
+          const bool hex = entity[1] == 'x';
+          const unsigned long cp =
+              std::strtoul(entity.c_str() + (hex ? 2 : 1), &end, hex ? 16 : 10);
+          if (end && *end == '\0' && cp > 0 && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF)) {
+            append_utf8(out, static_cast<uint32_t>(cp));
+            done = true;
+          }
+        }
+        if (done) {
+          i = semi + 1;
+          continue;
+        }
+      }
+      out += c;
+      ++i;
+    } else {
+      out += c;
+      ++i;
+    }
+  }
   return out;
 }
 

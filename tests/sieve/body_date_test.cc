@@ -55,6 +55,17 @@ TEST(SieveBody, TextRawAndContent) {
       "discard");
   EXPECT_EQ(run(req + "if body :content \"text/html\" :contains \"Caf\" { discard; }", kMultipart),
             "keep");
+  // :text reads HTML as text; :content and :raw see the markup.
+  const std::string html =
+      "Content-Type: text/html\r\n\r\n<html><head><style>p {color: red}</style></head>"
+      "<body><p>Hello <b>big</b>&amp;small &lt;world&gt;&#33;</p><!-- hidden --></body></html>\r\n";
+  EXPECT_EQ(run(req + "if body :text :contains \"Hello big&small <world>!\" { discard; }", html),
+            "discard");
+  EXPECT_EQ(
+      run(req + "if body :text :contains [\"<b>\", \"color\", \"hidden\"] { discard; }", html),
+      "keep");
+  EXPECT_EQ(run(req + "if body :content \"text/html\" :contains \"<b>\" { discard; }", html),
+            "discard");
   // RFC 5173 example: a plain message's body.
   EXPECT_EQ(run(req + "if body :contains \"noon\" { discard; }"), "discard");
 }
