@@ -1,6 +1,8 @@
 // The Sieve checker: validates a parsed tree against the table of every command and test this
 // implementation knows (one row each, with the extension it belongs to), sorts arguments into tags
 // and positional ones, enforces `require`, and decodes encoded-character strings. See parser.h.
+#include <strings.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstring>
@@ -484,8 +486,11 @@ class Checker {
       return error(node, "size needs :over or :under");
     if (node.name == "set" && !tree_.variables) return std::nullopt;
     if (node.name == "set") {
-      const std::string& name = node.positional[0].strings[0];
-      if (!valid_variable_name(name)) return error(node, "bad variable name \"" + name + "\"");
+      std::string name = node.positional[0].strings[0];
+      // "global.x" names a global variable (RFC 6609 3.5).
+      if (name.size() > 7 && strncasecmp(name.c_str(), "global.", 7) == 0) name = name.substr(7);
+      if (!valid_variable_name(name))
+        return error(node, "bad variable name \"" + node.positional[0].strings[0] + "\"");
     }
     if (node.name == "global") {
       for (const auto& name : node.positional[0].strings)

@@ -41,6 +41,14 @@ TEST(SieveInclude, GlobalVariables) {
                 "global \"test\"; set \"test\" \"main\"; include \"set\";\n"
                 "fileinto \"${test}|${local}|${global.test}\";"),
             "fileinto main-inc||main-inc");
+  // The global namespace can be written to without a `global` declaration.
+  run.env.personal_scripts["ns"] =
+      "require [\"include\", \"variables\"]; set \"global.n\" \"from-ns\";";
+  EXPECT_EQ(run("require [\"include\", \"variables\", \"fileinto\"];\n"
+                "include \"ns\"; fileinto \"${global.n}|${n}\";"),
+            "fileinto from-ns|");
+  EXPECT_EQ(sieve_test::compile_error("require \"variables\"; set \"a.b\" \"x\";"),
+            "line 1: bad variable name \"a.b\"");
 }
 
 TEST(SieveInclude, OnceOptionalMissingAndLoops) {
