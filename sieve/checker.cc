@@ -475,9 +475,6 @@ class Checker {
                        "unknown relational operator \"" + r->strings[0] + "\" (gt ge lt le eq ne)");
       }
     }
-    if (node.has(":regex") && !tree_.variables) {
-      // Keys are compiled at run time (they may hold variables); nothing more to check here.
-    }
     if (node.has(":last") && !node.has(":index") && node.name != "duplicate")
       return error(*node.tag(":last"), ":last needs :index");
     if (node.has(":index") && node.tag(":index")->number == 0)
@@ -543,9 +540,6 @@ class Checker {
         node.positional[0].line != -1) {
       if (!tree_.variables)
         return error(node, "a variable name in '" + node.name + "' needs require \"variables\"");
-    }
-    if (node.name == "vacation" && node.has(":days") && node.tag(":days")->number == 0) {
-      // RFC 5230: 0 means "the minimum"; allowed.
     }
     return std::nullopt;
   }
