@@ -65,6 +65,11 @@ bool same_address(const std::string& a, const std::string& b) {
   return a.compare(0, at_a, b, 0, at_b) == 0 && strcasecmp(a.c_str() + at_a, b.c_str() + at_b) == 0;
 }
 
+bool stores_in_inbox(const Action& a) {
+  return a.kind == Action::Kind::kKeep ||
+         (a.kind == Action::Kind::kFileInto && strcasecmp(a.mailbox.c_str(), "INBOX") == 0);
+}
+
 std::string join_flags(const std::vector<std::string>& flags) {
   std::string out;
   for (const auto& f : flags) {
@@ -84,7 +89,14 @@ Outcome Evaluation::run(const ScriptTree& tree) {
     return out;
   }
   out.actions = std::move(actions_);
-  if (keep_implicitly_) out.actions.push_back(implicit_keep(flags_));
+  if (keep_implicitly_) {
+    auto inbox = std::find_if(out.actions.begin(), out.actions.end(), stores_in_inbox);
+    if (inbox != out.actions.end()) {
+      add_flags(inbox->flags, flags_);  // a fileinto :copy "INBOX" already keeps it
+    } else {
+      out.actions.push_back(implicit_keep(flags_));
+    }
+  }
   out.duplicates = std::move(duplicates_);
   return out;
 }
@@ -280,6 +292,13 @@ Flow Evaluation::add(const Node& node, Action a) {
         (old_rejects && (delivers || a.kind == Action::Kind::kVacation)))
       return fail_at(node,
                      "reject/ereject cannot be combined with keep, fileinto, redirect or vacation");
+    // keep and fileinto "INBOX" store into the same mailbox: one delivery (RFC 5228 2.10.3).
+    if (stores_in_inbox(old) && stores_in_inbox(a)) {
+      add_flags(old.flags, a.flags);
+      old.copy = old.copy && a.copy;
+      old.create = old.create || a.create;
+      return Flow::kNext;
+    }
     if (old.kind != a.kind) continue;
     switch (a.kind) {
       case Action::Kind::kKeep:

@@ -30,6 +30,8 @@ std::string ascii_lower(std::string_view s);
 void add_flags(std::vector<std::string>& into, const std::vector<std::string>& strings);
 void remove_flags(std::vector<std::string>& from, const std::vector<std::string>& strings);
 std::string join_flags(const std::vector<std::string>& flags);
+// keep, or fileinto "INBOX" (any case): the actions that store into the user's INBOX.
+bool stores_in_inbox(const Action& a);
 // The same mailbox: the domain compares without case, the local part exactly (RFC 5321 2.4).
 bool same_address(const std::string& a, const std::string& b);
 

@@ -3,6 +3,8 @@
 // Input: a script. Whatever it does, the outcome must be usable: on an error, exactly the
 // implicit keep; otherwise an action list within the limits where, if nothing cancelled the
 // implicit keep, a keep is present. Includes resolve to two small fixed scripts (one recursive).
+#include <strings.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -53,7 +55,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                o.actions.size());
     bool cancelled = false, kept = false;
     for (const Action& a : o.actions) {
-      if (a.kind == Action::Kind::kKeep) kept = true;
+      if (a.kind == Action::Kind::kKeep ||
+          (a.kind == Action::Kind::kFileInto && strcasecmp(a.mailbox.c_str(), "INBOX") == 0))
+        kept = true;  // fileinto "INBOX" is the keep (RFC 5228 2.10.3)
       if (a.kind == Action::Kind::kDiscard || a.kind == Action::Kind::kReject ||
           a.kind == Action::Kind::kEreject ||
           ((a.kind == Action::Kind::kFileInto || a.kind == Action::Kind::kRedirect) && !a.copy))

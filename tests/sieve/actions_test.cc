@@ -17,6 +17,13 @@ TEST(SieveFileinto, CancelsImplicitKeepUnlessCopy) {
   EXPECT_EQ(run("require \"fileinto\"; fileinto \"A\"; fileinto \"A\"; fileinto \"B\";"),
             "fileinto A | fileinto B");
   EXPECT_EQ(run("require \"fileinto\"; fileinto \"A\"; keep;"), "fileinto A | keep");
+  // keep and fileinto "INBOX" are one delivery into the INBOX (RFC 5228 2.10.3).
+  EXPECT_EQ(run("require \"fileinto\"; fileinto \"INBOX\"; keep;"), "fileinto INBOX");
+  EXPECT_EQ(run("require [\"fileinto\", \"copy\"]; fileinto :copy \"inbox\";"),
+            "fileinto inbox :copy");
+  EXPECT_EQ(
+      run("require [\"fileinto\", \"imap4flags\"]; keep; fileinto :flags \"\\\\Seen\" \"INBOX\";"),
+      "keep [\\Seen]");
   EXPECT_EQ(run("require \"fileinto\"; fileinto \"\";"),
             "runtime error: line 1: fileinto needs a mailbox name");
 }
