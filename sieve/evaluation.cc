@@ -92,7 +92,8 @@ Outcome Evaluation::run(const ScriptTree& tree) {
   if (keep_implicitly_) {
     auto inbox = std::find_if(out.actions.begin(), out.actions.end(), stores_in_inbox);
     if (inbox != out.actions.end()) {
-      add_flags(inbox->flags, flags_);  // a fileinto :copy "INBOX" already keeps it
+      // A fileinto :copy "INBOX" already stores it there; its flags stay.
+      inbox->implicit = false;
     } else {
       out.actions.push_back(implicit_keep(flags_));
     }
@@ -293,8 +294,9 @@ Flow Evaluation::add(const Node& node, Action a) {
       return fail_at(node,
                      "reject/ereject cannot be combined with keep, fileinto, redirect or vacation");
     // keep and fileinto "INBOX" store into the same mailbox: one delivery (RFC 5228 2.10.3).
+    // As in Pigeonhole, the later of two stores into one mailbox sets the flags.
     if (stores_in_inbox(old) && stores_in_inbox(a)) {
-      add_flags(old.flags, a.flags);
+      old.flags = std::move(a.flags);
       old.copy = old.copy && a.copy;
       old.create = old.create || a.create;
       return Flow::kNext;
@@ -303,11 +305,10 @@ Flow Evaluation::add(const Node& node, Action a) {
     switch (a.kind) {
       case Action::Kind::kKeep:
       case Action::Kind::kDiscard:
-        add_flags(old.flags, a.flags);
-        return Flow::kNext;
+        return Flow::kNext;  // kept as stores_in_inbox above; discard has nothing to merge
       case Action::Kind::kFileInto:
         if (old.mailbox == a.mailbox) {
-          add_flags(old.flags, a.flags);
+          old.flags = std::move(a.flags);
           old.copy = old.copy && a.copy;
           old.create = old.create || a.create;
           return Flow::kNext;

@@ -83,8 +83,12 @@ std::string pigeonhole_form(const Command& c) {
   std::istringstream in(c.output);
   std::string line, mailbox, flags;
   bool storing = false;
+  std::set<std::string> stored;  // mailboxes already stored into
   auto flush = [&] {
-    if (storing) actions.insert(store_form(mailbox, flags));
+    // sieve-test lists the implicit keep even when an earlier store into INBOX makes it a
+    // duplicate, which delivery then skips; one store per mailbox is what happens.
+    if (storing && stored.insert(mailbox == "INBOX" ? "INBOX" : "F:" + mailbox).second)
+      actions.insert(store_form(mailbox, flags));
     storing = false;
     flags.clear();
   };
