@@ -1,0 +1,3 @@
+require ["variables", "include"];
+global "folder";
+set "folder" "${folder}-global";

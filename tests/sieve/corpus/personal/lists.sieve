@@ -1,0 +1,3 @@
+require ["fileinto", "include"];
+if exists "List-Id" { fileinto "Lists"; return; }
+fileinto "NotList";

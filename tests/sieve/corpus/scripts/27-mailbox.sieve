@@ -1,0 +1,2 @@
+require ["mailbox", "fileinto"];
+if mailboxexists "INBOX" { fileinto :create "Created/Sub"; }

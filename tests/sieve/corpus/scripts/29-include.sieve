@@ -1,0 +1,4 @@
+require ["include", "fileinto"];
+include :personal "lists";
+include :global "spam";
+fileinto "after-include";

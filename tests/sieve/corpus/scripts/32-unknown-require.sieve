@@ -1,0 +1,2 @@
+require "x-cubby-nonsense";
+keep;
