@@ -2,48 +2,11 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "conf/json.h"
 #include "conf/settings.h"
 
 namespace cubby::conf {
 namespace {
-
-std::string json_string(std::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof(escaped), "\\u%04x", static_cast<unsigned char>(c));
-          out += escaped;
-        } else {
-          out += c;  // UTF-8 passes through; JSON allows it unescaped
-        }
-    }
-  }
-  return out + "\"";
-}
 
 std::string json(const std::vector<Settings::Effective>& rows) {
   std::string out = "[\n";

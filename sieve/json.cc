@@ -3,46 +3,16 @@
 // project has no JSON library, and this output needs only strings, booleans and arrays.
 #include <cstdio>
 
+#include "conf/json.h"
 #include "sieve/sieve.h"
 
 namespace cubby::sieve {
 namespace {
 
-std::string quote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[8];
-          snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
 
 std::string flag_array(const std::vector<std::string>& flags) {
   std::string out = "[";
-  for (size_t i = 0; i < flags.size(); ++i) out += (i ? "," : "") + quote(flags[i]);
+  for (size_t i = 0; i < flags.size(); ++i) out += (i ? "," : "") + conf::json_string(flags[i]);
   return out + "]";
 }
 
@@ -53,23 +23,23 @@ std::string action_json(const Action& a) {
     case Action::Kind::kKeep:
       return "{\"action\":\"keep\",\"flags\":" + flag_array(a.flags) + "}";
     case Action::Kind::kFileInto:
-      return "{\"action\":\"fileinto\",\"mailbox\":" + quote(a.mailbox) +
+      return "{\"action\":\"fileinto\",\"mailbox\":" + conf::json_string(a.mailbox) +
              ",\"flags\":" + flag_array(a.flags) + ",\"copy\":" + bool_text(a.copy) +
              ",\"create\":" + bool_text(a.create) + "}";
     case Action::Kind::kRedirect:
-      return "{\"action\":\"redirect\",\"address\":" + quote(a.address) +
+      return "{\"action\":\"redirect\",\"address\":" + conf::json_string(a.address) +
              ",\"copy\":" + bool_text(a.copy) + "}";
     case Action::Kind::kReject:
     case Action::Kind::kEreject:
       return std::string("{\"action\":\"") +
              (a.kind == Action::Kind::kReject ? "reject" : "ereject") +
-             "\",\"reason\":" + quote(a.reason) + "}";
+             "\",\"reason\":" + conf::json_string(a.reason) + "}";
     case Action::Kind::kDiscard:
       return "{\"action\":\"discard\"}";
     case Action::Kind::kVacation:
       return std::string("{\"action\":\"vacation\",\"sent\":") + bool_text(a.sent) +
-             ",\"to\":" + quote(a.address) + ",\"from\":" + quote(a.from) +
-             ",\"subject\":" + quote(a.subject) + ",\"reason\":" + quote(a.reason) +
+             ",\"to\":" + conf::json_string(a.address) + ",\"from\":" + conf::json_string(a.from) +
+             ",\"subject\":" + conf::json_string(a.subject) + ",\"reason\":" + conf::json_string(a.reason) +
              ",\"mime\":" + bool_text(a.mime) + "}";
   }
   return "{}";
@@ -81,7 +51,7 @@ std::string to_json(const Outcome& outcome) {
   if (outcome.error) {
     return std::string("{\"error\":\"") +
            (outcome.error->kind == Error::Kind::kCompile ? "compile" : "runtime") +
-           "\",\"message\":" + quote(outcome.error->message) + "}";
+           "\",\"message\":" + conf::json_string(outcome.error->message) + "}";
   }
   std::string out = "{\"actions\":[";
   for (size_t i = 0; i < outcome.actions.size(); ++i) {
@@ -118,7 +88,7 @@ std::string to_text(const Outcome& outcome) {
       case Action::Kind::kReject:
       case Action::Kind::kEreject:
         out += std::string(a.kind == Action::Kind::kReject ? "reject " : "ereject ") +
-               quote(a.reason) + "\n";
+               conf::json_string(a.reason) + "\n";
         break;
       case Action::Kind::kDiscard:
         out += "discard\n";
@@ -126,7 +96,7 @@ std::string to_text(const Outcome& outcome) {
       case Action::Kind::kVacation:
         out += "vacation to " + (a.address.empty() ? std::string("<>") : a.address) +
                (a.sent ? " (sent)" : " (not sent: " + a.why_not + ")") + " subject " +
-               quote(a.subject) + "\n";
+               conf::json_string(a.subject) + "\n";
         break;
     }
   }

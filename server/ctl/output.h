@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "conf/json.h"
 #include "store/error.h"
 
 namespace cubby::ctl {
@@ -28,7 +29,7 @@ int report(const store::Error& error);
 // Prints "cubbyctl: <message>" to stderr and returns `code`.
 int complain(int code, const std::string& message);
 
-std::string json_string(std::string_view s);
+using conf::json_string;  // conf/json.h
 
 // One JSON object, members in the order added.
 class JsonObject {

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <map>
 
+#include "conf/json.h"
+
 namespace cubby::server {
 namespace {
 
@@ -65,22 +67,6 @@ std::string table(const std::vector<std::vector<std::string>>& rows) {
   return out;
 }
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
 
 std::string label_value(const std::string& s) {
   std::string out;
@@ -171,19 +157,19 @@ std::string render_status_text(const MasterStatus& s) {
 }
 
 std::string render_status_json(const MasterStatus& s) {
-  std::string out = "{\"pid\":" + std::to_string(s.pid) + ",\"user\":" + json_string(s.user) +
-                    ",\"started\":" + json_string(iso_time(s.started)) +
-                    ",\"settings\":" + json_string(s.settings_path) +
-                    ",\"services_file\":" + json_string(s.services_path) +
+  std::string out = "{\"pid\":" + std::to_string(s.pid) + ",\"user\":" + conf::json_string(s.user) +
+                    ",\"started\":" + conf::json_string(iso_time(s.started)) +
+                    ",\"settings\":" + conf::json_string(s.settings_path) +
+                    ",\"services_file\":" + conf::json_string(s.services_path) +
                     ",\"reloads\":" + std::to_string(s.reloads) +
-                    ",\"last_reload\":" + json_string(s.last_reload) +
+                    ",\"last_reload\":" + conf::json_string(s.last_reload) +
                     ",\"stopping\":" + (s.stopping ? "true" : "false") + ",\"services\":[";
   bool first = true;
   for (const auto& a : s.addresses) {
     out += first ? "" : ",";
     first = false;
-    out += "{\"service\":" + json_string(a.service) + ",\"listen\":" + json_string(a.address) +
-           ",\"state\":" + json_string(a.state) + ",\"ready\":" + std::to_string(a.ready) +
+    out += "{\"service\":" + conf::json_string(a.service) + ",\"listen\":" + conf::json_string(a.address) +
+           ",\"state\":" + conf::json_string(a.state) + ",\"ready\":" + std::to_string(a.ready) +
            ",\"busy\":" + std::to_string(a.busy) + ",\"retiring\":" + std::to_string(a.retiring) +
            ",\"prefork\":" + std::to_string(a.prefork) +
            ",\"maxchild\":" + std::to_string(a.maxchild) +
@@ -193,19 +179,19 @@ std::string render_status_json(const MasterStatus& s) {
            ",\"refused\":" + std::to_string(refused(a.counters)) +
            ",\"worker_starts\":" + std::to_string(a.forks) +
            ",\"worker_failures\":" + std::to_string(a.failures) +
-           ",\"last_error\":" + json_string(a.last_error) +
-           ",\"last_error_at\":" + json_string(iso_time(a.last_error_at)) + "}";
+           ",\"last_error\":" + conf::json_string(a.last_error) +
+           ",\"last_error_at\":" + conf::json_string(iso_time(a.last_error_at)) + "}";
   }
   out += "],\"jobs\":[";
   first = true;
   for (const auto& j : s.jobs) {
     out += first ? "" : ",";
     first = false;
-    out += "{\"kind\":" + json_string(j.kind) + ",\"name\":" + json_string(j.name) +
+    out += "{\"kind\":" + conf::json_string(j.kind) + ",\"name\":" + conf::json_string(j.name) +
            ",\"pid\":" + std::to_string(j.pid) + ",\"runs\":" + std::to_string(j.runs) +
            ",\"failures\":" + std::to_string(j.failures) +
-           ",\"last_exit\":" + json_string(j.last_exit) +
-           ",\"next_run\":" + json_string(iso_time(j.next_run)) + "}";
+           ",\"last_exit\":" + conf::json_string(j.last_exit) +
+           ",\"next_run\":" + conf::json_string(iso_time(j.next_run)) + "}";
   }
   return out + "]}\n";
 }

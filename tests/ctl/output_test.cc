@@ -45,7 +45,7 @@ TEST(CtlOutput, TablesAlignTextLeftAndNumberColumnsRight) {
 }
 
 TEST(CtlOutput, Json) {
-  EXPECT_EQ(json_string("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
+  EXPECT_EQ(json_string("a\"b\\c\n"), "\"a\\\"b\\\\c\\n\"");
   EXPECT_EQ(JsonObject().add("s", "x").add("n", int64_t{-3}).add("b", true).add_null("z").str(),
             "{\"s\":\"x\",\"n\":-3,\"b\":true,\"z\":null}");
   EXPECT_EQ(json_array({"1", "{}"}), "[1,{}]");
