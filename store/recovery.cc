@@ -90,12 +90,12 @@ Result<RecoveryReport, Error> recover(const StoreConfig& config, Index& index) {
         ++report.stage_files_removed;
         continue;
       }
-      // Every row's file is made again, whether or not one stands there: after a failed fsync
-      // the page cache may show an entry the disk does not hold, and only an entry made anew is
-      // written by the next fsync (settle.h).
+      // A file that stands there is this message and stays: readers may have it open, and an
+      // IMAP server must never see it vanish. (A failed fsync is settled in the worker that saw
+      // it, which remakes the entries: settle.h.)
       std::set<std::string> dirs;
-      if (auto e = relink_rows(config, index, partition, path, rows->second, &dirs,
-                               &report.links_remade, &report.links_restored)) {
+      if (auto e = relink_rows(config, index, partition, path, rows->second, LinkMode::kMissing,
+                               &dirs, &report.links_restored)) {
         return fail(*e);  // keep the stage file; retry later
       }
       if (auto e = fsync_dirs(dirs, nullptr)) return fail(*e);

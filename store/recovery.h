@@ -5,8 +5,7 @@
 // What it does, per partition:
 //   - a stage file no index row names was never committed (no `250` was sent for it): removed;
 //   - a stage file named by pending rows was committed but maybe not linked durably: every such
-//     row's <uid>. file is made again from it (relink_rows, settle.h: also where one stands, since
-//     after a failed fsync the page cache may show an entry the disk does not hold), the mailbox
+//     row whose <uid>. file is missing gets it made again (relink_rows, settle.h), the mailbox
 //     directories are fsynced, the rows marked durable and the stage file removed;
 //   - a pending row whose file and stage file are both gone cannot be served: it is deleted and
 //     reported (this means the durability protocol was broken, e.g. by a disk lying about fsync).
@@ -28,8 +27,7 @@ struct RecoveryReport {
   int stage_files_removed = 0;   // uncommitted messages dropped
   int stage_files_retired = 0;   // committed messages made durable
   int stage_files_live = 0;      // skipped: in use by a live process
-  int links_restored = 0;        // <uid>. files that were missing, made again from stage files
-  int links_remade = 0;          // <uid>. files made again, those that stood there included
+  int links_restored = 0;        // <uid>. files recreated from stage files
   std::vector<std::string> lost; // rows deleted because nothing was left to serve them
   bool nothing_done() const {
     return stage_files_removed == 0 && stage_files_retired == 0 && links_restored == 0 &&

@@ -1,8 +1,6 @@
 // Settling what a failed durability step left unknown; see settle.h.
 #include "store/settle.h"
 
-#include <sys/stat.h>
-
 #include <ctime>
 #include <map>
 
@@ -31,7 +29,8 @@ std::optional<Error> undo_deliveries(Index& index, const std::vector<UndoneDeliv
 std::optional<Error> relink_rows(const StoreConfig& config, Index& index,
                                  const std::string& partition, const std::string& stage_path,
                                  const std::vector<MessageRecord>& rows,
-                                 std::set<std::string>* dirs, int* made, int* missing) {
+                                 LinkMode mode, std::set<std::string>* dirs, int* made,
+                                 int* missing) {
   const std::string root = config.partition_root(partition);
   if (root.empty()) return Error{Errc::kIo, "unknown partition " + partition};
   std::map<int64_t, std::optional<MailboxRecord>> boxes;
@@ -39,13 +38,13 @@ std::optional<Error> relink_rows(const StoreConfig& config, Index& index,
     auto it = boxes.find(m.mailbox);
     if (it == boxes.end()) it = boxes.emplace(m.mailbox, index.mailbox_by_id(m.mailbox)).first;
     if (!it->second) continue;  // deleted meanwhile: nothing to serve
-    struct stat st;
-    const std::string path = root + "/" + it->second->dir + "/" + std::to_string(m.uid) + ".";
-    if (missing && ::lstat(path.c_str(), &st) != 0) ++*missing;
-    auto link = link_message(stage_path, root, it->second->dir, m.uid, config.single_instance);
+    auto link =
+        link_message(stage_path, root, it->second->dir, m.uid, config.single_instance, mode);
     if (!link.ok()) return link.error();
+    if (!link->made) continue;
     dirs->insert(link->dir);
     if (made) ++*made;
+    if (missing && !link->existed) ++*missing;
   }
   return std::nullopt;
 }
@@ -75,8 +74,8 @@ std::optional<Error> Unsettled::settle(const StoreConfig& config, Index& index, 
   for (const auto& stage : stages_) {
     auto it = rows.find({stage.partition(), stage.name()});
     if (it == rows.end()) continue;  // never committed, or undone: nothing to make
-    if (auto e = relink_rows(config, index, stage.partition(), stage.path(), it->second, &dirs,
-                             &made)) {
+    if (auto e = relink_rows(config, index, stage.partition(), stage.path(), it->second,
+                             LinkMode::kRemake, &dirs, &made)) {
       return e;
     }
   }

@@ -29,6 +29,7 @@
 #include "store/duplicates.h"
 #include "store/error.h"
 #include "store/index.h"
+#include "store/message_link.h"
 #include "store/stage_file.h"
 #include "store/sync_pool.h"
 
@@ -47,15 +48,15 @@ struct UndoneDelivery {
                                                    const std::vector<UndoneDelivery>& undo);
 
 // Makes the file of every row in `rows` (all made from the stage file at `stage_path` on
-// `partition`) anew from it, replacing what stands there, and adds each directory to *dirs. Rows
-// of a mailbox deleted meanwhile are skipped. *made counts the files made, *missing those of them
-// that were not there before.
+// `partition`) from it as `mode` says (message_link.h: kMissing for recovery, kRemake for
+// settling), and adds the directory of each file made to *dirs. Rows of a mailbox deleted
+// meanwhile are skipped. *made counts the files made, *missing those of them that were not there.
 [[nodiscard]] std::optional<Error> relink_rows(const StoreConfig& config, Index& index,
                                                const std::string& partition,
                                                const std::string& stage_path,
                                                const std::vector<MessageRecord>& rows,
-                                               std::set<std::string>* dirs, int* made = nullptr,
-                                               int* missing = nullptr);
+                                               LinkMode mode, std::set<std::string>* dirs,
+                                               int* made = nullptr, int* missing = nullptr);
 
 class Unsettled {
  public:
