@@ -35,8 +35,32 @@ struct StaffingDecision {
 // What to do given the counters. Pure.
 StaffingDecision decide_staffing(const StaffingInput& in);
 
+// How a worker's life ended, as far as the master can tell from its status messages:
+//   kAtStart  before it said anything: it never got as far as accepting (a bad cmd=, a settings
+//             file or a partition it cannot open);
+//   kIdle     after it said it was ready, with no connection open;
+//   kBusy     with a connection open (a kConnection not yet followed by kIdle).
+// Only deaths at start can disable an address (see counts_towards_disabling); idle and busy
+// workers are replaced, held back by ReplacementBackoff when they keep dying. Cyrus counts the
+// deaths of ready (idle) workers too; event-loop workers are ready while they serve connections,
+// so that would take a service down for crashes under load.
+enum class WorkerDeath { kAtStart = 0, kIdle = 1, kBusy = 2 };
+inline constexpr int kWorkerDeathKinds = 3;
+// "at_start", "idle", "busy": for logs and metric labels.
+const char* death_name(WorkerDeath kind);
+
+// Pure: the kind of death of a worker that `reported` a status message at least once and, if so,
+// had a connection open (`in_session`) when it died.
+WorkerDeath classify_death(bool reported, bool in_session);
+
+// Whether an abnormal exit (`wait_status` as from waitpid) of kind `kind` counts towards disabling
+// the address: deaths at start do, except SIGKILL, which comes only from outside (the OOM killer,
+// an administrator) and says nothing about whether the worker can start.
+bool counts_towards_disabling(WorkerDeath kind, int wait_status);
+
 // Counts abnormal worker exits of one address over a sliding window; trips when `limit` of them
-// fall within `window` (Cyrus: 5 within 10 s disables the service until SIGHUP).
+// fall within `window` (Cyrus: 5 within 10 s disables the service until SIGHUP; Cubby counts only
+// deaths at start, see WorkerDeath).
 class FailureWindow {
  public:
   using Clock = std::chrono::steady_clock;
@@ -45,6 +69,8 @@ class FailureWindow {
   // Records a failure at `now`; true when the limit is reached.
   bool record(Clock::time_point now);
   void clear() { failures_.clear(); }
+  int limit() const { return limit_; }
+  Clock::duration window() const { return window_; }
 
  private:
   int limit_;
@@ -108,6 +134,48 @@ class RestartBackoff {
 
  private:
   Clock::duration next_ = std::chrono::seconds(1);
+};
+
+// How long to hold back new workers of an address whose workers keep dying (at any stage): the
+// first kFree deaths within kWindow are replaced at once; each further one within the window holds
+// every start back for kFirst, doubling up to kMax. The cap keeps a service that loses its busy
+// workers over and over accepting connections (a replacement comes at least every kMax), while a
+// worker that crashes on every connection cannot make the master fork in a tight loop.
+class ReplacementBackoff {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr int kFree = 10;
+  static constexpr std::chrono::seconds kWindow{10};
+  static constexpr std::chrono::milliseconds kFirst{50};
+  static constexpr std::chrono::milliseconds kMax{250};
+
+  // Records a death at `now`; returns how long new workers are held back from `now` (zero while
+  // deaths are few).
+  Clock::duration record(Clock::time_point now);
+  // Forks allowed at `now` (a StaffingInput::fork_allowance): none while held back.
+  int allowance(Clock::time_point now) const { return now < not_before_ ? 0 : INT_MAX; }
+  Clock::time_point not_before() const { return not_before_; }
+  void clear();
+
+ private:
+  std::deque<Clock::time_point> deaths_;
+  Clock::time_point not_before_{};
+};
+
+// When a disabled address is tried again: kFirst after it is disabled, then twice as long each
+// time it is disabled again, up to kMax; reset() (a worker of it became ready, or SIGHUP) starts
+// over. A retry costs a few forks; the growing delay keeps a lasting fault from filling the log.
+class EnableRetry {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::chrono::seconds kFirst{10};
+  static constexpr std::chrono::seconds kMax{300};
+  // The delay before the next retry; the one after it is twice as long.
+  Clock::duration next();
+  void reset() { next_ = kFirst; }
+
+ private:
+  Clock::duration next_ = kFirst;
 };
 
 // Tracks the "reached maxchild" episode so the condition is logged once when it starts.

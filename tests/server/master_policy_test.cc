@@ -1,8 +1,10 @@
-// The master's staffing rule, failure window, maxchild episode latch, fork-rate estimate, EVENTS
-// timing and DAEMON restart back-off, without processes.
+// The master's staffing rule, failure window, kinds of worker death and which of them disable an
+// address, the replacement back-off and the enable retry, maxchild episode latch, fork-rate
+// estimate, EVENTS timing and DAEMON restart back-off, without processes.
 #include "server/master_policy.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <time.h>
 
 #include <cstdlib>
@@ -209,6 +211,91 @@ TEST(MasterPolicy, RestartBackoffDoublesForQuickExitsAndResetsAfterAHealthyRun) 
   EXPECT_EQ(b.after_exit(0s), std::chrono::steady_clock::duration(60s));
   EXPECT_EQ(b.after_exit(61s), std::chrono::steady_clock::duration::zero());
   EXPECT_EQ(b.after_exit(1s), std::chrono::steady_clock::duration(1s));
+}
+
+
+// wait_status values as waitpid() reports them.
+int exited(int code) { return (code & 0xff) << 8; }
+int killed(int sig) { return sig & 0x7f; }
+
+TEST(MasterPolicy, DeathsAreClassifiedByWhatTheWorkerHadSaid) {
+  EXPECT_EQ(classify_death(false, false), WorkerDeath::kAtStart);
+  EXPECT_EQ(classify_death(false, true), WorkerDeath::kAtStart);
+  EXPECT_EQ(classify_death(true, false), WorkerDeath::kIdle);
+  EXPECT_EQ(classify_death(true, true), WorkerDeath::kBusy);
+  EXPECT_STREQ(death_name(WorkerDeath::kAtStart), "at_start");
+  EXPECT_STREQ(death_name(WorkerDeath::kIdle), "idle");
+  EXPECT_STREQ(death_name(WorkerDeath::kBusy), "busy");
+}
+
+TEST(MasterPolicy, OnlyWorkersThatCannotStartCountTowardsDisabling) {
+  ASSERT_TRUE(WIFEXITED(exited(1)) && WEXITSTATUS(exited(1)) == 1);
+  ASSERT_TRUE(WIFSIGNALED(killed(SIGKILL)) && WTERMSIG(killed(SIGKILL)) == SIGKILL);
+  // Busy and idle deaths never do, whatever killed them.
+  for (int status : {exited(1), exited(75), killed(SIGKILL), killed(SIGSEGV), killed(SIGABRT)}) {
+    EXPECT_FALSE(counts_towards_disabling(WorkerDeath::kBusy, status)) << status;
+    EXPECT_FALSE(counts_towards_disabling(WorkerDeath::kIdle, status)) << status;
+  }
+  // At start: an exit (a bad cmd=, 75 for a partition that cannot be opened, 78 for a bad
+  // settings file) or a crash does; SIGKILL from outside does not.
+  EXPECT_TRUE(counts_towards_disabling(WorkerDeath::kAtStart, exited(1)));
+  EXPECT_TRUE(counts_towards_disabling(WorkerDeath::kAtStart, exited(75)));
+  EXPECT_TRUE(counts_towards_disabling(WorkerDeath::kAtStart, exited(78)));
+  EXPECT_TRUE(counts_towards_disabling(WorkerDeath::kAtStart, killed(SIGSEGV)));
+  EXPECT_FALSE(counts_towards_disabling(WorkerDeath::kAtStart, killed(SIGKILL)));
+}
+
+TEST(MasterPolicy, BusyDeathsInABurstAreNeverHeldBackLongerThanTheCap) {
+  // The e2e scenario: every busy worker killed, 12 rounds within 5 s, 4 workers a round.
+  ReplacementBackoff b;
+  auto t = ReplacementBackoff::Clock::time_point{} + 100s;
+  int held = 0;
+  for (int round = 0; round < 12; ++round) {
+    auto now = t + round * 400ms;
+    for (int w = 0; w < 4; ++w) {
+      auto hold = b.record(now);
+      EXPECT_LE(hold, ReplacementBackoff::Clock::duration(ReplacementBackoff::kMax));
+      held += hold > hold.zero();
+    }
+    // Forking resumes no later than kMax after the round.
+    EXPECT_GT(b.allowance(now + ReplacementBackoff::kMax), 0) << round;
+  }
+  EXPECT_EQ(held, 12 * 4 - ReplacementBackoff::kFree);
+}
+
+TEST(MasterPolicy, ReplacementBackoffDoublesBeyondTheFreeDeathsAndForgetsOldOnes) {
+  ReplacementBackoff b;
+  using D = ReplacementBackoff::Clock::duration;
+  auto t = ReplacementBackoff::Clock::time_point{} + 100s;
+  for (int i = 0; i < ReplacementBackoff::kFree; ++i) {
+    EXPECT_EQ(b.record(t + i * 10ms), D::zero()) << i;
+    EXPECT_EQ(b.allowance(t + i * 10ms), INT_MAX);
+  }
+  auto now = t + 200ms;
+  EXPECT_EQ(b.record(now), D(50ms));
+  EXPECT_EQ(b.allowance(now), 0);
+  EXPECT_EQ(b.allowance(now + 49ms), 0);
+  EXPECT_EQ(b.allowance(now + 50ms), INT_MAX);
+  EXPECT_EQ(b.record(now), D(100ms));
+  EXPECT_EQ(b.record(now), D(200ms));
+  EXPECT_EQ(b.record(now), D(250ms));
+  EXPECT_EQ(b.record(now), D(250ms));
+  // Deaths spread out more than the window apart are free again.
+  EXPECT_EQ(b.record(now + ReplacementBackoff::kWindow + 1s), D::zero());
+  b.clear();
+  EXPECT_EQ(b.allowance(now), INT_MAX);
+}
+
+TEST(MasterPolicy, EnableRetryDoublesUpToFiveMinutesAndStartsOverAfterReset) {
+  EnableRetry r;
+  using D = EnableRetry::Clock::duration;
+  EXPECT_EQ(r.next(), D(10s));
+  EXPECT_EQ(r.next(), D(20s));
+  EXPECT_EQ(r.next(), D(40s));
+  for (int i = 0; i < 10; ++i) r.next();
+  EXPECT_EQ(r.next(), D(300s));
+  r.reset();
+  EXPECT_EQ(r.next(), D(10s));
 }
 
 }  // namespace
