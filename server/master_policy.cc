@@ -13,7 +13,7 @@ namespace cubby::server {
 StaffingDecision decide_staffing(const StaffingInput& in) {
   StaffingDecision d;
   int room = in.maxchild < 0 ? INT_MAX : std::max(0, in.maxchild - in.total);
-  int wanted = std::max(0, in.prefork - in.ready);
+  int wanted = std::max({0, in.prefork - in.ready, in.owed});
   int allowed = std::min(room, std::max(0, in.fork_allowance));
   d.fork = std::min(wanted, allowed);
   d.rate_limited = std::min(wanted, room) > d.fork;

@@ -3,7 +3,8 @@
 //
 // Model (Cyrus's master/master.c, adapted to event-loop workers that serve many connections): a
 // worker counts as ready from its fork until it reports kBusy, and again after kReady. The master
-// keeps `ready >= prefork` by forking, never exceeding `maxchild` live workers (-1 = unlimited).
+// keeps `ready >= prefork` by forking, never exceeding `maxchild` live workers (-1 = unlimited),
+// and starts one worker in place of each that died busy.
 // When no worker is ready and another may be forked, it watches the listening socket and forks one
 // worker when a connection waits there; it never accepts. When no worker is ready and maxchild is
 // reached, connections wait in the kernel's listen backlog, which the master logs once per episode.
@@ -23,6 +24,9 @@ struct StaffingInput {
   int maxchild = -1;  // live workers allowed; -1 = unlimited
   // Forks allowed right now by other limits (a fork-rate limit); INT_MAX = no such limit.
   int fork_allowance = INT_MAX;
+  // Workers owed in place of busy ones that died: their clients come back at once, so each is
+  // replaced even beyond prefork (within maxchild and the allowance).
+  int owed = 0;
 };
 
 struct StaffingDecision {

@@ -80,7 +80,7 @@ int ServiceAddress::ready() const {
 StaffingInput ServiceAddress::staffing_input() {
   const auto now = ForkRate::Clock::now();
   return {ready(), total(), config_.prefork, config_.maxchild,
-          std::min(fork_rate_.allowance(now), replacement_.allowance(now))};
+          std::min(fork_rate_.allowance(now), replacement_.allowance(now)), owed_};
 }
 
 void ServiceAddress::staff() {
@@ -88,6 +88,7 @@ void ServiceAddress::staff() {
   StaffingDecision d = decide_staffing(staffing_input());
   for (int i = 0; i < d.fork; ++i) {
     if (!fork_worker()) return;
+    if (owed_ > 0) --owed_;
   }
   if (at_maxchild_.update(d.at_maxchild)) {
     ++maxchild_reached_;
@@ -255,6 +256,7 @@ void ServiceAddress::worker_exited(pid_t pid, int wait_status) {
   }
   const WorkerDeath kind = classify_death(reported, in_session);
   ++deaths_[static_cast<int>(kind)];
+  if (kind == WorkerDeath::kBusy) ++owed_;
   const char* when = kind == WorkerDeath::kAtStart ? "before it was ready"
                      : kind == WorkerDeath::kBusy  ? "with connections open"
                                                    : "while idle";
@@ -360,6 +362,7 @@ int ServiceAddress::recycle_workers() {
 }
 
 void ServiceAddress::stop_accepting() {
+  owed_ = 0;
   if (!accepting()) return;
   boost::system::error_code ignored;
   listener_.close(ignored);

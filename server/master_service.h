@@ -171,6 +171,7 @@ class ServiceAddress {
   std::map<pid_t, Worker> workers_;
   FailureWindow failures_;  // deaths at start
   ReplacementBackoff replacement_;
+  int owed_ = 0;  // replacements for workers that died busy, not yet started
   bool holding_back_logged_ = false;
   EnableRetry enable_retry_;
   std::chrono::system_clock::time_point retry_at_{}, last_connection_at_{}, listening_since_{};

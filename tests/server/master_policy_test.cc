@@ -90,6 +90,25 @@ TEST(MasterPolicy, ForkAllowanceLimitsForksAndListenerWatch) {
   EXPECT_FALSE(d.rate_limited);
 }
 
+TEST(MasterPolicy, WorkersThatDiedBusyAreReplacedBeyondPreforkUpToMaxchild) {
+  StaffingInput in{0, 0, 1, -1};
+  in.owed = 4;  // four busy workers were killed; no worker is left
+  EXPECT_EQ(decide_staffing(in).fork, 4);
+  in.ready = 2;  // prefork is met, yet the four are owed
+  in.total = 2;
+  EXPECT_EQ(decide_staffing(in).fork, 4);
+  in.maxchild = 4;
+  EXPECT_EQ(decide_staffing(in).fork, 2);
+  in.maxchild = -1;
+  in.fork_allowance = 0;  // held back: none now
+  StaffingDecision d = decide_staffing(in);
+  EXPECT_EQ(d.fork, 0);
+  EXPECT_TRUE(d.rate_limited);
+  in.fork_allowance = INT_MAX;
+  in.owed = 0;
+  EXPECT_EQ(decide_staffing(in).fork, 0);
+}
+
 TEST(MasterPolicy, FailureWindowTripsOnFiveWithinTenSeconds) {
   using namespace std::chrono_literals;
   FailureWindow w;
