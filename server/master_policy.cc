@@ -51,6 +51,8 @@ bool counts_towards_disabling(WorkerDeath kind, int wait_status) {
   return !(WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGKILL);
 }
 
+bool holds_back_replacements(WorkerDeath kind) { return kind != WorkerDeath::kBusy; }
+
 ReplacementBackoff::Clock::duration ReplacementBackoff::record(Clock::time_point now) {
   deaths_.push_back(now);
   while (!deaths_.empty() && now - deaths_.front() >= kWindow) deaths_.pop_front();

@@ -140,11 +140,16 @@ class RestartBackoff {
   Clock::duration next_ = std::chrono::seconds(1);
 };
 
-// How long to hold back new workers of an address whose workers keep dying (at any stage): the
-// first kFree deaths within kWindow are replaced at once; each further one within the window holds
-// every start back for kFirst, doubling up to kMax. The cap keeps a service that loses its busy
-// workers over and over accepting connections (a replacement comes at least every kMax), while a
-// worker that crashes on every connection cannot make the master fork in a tight loop.
+// Whether a death of this kind feeds ReplacementBackoff: deaths at start and idle ones do (they
+// need no client, so a broken worker could make the master fork in a tight loop); busy ones do
+// not: each took a client connection with it, so they can come no faster than clients connect, and
+// holding their replacements back would only keep the service dark for longer after a burst of
+// kills (the OOM killer, a crash bug hit by many connections).
+bool holds_back_replacements(WorkerDeath kind);
+
+// How long to hold back new workers of an address whose workers keep dying before they serve (see
+// holds_back_replacements): the first kFree such deaths within kWindow are replaced at once; each
+// further one within the window holds every start back for kFirst, doubling up to kMax.
 class ReplacementBackoff {
  public:
   using Clock = std::chrono::steady_clock;

@@ -272,7 +272,8 @@ void ServiceAddress::worker_exited(pid_t pid, int wait_status) {
   record_error(text);
 
   const auto now = FailureWindow::Clock::now();
-  auto hold = replacement_.record(now);
+  auto hold = holds_back_replacements(kind) ? replacement_.record(now)
+                                            : ReplacementBackoff::Clock::duration::zero();
   if (hold == hold.zero()) {
     holding_back_logged_ = false;
   } else if (!holding_back_logged_) {

@@ -8,9 +8,9 @@
 // address that owns the pid. It never accepts a connection.
 //
 // Its life: start() forks the first workers; staff() keeps prefork ready workers, never more than
-// maxchild live ones, no faster than maxforkrate. Workers that die are replaced, held back by
-// master_policy.h's ReplacementBackoff when they keep dying; how they died (at start, idle, busy:
-// WorkerDeath) is counted. Only workers that die before they are ready (they cannot even start)
+// maxchild live ones, no faster than maxforkrate. Workers that die are replaced (one that died
+// busy at once, even beyond prefork; others held back by master_policy.h's ReplacementBackoff when
+// they keep dying); how they died (at start, idle, busy: WorkerDeath) is counted. Only workers that die before they are ready (they cannot even start)
 // can disable it: five within 10 s (FailureWindow) close the listener (clients are refused, so MTAs
 // defer), with an error naming the cause, and it is tried again by itself after EnableRetry's
 // delay (10 s, doubling up to 5 min; always 10 s with babysit) or at once by enable() (the

@@ -66,8 +66,14 @@ bool holds_any(pid_t pid, const std::set<std::string>& inodes) {
 }
 
 TEST_F(AvailabilityE2e, KillingEveryBusyWorker12TimesIn5SecondsNeverTakesLmtpDark) {
-  // Two connections per worker, so that the load keeps several workers busy at once.
-  ASSERT_NO_FATAL_FAILURE(start_master({"alice"}, {"lmtpunix_lmtp_max_connections: 2"}, {}));
+  // Two connections per worker, so that the load keeps several workers busy at once. A new worker
+  // first recovers what the killed ones left: it makes their delivered-but-not-checkpointed stage
+  // files durable, one fsync each, and only then accepts. With the default 1 s checkpoint that is up
+  // to a second of this load's deliveries and takes 0.5-1 s on a busy 2-core machine, which is most
+  // of the darkness after a kill round; 250 ms keeps it to a quarter, so that what is measured is
+  // the master's part (issue 17's soak runs with the default).
+  ASSERT_NO_FATAL_FAILURE(start_master(
+      {"alice"}, {"lmtpunix_lmtp_max_connections: 2", "store_checkpoint_interval: 250ms"}, {}));
   const std::string socket = cubby_->socket_path();
   std::atomic<bool> stop{false};
   std::atomic<int> delivered{0}, failed{0};
@@ -75,11 +81,17 @@ TEST_F(AvailabilityE2e, KillingEveryBusyWorker12TimesIn5SecondsNeverTakesLmtpDar
   // The prober: a connection every ~50 ms; when did it get a greeting?
   std::mutex m;
   std::vector<Clock::time_point> greeted;
+  struct Probe {
+    Clock::time_point start, end;
+    bool ok;
+  };
+  std::vector<Probe> all_probes;  // for the failure message
   int probes = 0, refused = 0;
   const auto probe_start = Clock::now();
   std::thread prober([&] {
     while (!stop) {
-      auto next = Clock::now() + 50ms;
+      const auto begun = Clock::now();
+      auto next = begun + 50ms;
       LmtpClient c;
       c.set_timeout(2s);
       bool ok = c.connect_unix(socket) && c.read_reply().code == 220;
@@ -87,6 +99,7 @@ TEST_F(AvailabilityE2e, KillingEveryBusyWorker12TimesIn5SecondsNeverTakesLmtpDar
       {
         std::lock_guard lock(m);
         ++probes;
+        all_probes.push_back({begun, at, ok});
         if (ok)
           greeted.push_back(at);
         else
@@ -121,6 +134,7 @@ TEST_F(AvailabilityE2e, KillingEveryBusyWorker12TimesIn5SecondsNeverTakesLmtpDar
 
   // The killer: 12 rounds within 5 s, each SIGKILLing every worker with a connection open.
   int kills = 0, rounds_with_kills = 0;
+  std::vector<std::pair<Clock::time_point, int>> rounds;
   const auto kill_start = Clock::now();
   for (int round = 0; round < 12; ++round) {
     std::this_thread::sleep_until(kill_start + round * 400ms);
@@ -131,6 +145,7 @@ TEST_F(AvailabilityE2e, KillingEveryBusyWorker12TimesIn5SecondsNeverTakesLmtpDar
     }
     kills += killed;
     rounds_with_kills += killed > 0;
+    rounds.emplace_back(Clock::now(), killed);
   }
   const auto last_kill = Clock::now();
   EXPECT_LT(last_kill - kill_start, 5s);
@@ -168,9 +183,19 @@ TEST_F(AvailabilityE2e, KillingEveryBusyWorker12TimesIn5SecondsNeverTakesLmtpDar
   auto ms = [](Clock::duration d) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
   };
-  EXPECT_LE(widest, 1s) << "no greeting for " << ms(widest) << " ms from "
-                        << ms(widest_at - kill_start) << " ms after the first kill\n"
-                        << cubby_->log();
+  if (widest > 1s) {
+    // What happened around it, in ms from the first kill.
+    std::ostringstream around;
+    for (const auto& [at, n] : rounds) around << "kill round at " << ms(at - kill_start) << ": " << n << "\n";
+    for (const auto& p : all_probes) {
+      if (p.end < widest_at - 500ms || p.start > widest_at + widest + 500ms) continue;
+      around << "probe " << ms(p.start - kill_start) << " .. " << ms(p.end - kill_start)
+             << (p.ok ? " 220" : " no greeting") << "\n";
+    }
+    ADD_FAILURE() << "no greeting for " << ms(widest) << " ms from " << ms(widest_at - kill_start)
+                  << " ms after the first kill\n"
+                  << around.str() << cubby_->log();
+  }
   EXPECT_GE(kills, 12) << "the load kept too few workers busy";
   EXPECT_GE(rounds_with_kills, 10);
   std::cerr << "kills " << kills << " in " << rounds_with_kills << " rounds; probes " << probes

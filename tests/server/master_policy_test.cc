@@ -264,22 +264,11 @@ TEST(MasterPolicy, OnlyWorkersThatCannotStartCountTowardsDisabling) {
   EXPECT_FALSE(counts_towards_disabling(WorkerDeath::kAtStart, killed(SIGKILL)));
 }
 
-TEST(MasterPolicy, BusyDeathsInABurstAreNeverHeldBackLongerThanTheCap) {
-  // The e2e scenario: every busy worker killed, 12 rounds within 5 s, 4 workers a round.
-  ReplacementBackoff b;
-  auto t = ReplacementBackoff::Clock::time_point{} + 100s;
-  int held = 0;
-  for (int round = 0; round < 12; ++round) {
-    auto now = t + round * 400ms;
-    for (int w = 0; w < 4; ++w) {
-      auto hold = b.record(now);
-      EXPECT_LE(hold, ReplacementBackoff::Clock::duration(ReplacementBackoff::kMax));
-      held += hold > hold.zero();
-    }
-    // Forking resumes no later than kMax after the round.
-    EXPECT_GT(b.allowance(now + ReplacementBackoff::kMax), 0) << round;
-  }
-  EXPECT_EQ(held, 12 * 4 - ReplacementBackoff::kFree);
+TEST(MasterPolicy, OnlyDeathsWithoutAClientHoldReplacementsBack) {
+  EXPECT_TRUE(holds_back_replacements(WorkerDeath::kAtStart));
+  EXPECT_TRUE(holds_back_replacements(WorkerDeath::kIdle));
+  // A busy death took a client with it: bounded by the clients, and its replacement is wanted now.
+  EXPECT_FALSE(holds_back_replacements(WorkerDeath::kBusy));
 }
 
 TEST(MasterPolicy, ReplacementBackoffDoublesBeyondTheFreeDeathsAndForgetsOldOnes) {

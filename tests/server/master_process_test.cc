@@ -580,7 +580,9 @@ TEST_F(MasterProcessTest, WorkersKilledOverAndOverWithConnectionsOpenAreReplaced
   EXPECT_EQ(metric("cubby_service_up" + labels + "}"), 1);
   EXPECT_EQ(log().find("disabled"), std::string::npos) << log();
   EXPECT_NE(log().find("with connections open"), std::string::npos) << log();
-  EXPECT_NE(log().find("holding replacements back"), std::string::npos) << log();
+  EXPECT_EQ(log().find("holding replacements back"), std::string::npos)
+      << "busy deaths are replaced at once\n"
+      << log();
   auto status = cubby::server::ask_master(control, "status");
   ASSERT_TRUE(status) << status.error();
   EXPECT_NE(status->find("\nhealth: ok\n"), std::string::npos) << *status;
@@ -592,13 +594,13 @@ TEST_F(MasterProcessTest, WorkersKilledOverAndOverWithConnectionsOpenAreReplaced
   EXPECT_EQ(wait_exit(), 0) << log();
 }
 
-TEST_F(MasterProcessTest, IdleWorkersThatDieAreReplacedAndCountedAsIdle) {
+TEST_F(MasterProcessTest, IdleWorkersThatDieAreReplacedHeldBackAndCountedAsIdle) {
   services("SERVICES {\n  lmtp cmd=\"" + worker(reporting_worker({1}).c_str()) + "\" listen=\"" +
            socket_path() + "\" prefork=1\n}\n");
   start();
   ASSERT_TRUE(ready()) << log();
   const std::string control = dir_ + "/socket/master-status";
-  for (int round = 0; round < 8; ++round) {
+  for (int round = 0; round < 12; ++round) {
     ASSERT_TRUE(children_become(1)) << log();
     // Once the worker has said it is ready, its death (a signal it does not handle) is idle.
     std::this_thread::sleep_for(150ms);
@@ -610,12 +612,17 @@ TEST_F(MasterProcessTest, IdleWorkersThatDieAreReplacedAndCountedAsIdle) {
   }
   auto json = cubby::server::ask_master(control, "status json");
   ASSERT_TRUE(json);
-  EXPECT_NE(json->find("\"worker_deaths\":{\"at_start\":0,\"idle\":8,\"busy\":0}"),
+  EXPECT_NE(json->find("\"worker_deaths\":{\"at_start\":0,\"idle\":12,\"busy\":0}"),
             std::string::npos)
       << *json;
   EXPECT_NE(json->find("\"healthy\":true"), std::string::npos) << *json;
   EXPECT_NE(log().find("killed by signal 10 (User defined signal 1) while idle"), std::string::npos)
       << log();
+  // More than 10 within 10 s: replacements are held back (and still come).
+  EXPECT_NE(log().find("more than 10 workers died within 10 s; holding replacements back"),
+            std::string::npos)
+      << log();
+  EXPECT_TRUE(children_become(1)) << log();
   kill(pid_, SIGTERM);
   EXPECT_EQ(wait_exit(), 0) << log();
 }
