@@ -142,8 +142,8 @@ std::string deaths_text(const ServiceAddressStatus& a) {
 
 // Seconds since the address's last accepted connection, or since it began listening.
 double seconds_since_connection(const MasterStatus& s, const ServiceAddressStatus& a) {
-  auto since = a.last_connection_at != SystemClock::time_point{} ? a.last_connection_at
-                                                                  : a.listening_since;
+  auto since =
+      a.last_connection_at != SystemClock::time_point{} ? a.last_connection_at : a.listening_since;
   if (since == SystemClock::time_point{} || s.now <= since) return 0;
   return std::chrono::duration<double>(s.now - since).count();
 }
@@ -239,8 +239,9 @@ std::string render_status_json(const MasterStatus& s) {
            ",\"idle\":" + std::to_string(a.deaths[static_cast<int>(WorkerDeath::kIdle)]) +
            ",\"busy\":" + std::to_string(a.deaths[static_cast<int>(WorkerDeath::kBusy)]) + "}" +
            ",\"disabled_times\":" + std::to_string(a.disabled_times) +
-           ",\"retry_at\":" + json_string(iso_time(a.retry_at)) + ",\"last_connection_at\":" +
-           json_string(iso_time(a.last_connection_at)) + ",\"seconds_since_connection\":" +
+           ",\"retry_at\":" + json_string(iso_time(a.retry_at)) +
+           ",\"last_connection_at\":" + json_string(iso_time(a.last_connection_at)) +
+           ",\"seconds_since_connection\":" +
            std::to_string(static_cast<long long>(seconds_since_connection(s, a))) +
            ",\"last_error\":" + json_string(a.last_error) +
            ",\"last_error_at\":" + json_string(iso_time(a.last_error_at)) + "}";

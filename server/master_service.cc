@@ -79,8 +79,12 @@ int ServiceAddress::ready() const {
 
 StaffingInput ServiceAddress::staffing_input() {
   const auto now = ForkRate::Clock::now();
-  return {ready(), total(), config_.prefork, config_.maxchild,
-          std::min(fork_rate_.allowance(now), replacement_.allowance(now)), owed_};
+  return {ready(),
+          total(),
+          config_.prefork,
+          config_.maxchild,
+          std::min(fork_rate_.allowance(now), replacement_.allowance(now)),
+          owed_};
 }
 
 void ServiceAddress::staff() {
@@ -278,11 +282,12 @@ void ServiceAddress::worker_exited(pid_t pid, int wait_status) {
     holding_back_logged_ = false;
   } else if (!holding_back_logged_) {
     holding_back_logged_ = true;
-    CUBBY_LOG_WARNING("%s: more than %d workers died within %lld s; holding replacements back "
-                      "(up to %lld ms after each death)",
-                      label_.c_str(), ReplacementBackoff::kFree,
-                      static_cast<long long>(ReplacementBackoff::kWindow.count()),
-                      static_cast<long long>(ReplacementBackoff::kMax.count()));
+    CUBBY_LOG_WARNING(
+        "%s: more than %d workers died within %lld s; holding replacements back "
+        "(up to %lld ms after each death)",
+        label_.c_str(), ReplacementBackoff::kFree,
+        static_cast<long long>(ReplacementBackoff::kWindow.count()),
+        static_cast<long long>(ReplacementBackoff::kMax.count()));
   }
   if (!counts_towards_disabling(kind, wait_status)) return;
   if (failures_.record(now)) disable(text);

@@ -10,15 +10,15 @@
 // Its life: start() forks the first workers; staff() keeps prefork ready workers, never more than
 // maxchild live ones, no faster than maxforkrate. Workers that die are replaced (one that died
 // busy at once, even beyond prefork; others held back by master_policy.h's ReplacementBackoff when
-// they keep dying); how they died (at start, idle, busy: WorkerDeath) is counted. Only workers that die before they are ready (they cannot even start)
-// can disable it: five within 10 s (FailureWindow) close the listener (clients are refused, so MTAs
-// defer), with an error naming the cause, and it is tried again by itself after EnableRetry's
-// delay (10 s, doubling up to 5 min; always 10 s with babysit) or at once by enable() (the
-// master's SIGHUP). On reload the master either keeps it
-// (reconfigure() + recycle_workers(): every worker gets SIGHUP, finishes what it has in flight and
-// exits, and no longer counts as ready meanwhile) or retires it (stop_accepting(), then it lives on
-// until its last worker has exited). All of its work runs on the io_context it was created with,
-// which must outlive it.
+// they keep dying); how they died (at start, idle, busy: WorkerDeath) is counted. Only workers that
+// die before they are ready (they cannot even start) can disable it: five within 10 s
+// (FailureWindow) close the listener (clients are refused, so MTAs defer), with an error naming the
+// cause, and it is tried again by itself after EnableRetry's delay (10 s, doubling up to 5 min;
+// always 10 s with babysit) or at once by enable() (the master's SIGHUP). On reload the master
+// either keeps it (reconfigure() + recycle_workers(): every worker gets SIGHUP, finishes what it
+// has in flight and exits, and no longer counts as ready meanwhile) or retires it
+// (stop_accepting(), then it lives on until its last worker has exited). All of its work runs on
+// the io_context it was created with, which must outlive it.
 #pragma once
 
 #include <sys/types.h>
@@ -62,9 +62,9 @@ struct ServiceAddressStatus {
   std::string state;  // "enabled", "disabled" (retried at retry_at, or at SIGHUP), "removed"
   int ready = 0, busy = 0, retiring = 0;
   int prefork = 0, maxchild = -1;
-  uint64_t connections = 0;       // accepted by its workers (their kConnection reports)
-  uint64_t forks = 0;             // workers started
-  uint64_t failures = 0;          // abnormal worker exits (but status 75)
+  uint64_t connections = 0;                 // accepted by its workers (their kConnection reports)
+  uint64_t forks = 0;                       // workers started
+  uint64_t failures = 0;                    // abnormal worker exits (but status 75)
   uint64_t deaths[kWorkerDeathKinds] = {};  // abnormal worker exits by WorkerDeath
   uint64_t disabled_times = 0;              // times it was disabled
   std::chrono::system_clock::time_point retry_at{};  // disabled: the next automatic retry
@@ -133,9 +133,9 @@ class ServiceAddress {
 
  private:
   struct Worker {
-    bool ready = true;      // ready from its fork until it says otherwise
-    bool retiring = false;  // sent SIGHUP by a reload
-    bool reported = false;  // has sent a status message: it started
+    bool ready = true;        // ready from its fork until it says otherwise
+    bool retiring = false;    // sent SIGHUP by a reload
+    bool reported = false;    // has sent a status message: it started
     bool in_session = false;  // has a connection open (kConnection, not yet kIdle)
     uint64_t connections = 0;
     std::unique_ptr<CountersRegion> counters;

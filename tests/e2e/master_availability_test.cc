@@ -68,10 +68,10 @@ bool holds_any(pid_t pid, const std::set<std::string>& inodes) {
 TEST_F(AvailabilityE2e, KillingEveryBusyWorker12TimesIn5SecondsNeverTakesLmtpDark) {
   // Two connections per worker, so that the load keeps several workers busy at once. A new worker
   // first recovers what the killed ones left: it makes their delivered-but-not-checkpointed stage
-  // files durable, one fsync each, and only then accepts. With the default 1 s checkpoint that is up
-  // to a second of this load's deliveries and takes 0.5-1 s on a busy 2-core machine, which is most
-  // of the darkness after a kill round; 250 ms keeps it to a quarter, so that what is measured is
-  // the master's part (issue 17's soak runs with the default).
+  // files durable, one fsync each, and only then accepts. With the default 1 s checkpoint that is
+  // up to a second of this load's deliveries and takes 0.5-1 s on a busy 2-core machine, which is
+  // most of the darkness after a kill round; 250 ms keeps it to a quarter, so that what is measured
+  // is the master's part (issue 17's soak runs with the default).
   ASSERT_NO_FATAL_FAILURE(start_master(
       {"alice"}, {"lmtpunix_lmtp_max_connections: 2", "store_checkpoint_interval: 250ms"}, {}));
   const std::string socket = cubby_->socket_path();
@@ -118,9 +118,9 @@ TEST_F(AvailabilityE2e, KillingEveryBusyWorker12TimesIn5SecondsNeverTakesLmtpDar
         c.set_timeout(5s);
         std::string error = "connect: ";
         if (c.connect_unix(socket))
-          error = c.deliver(kSender, {"alice@e2e.test"},
-                            test_message("load-" + std::to_string(i) + "-" + std::to_string(n) +
-                                         "@example.org"));
+          error = c.deliver(
+              kSender, {"alice@e2e.test"},
+              test_message("load-" + std::to_string(i) + "-" + std::to_string(n) + "@example.org"));
         if (error.empty()) {
           ++delivered;
         } else {
@@ -186,7 +186,8 @@ TEST_F(AvailabilityE2e, KillingEveryBusyWorker12TimesIn5SecondsNeverTakesLmtpDar
   if (widest > 1s) {
     // What happened around it, in ms from the first kill.
     std::ostringstream around;
-    for (const auto& [at, n] : rounds) around << "kill round at " << ms(at - kill_start) << ": " << n << "\n";
+    for (const auto& [at, n] : rounds)
+      around << "kill round at " << ms(at - kill_start) << ": " << n << "\n";
     for (const auto& p : all_probes) {
       if (p.end < widest_at - 500ms || p.start > widest_at + widest + 500ms) continue;
       around << "probe " << ms(p.start - kill_start) << " .. " << ms(p.end - kill_start)
@@ -234,8 +235,7 @@ TEST_F(AvailabilityE2e, AServiceWhoseWorkersCannotStartIsDisabledLoudlyAndComesB
   install("#!/bin/sh\nexit 1\n");
   const std::string path = root_.path() + "/socket/broken";
   ASSERT_NO_FATAL_FAILURE(start_master(
-      {"alice"}, {},
-      {"broken cmd=\"" + program + "\" listen=\"" + path + "\" prefork=1"}));
+      {"alice"}, {}, {"broken cmd=\"" + program + "\" listen=\"" + path + "\" prefork=1"}));
   const std::string line = "service \"broken\" (" + path +
                            ") disabled: its workers cannot start: 5 exited before they were ready "
                            "within 10 s, the last: worker ";
@@ -264,10 +264,10 @@ TEST_F(AvailabilityE2e, AServiceWhoseWorkersCannotStartIsDisabledLoudlyAndComesB
   EXPECT_EQ(metric(metrics.out, "cubby_service_state" + labels + ",state=\"disabled\"}"), 1.0)
       << metrics.out;
   EXPECT_EQ(metric(metrics.out, "cubby_service_up" + labels + "}"), 0.0);
-  EXPECT_GE(metric(metrics.out, "cubby_service_worker_deaths_total" + labels +
-                                    ",kind=\"at_start\"}")
-                .value_or(0),
-            5.0);
+  EXPECT_GE(
+      metric(metrics.out, "cubby_service_worker_deaths_total" + labels + ",kind=\"at_start\"}")
+          .value_or(0),
+      5.0);
   EXPECT_EQ(metric(metrics.out, "cubby_service_disabled_total" + labels + "}"), 1.0);
 
   // The other services keep delivering.
@@ -279,8 +279,10 @@ TEST_F(AvailabilityE2e, AServiceWhoseWorkersCannotStartIsDisabledLoudlyAndComesB
   // The administrator fixes the program; the retry brings the service back without SIGHUP.
   install("#!/bin/sh\nexec " + std::string(CUBBY_BIN_DIR) + "/lmtpd \"$@\"\n");
   ASSERT_TRUE(eventually(
-      [&] { return cubby_->log().find("service \"broken\" (" + path + ") enabled again") !=
-                   std::string::npos; },
+      [&] {
+        return cubby_->log().find("service \"broken\" (" + path + ") enabled again") !=
+               std::string::npos;
+      },
       15s))
       << cubby_->log();
   EXPECT_GE(Clock::now() - disabled_at, 8s) << "the first retry comes after 10 s";

@@ -232,7 +232,6 @@ TEST(MasterPolicy, RestartBackoffDoublesForQuickExitsAndResetsAfterAHealthyRun) 
   EXPECT_EQ(b.after_exit(1s), std::chrono::steady_clock::duration(1s));
 }
 
-
 // wait_status values as waitpid() reports them.
 int exited(int code) { return (code & 0xff) << 8; }
 int killed(int sig) { return sig & 0x7f; }

@@ -541,8 +541,8 @@ TEST_F(MasterProcessTest, CrashLoopIsDisabledUntilSighupEnablesItAgain) {
 }
 
 TEST_F(MasterProcessTest, WorkersKilledOverAndOverWithConnectionsOpenAreReplacedNotDisabled) {
-  services("SERVICES {\n  lmtp cmd=\"" + worker(reporting_worker({1, 3}).c_str()) +
-           "\" listen=\"" + socket_path() + "\" prefork=2\n}\n");
+  services("SERVICES {\n  lmtp cmd=\"" + worker(reporting_worker({1, 3}).c_str()) + "\" listen=\"" +
+           socket_path() + "\" prefork=2\n}\n");
   start();
   ASSERT_TRUE(ready()) << log();
   const std::string control = dir_ + "/socket/master-status";
@@ -562,18 +562,21 @@ TEST_F(MasterProcessTest, WorkersKilledOverAndOverWithConnectionsOpenAreReplaced
     ASSERT_TRUE(eventually([&] {
       return metric("cubby_service_workers" + labels + ",state=\"ready\"}") == 2 &&
              children().size() == 2;
-    })) << "round " << round << "\n"
+    })) << "round "
+        << round << "\n"
         << log();
     // Both have reported (they count as busy deaths) once the connections are counted.
     ASSERT_TRUE(eventually([&] {
       return metric("cubby_service_connections_total" + labels + "}") >= 2 * (round + 1);
-    })) << "round " << round << "\n"
+    })) << "round "
+        << round << "\n"
         << log() << metrics_text();
     for (pid_t p : children()) kill(p, SIGKILL);
   }
   EXPECT_TRUE(eventually([&] {
     return metric("cubby_service_worker_deaths_total" + labels + ",kind=\"busy\"}") == 40;
-  })) << log() << metrics_text();
+  })) << log()
+      << metrics_text();
   EXPECT_TRUE(children_become(2)) << log();
   EXPECT_EQ(metric("cubby_service_worker_deaths_total" + labels + ",kind=\"at_start\"}"), 0);
   EXPECT_EQ(metric("cubby_service_disabled_total" + labels + "}"), 0);

@@ -121,16 +121,20 @@ TEST(MasterReport, MetricsFollowThePrometheusTextFormat) {
            std::string("cubby_master_disabled_addresses 1"),
            "cubby_service_state{" + unix_labels + ",state=\"enabled\"} 1",
            "cubby_service_state{" + unix_labels + ",state=\"disabled\"} 0",
-           std::string("cubby_service_state{service=\"lmtp\",listen=\"127.0.0.1:24\",state=\"disabled\"} 1"),
-           std::string("cubby_service_state{service=\"lmtp\",listen=\"127.0.0.1:24\",state=\"enabled\"} 0"),
+           std::string("cubby_service_state{service=\"lmtp\",listen=\"127.0.0.1:24\",state="
+                       "\"disabled\"} 1"),
+           std::string(
+               "cubby_service_state{service=\"lmtp\",listen=\"127.0.0.1:24\",state=\"enabled\"} 0"),
            std::string("cubby_service_disabled_total{service=\"lmtp\",listen=\"127.0.0.1:24\"} 1"),
-           std::string("cubby_service_worker_deaths_total{service=\"lmtp\",listen=\"127.0.0.1:24\",kind=\"at_start\"} 5"),
+           std::string("cubby_service_worker_deaths_total{service=\"lmtp\",listen=\"127.0.0.1:24\","
+                       "kind=\"at_start\"} 5"),
            "cubby_service_worker_deaths_total{" + unix_labels + ",kind=\"busy\"} 12",
            "cubby_service_worker_deaths_total{" + unix_labels + ",kind=\"idle\"} 1",
            "cubby_service_worker_deaths_total{" + unix_labels + ",kind=\"at_start\"} 0",
            "cubby_service_seconds_since_last_connection{" + unix_labels + "} 5",
            // None yet: counted from when it began listening.
-           std::string("cubby_service_seconds_since_last_connection{service=\"lmtp\",listen=\"127.0.0.1:24\"} 3723"),
+           std::string("cubby_service_seconds_since_last_connection{service=\"lmtp\",listen=\"127."
+                       "0.0.1:24\"} 3723"),
            "cubby_service_up{" + unix_labels + "} 1",
            std::string("cubby_service_up{service=\"lmtp\",listen=\"127.0.0.1:24\"} 0"),
            "cubby_service_connections_total{" + unix_labels + "} 17",
