@@ -103,6 +103,7 @@ void Worker::start_session(generic::socket socket) {
   session->start([this, weak = std::weak_ptr<Session>(session)] {
     if (auto s = weak.lock()) sessions_.erase(s);
     if (on_sessions_changed_) on_sessions_changed_(sessions_.size());
+    if (sessions_.empty()) report(static_cast<int>(WorkerStatus::kIdle));
     if (single_) drain();
     if (draining_) return check_drained();
     report(static_cast<int>(WorkerStatus::kReady));  // there is room again (repeats are dropped)
@@ -126,6 +127,7 @@ void Worker::refuse(generic::socket socket, const auth::Peer& peer) {
                       boost::system::error_code ignored;
                       refusal->socket.shutdown(generic::socket::shutdown_both, ignored);
                       refusal->socket.close(ignored);
+                      if (sessions_.empty()) report(static_cast<int>(WorkerStatus::kIdle));
                       if (single_) drain();
                     });
 }
@@ -150,7 +152,9 @@ void Worker::check_drained() {
 
 void Worker::report(int status) {
   if (config_.status_fd < 0) return;
-  if (status != static_cast<int>(WorkerStatus::kConnection)) {
+  // kReady and kBusy are states (a repeat says nothing); kConnection and kIdle are events.
+  if (status == static_cast<int>(WorkerStatus::kReady) ||
+      status == static_cast<int>(WorkerStatus::kBusy)) {
     if (status == last_status_) return;
     last_status_ = status;
   }

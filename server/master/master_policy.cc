@@ -1,6 +1,8 @@
 // Staffing decisions and the failure window of a service address; see master_policy.h.
 #include "server/master/master_policy.h"
 
+#include <signal.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include <algorithm>
@@ -11,7 +13,7 @@ namespace cubby::server {
 StaffingDecision decide_staffing(const StaffingInput& in) {
   StaffingDecision d;
   int room = in.maxchild < 0 ? INT_MAX : std::max(0, in.maxchild - in.total);
-  int wanted = std::max(0, in.prefork - in.ready);
+  int wanted = std::max({0, in.prefork - in.ready, in.owed});
   int allowed = std::min(room, std::max(0, in.fork_allowance));
   d.fork = std::min(wanted, allowed);
   d.rate_limited = std::min(wanted, room) > d.fork;
@@ -25,6 +27,53 @@ StaffingDecision decide_staffing(const StaffingInput& in) {
     d.at_maxchild = !may_grow;
   }
   return d;
+}
+
+const char* death_name(WorkerDeath kind) {
+  switch (kind) {
+    case WorkerDeath::kAtStart:
+      return "at_start";
+    case WorkerDeath::kIdle:
+      return "idle";
+    case WorkerDeath::kBusy:
+      return "busy";
+  }
+  return "unknown";
+}
+
+WorkerDeath classify_death(bool reported, bool in_session) {
+  if (!reported) return WorkerDeath::kAtStart;
+  return in_session ? WorkerDeath::kBusy : WorkerDeath::kIdle;
+}
+
+bool counts_towards_disabling(WorkerDeath kind, int wait_status) {
+  if (kind != WorkerDeath::kAtStart) return false;
+  return !(WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGKILL);
+}
+
+bool holds_back_replacements(WorkerDeath kind) { return kind != WorkerDeath::kBusy; }
+
+ReplacementBackoff::Clock::duration ReplacementBackoff::record(Clock::time_point now) {
+  deaths_.push_back(now);
+  while (!deaths_.empty() && now - deaths_.front() >= kWindow) deaths_.pop_front();
+  const int beyond = static_cast<int>(deaths_.size()) - kFree;
+  if (beyond <= 0) return Clock::duration::zero();
+  Clock::duration hold = kFirst;
+  for (int i = 1; i < beyond && hold < kMax; ++i) hold *= 2;
+  hold = std::min<Clock::duration>(hold, kMax);
+  not_before_ = std::max(not_before_, now + hold);
+  return hold;
+}
+
+void ReplacementBackoff::clear() {
+  deaths_.clear();
+  not_before_ = {};
+}
+
+EnableRetry::Clock::duration EnableRetry::next() {
+  Clock::duration delay = next_;
+  next_ = std::min<Clock::duration>(next_ * 2, kMax);
+  return delay;
 }
 
 bool FailureWindow::record(Clock::time_point now) {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <map>
 
@@ -119,7 +120,32 @@ std::string address_labels(const ServiceAddressStatus& a) {
   return "service=\"" + label_value(a.service) + "\",listen=\"" + label_value(a.address) + "\"";
 }
 
+std::string deaths_text(const ServiceAddressStatus& a) {
+  return std::to_string(a.deaths[static_cast<int>(WorkerDeath::kAtStart)]) + "/" +
+         std::to_string(a.deaths[static_cast<int>(WorkerDeath::kIdle)]) + "/" +
+         std::to_string(a.deaths[static_cast<int>(WorkerDeath::kBusy)]);
+}
+
+// Seconds since the address's last accepted connection, or since it began listening.
+double seconds_since_connection(const MasterStatus& s, const ServiceAddressStatus& a) {
+  auto since =
+      a.last_connection_at != SystemClock::time_point{} ? a.last_connection_at : a.listening_since;
+  if (since == SystemClock::time_point{} || s.now <= since) return 0;
+  return std::chrono::duration<double>(s.now - since).count();
+}
+
+std::string label_of(const ServiceAddressStatus& a) {
+  return "service \"" + a.service + "\" (" + a.address + ")";
+}
+
 }  // namespace
+
+std::vector<std::string> disabled_addresses(const MasterStatus& s) {
+  std::vector<std::string> out;
+  for (const auto& a : s.addresses)
+    if (a.state == "disabled") out.push_back(label_of(a));
+  return out;
+}
 
 std::string render_status_text(const MasterStatus& s) {
   std::string out;
@@ -130,16 +156,28 @@ std::string render_status_text(const MasterStatus& s) {
   out += "reloads: " + std::to_string(s.reloads);
   if (!s.last_reload.empty())
     out += " (last at " + iso_time(s.last_reload_at) + ": " + s.last_reload + ")";
-  out += "\n\n";
+  out += "\n";
+  std::string health;
+  for (const auto& a : s.addresses) {
+    if (a.state != "disabled") continue;
+    health += (health.empty() ? "" : "; ") + label_of(a);
+    if (a.retry_at != SystemClock::time_point{})
+      health += " (next try " + iso_time(a.retry_at) + ")";
+  }
+  out += health.empty() ? "health: ok\n\n" : "health: DISABLED " + health + "\n\n";
 
   std::vector<std::vector<std::string>> rows = {{"SERVICE", "LISTEN", "STATE", "READY", "BUSY",
                                                  "RETIRING", "CONNECTIONS", "DELIVERIES", "REFUSED",
-                                                 "LAST ERROR"}};
+                                                 "DEATHS", "LAST CONN", "LAST ERROR"}};
   for (const auto& a : s.addresses) {
     std::string error = a.last_error.empty() ? "-" : iso_time(a.last_error_at) + " " + a.last_error;
     rows.push_back({a.service, a.address, a.state, std::to_string(a.ready), std::to_string(a.busy),
                     std::to_string(a.retiring), std::to_string(a.connections),
                     std::to_string(a.counters.deliveries), std::to_string(refused(a.counters)),
+                    deaths_text(a),
+                    a.last_connection_at == SystemClock::time_point{}
+                        ? "-"
+                        : duration_text(s.now - a.last_connection_at) + " ago",
                     error});
   }
   out += table(rows);
@@ -163,7 +201,11 @@ std::string render_status_json(const MasterStatus& s) {
                     ",\"services_file\":" + conf::json_string(s.services_path) +
                     ",\"reloads\":" + std::to_string(s.reloads) +
                     ",\"last_reload\":" + conf::json_string(s.last_reload) +
-                    ",\"stopping\":" + (s.stopping ? "true" : "false") + ",\"services\":[";
+                    ",\"stopping\":" + (s.stopping ? "true" : "false");
+  auto disabled = disabled_addresses(s);
+  out += std::string(",\"healthy\":") + (disabled.empty() ? "true" : "false") + ",\"disabled\":[";
+  for (size_t i = 0; i < disabled.size(); ++i) out += (i ? "," : "") + conf::json_string(disabled[i]);
+  out += "],\"services\":[";
   bool first = true;
   for (const auto& a : s.addresses) {
     out += first ? "" : ",";
@@ -178,7 +220,15 @@ std::string render_status_json(const MasterStatus& s) {
            ",\"deliveries\":" + std::to_string(a.counters.deliveries) +
            ",\"refused\":" + std::to_string(refused(a.counters)) +
            ",\"worker_starts\":" + std::to_string(a.forks) +
-           ",\"worker_failures\":" + std::to_string(a.failures) +
+           ",\"worker_failures\":" + std::to_string(a.failures) + ",\"worker_deaths\":{" +
+           "\"at_start\":" + std::to_string(a.deaths[static_cast<int>(WorkerDeath::kAtStart)]) +
+           ",\"idle\":" + std::to_string(a.deaths[static_cast<int>(WorkerDeath::kIdle)]) +
+           ",\"busy\":" + std::to_string(a.deaths[static_cast<int>(WorkerDeath::kBusy)]) + "}" +
+           ",\"disabled_times\":" + std::to_string(a.disabled_times) +
+           ",\"retry_at\":" + conf::json_string(iso_time(a.retry_at)) +
+           ",\"last_connection_at\":" + conf::json_string(iso_time(a.last_connection_at)) +
+           ",\"seconds_since_connection\":" +
+           std::to_string(static_cast<long long>(seconds_since_connection(s, a))) +
            ",\"last_error\":" + conf::json_string(a.last_error) +
            ",\"last_error_at\":" + conf::json_string(iso_time(a.last_error_at)) + "}";
   }
@@ -209,6 +259,9 @@ std::string render_metrics(const MasterStatus& s) {
   e.family("cubby_master_reload_failures_total", "counter",
            "Reloads refused because a file was broken (the old configuration kept running).");
   e.sample("", static_cast<double>(s.reload_failures));
+  e.family("cubby_master_disabled_addresses", "gauge",
+           "Service addresses disabled because their workers cannot start (0 when healthy).");
+  e.sample("", static_cast<double>(disabled_addresses(s).size()));
 
   using Getter = double (*)(const ServiceAddressStatus&);
   struct Simple {
@@ -228,6 +281,9 @@ std::string render_metrics(const MasterStatus& s) {
       {"cubby_service_worker_failures_total", "counter",
        "Workers that exited abnormally (a signal or a non-zero status other than 75).",
        [](const ServiceAddressStatus& a) { return static_cast<double>(a.failures); }},
+      {"cubby_service_disabled_total", "counter",
+       "Times the address was disabled because its workers died before they were ready.",
+       [](const ServiceAddressStatus& a) { return static_cast<double>(a.disabled_times); }},
       {"cubby_service_maxchild_reached_total", "counter",
        "Times the address had no ready worker and maxchild workers (connections waited).",
        [](const ServiceAddressStatus& a) { return static_cast<double>(a.maxchild_reached); }},
@@ -261,6 +317,27 @@ std::string render_metrics(const MasterStatus& s) {
     e.family(m.name, m.type, m.help);
     for (const auto& a : s.addresses) e.sample(address_labels(a), m.get(a));
   }
+
+  e.family("cubby_service_state", "gauge",
+           "1 for the address's state (enabled, disabled: its workers cannot start, removed: by a "
+           "reload, workers finishing), 0 for the others.");
+  for (const auto& a : s.addresses) {
+    for (const char* state : {"enabled", "disabled", "removed"})
+      e.sample(address_labels(a) + ",state=\"" + state + "\"", a.state == state ? 1 : 0);
+  }
+  e.family("cubby_service_worker_deaths_total", "counter",
+           "Workers that exited abnormally, by when: at_start (before they were ready), idle, busy "
+           "(with connections open).");
+  for (const auto& a : s.addresses) {
+    for (int k = 0; k < kWorkerDeathKinds; ++k)
+      e.sample(address_labels(a) + ",kind=\"" + death_name(static_cast<WorkerDeath>(k)) + "\"",
+               static_cast<double>(a.deaths[k]));
+  }
+  e.family("cubby_service_seconds_since_last_connection", "gauge",
+           "Seconds since a worker of the address last accepted a connection (since it began "
+           "listening, when none has been).");
+  for (const auto& a : s.addresses)
+    e.sample(address_labels(a), std::floor(seconds_since_connection(s, a)));
 
   e.family("cubby_service_workers", "gauge",
            "Live workers: ready (room for connections), busy (full), retiring (finishing after a "

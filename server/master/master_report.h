@@ -28,9 +28,16 @@ struct MasterStatus {
   std::vector<JobStatus> jobs;
 };
 
-// An aligned table: a header paragraph, one row per service address, one per event and daemon.
+// The addresses that are disabled, as `service "x" (addr)`; empty when every one accepts. A
+// supervisor's question: `cubbyctl status` exits 2 when there is one (status_client.h), and every
+// rendering below names them ("health:" line, "disabled" array, cubby_master_disabled_addresses).
+std::vector<std::string> disabled_addresses(const MasterStatus& status);
+
+// An aligned table: a header paragraph ending in a "health: ok" or "health: DISABLED ..." line,
+// one row per service address, one per event and daemon.
 std::string render_status_text(const MasterStatus& status);
-// One JSON object: {"pid", "user", "started", ..., "services": [...], "jobs": [...]}.
+// One JSON object: {"pid", "user", "started", ..., "healthy", "disabled": [...],
+// "services": [...], "jobs": [...]}.
 std::string render_status_json(const MasterStatus& status);
 // Prometheus text format.
 std::string render_metrics(const MasterStatus& status);

@@ -43,8 +43,9 @@ ServiceAddress::ServiceAddress(asio::io_context& io, ServiceAddressConfig config
       status_(io, status_read),
       status_write_(status_write),
       retry_(io),
-      babysit_(io),
+      enable_timer_(io),
       fork_rate_(config_.maxforkrate) {
+  listening_since_ = std::chrono::system_clock::now();
   adopt_listener(listen_fd);
 }
 
@@ -77,8 +78,13 @@ int ServiceAddress::ready() const {
 }
 
 StaffingInput ServiceAddress::staffing_input() {
-  return {ready(), total(), config_.prefork, config_.maxchild,
-          fork_rate_.allowance(ForkRate::Clock::now())};
+  const auto now = ForkRate::Clock::now();
+  return {ready(),
+          total(),
+          config_.prefork,
+          config_.maxchild,
+          std::min(fork_rate_.allowance(now), replacement_.allowance(now)),
+          owed_};
 }
 
 void ServiceAddress::staff() {
@@ -86,13 +92,18 @@ void ServiceAddress::staff() {
   StaffingDecision d = decide_staffing(staffing_input());
   for (int i = 0; i < d.fork; ++i) {
     if (!fork_worker()) return;
+    if (owed_ > 0) --owed_;
   }
   if (at_maxchild_.update(d.at_maxchild)) {
     ++maxchild_reached_;
     CUBBY_LOG_WARNING("%s reached maxchild=%d; connections wait in the listen backlog",
                       label_.c_str(), config_.maxchild);
   }
-  if (d.rate_limited) {
+  const auto now = ReplacementBackoff::Clock::now();
+  if (d.rate_limited && replacement_.allowance(now) == 0) {
+    // Held back after deaths (logged when it began); staff again when the pause is over.
+    retry_staffing(std::chrono::ceil<std::chrono::milliseconds>(replacement_.not_before() - now));
+  } else if (d.rate_limited) {
     if (!rate_limit_logged_) {
       CUBBY_LOG_NOTICE("%s is forking at maxforkrate=%d per second; holding back", label_.c_str(),
                        config_.maxforkrate);
@@ -195,16 +206,26 @@ void ServiceAddress::handle_message(int32_t status, pid_t pid) {
                     static_cast<int>(pid));
     return;
   }
+  Worker& w = it->second;
+  if (!w.reported) {
+    w.reported = true;
+    enable_retry_.reset();  // a worker started: whatever kept them from starting is gone
+  }
   switch (static_cast<WorkerStatus>(status)) {
     case WorkerStatus::kReady:
-      it->second.ready = true;
+      w.ready = true;
       break;
     case WorkerStatus::kBusy:
-      it->second.ready = false;
+      w.ready = false;
       break;
     case WorkerStatus::kConnection:
-      ++it->second.connections;
+      ++w.connections;
       ++connections_;
+      w.in_session = true;
+      last_connection_at_ = std::chrono::system_clock::now();
+      break;
+    case WorkerStatus::kIdle:
+      w.in_session = false;
       break;
     default:
       CUBBY_LOG_WARNING("%s: worker %d sent unknown status %d", label_.c_str(),
@@ -221,7 +242,8 @@ void ServiceAddress::worker_exited(pid_t pid, int wait_status) {
   auto it = workers_.find(pid);
   if (it == workers_.end()) return;
   if (it->second.counters) gone_ += it->second.counters->snapshot();
-  const bool retiring = it->second.retiring;
+  const bool retiring = it->second.retiring, reported = it->second.reported,
+             in_session = it->second.in_session;
   workers_.erase(it);
   bool normal = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
   // A recycled worker that does not handle SIGHUP (not lmtpd) dies of it: that is no failure.
@@ -236,32 +258,98 @@ void ServiceAddress::worker_exited(pid_t pid, int wait_status) {
     CUBBY_LOG_NOTICE("%s: worker %d %s", label_.c_str(), static_cast<int>(pid), how.c_str());
     return;
   }
-  if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == kExitTempFail) {
-    CUBBY_LOG_NOTICE("%s: worker %d %s (temporary failure)", label_.c_str(), static_cast<int>(pid),
-                     how.c_str());
-    record_error("worker " + std::to_string(pid) + " " + how + " (temporary failure)");
-    return;
+  const WorkerDeath kind = classify_death(reported, in_session);
+  ++deaths_[static_cast<int>(kind)];
+  if (kind == WorkerDeath::kBusy) ++owed_;
+  const char* when = kind == WorkerDeath::kAtStart ? "before it was ready"
+                     : kind == WorkerDeath::kBusy  ? "with connections open"
+                                                   : "while idle";
+  const bool tempfail = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == kExitTempFail;
+  std::string text = "worker " + std::to_string(pid) + " " + how + " " + when +
+                     (tempfail ? " (temporary failure)" : "");
+  if (tempfail) {
+    CUBBY_LOG_NOTICE("%s: %s", label_.c_str(), text.c_str());
+  } else {
+    CUBBY_LOG_ERR("%s: %s", label_.c_str(), text.c_str());
+    ++failure_count_;
   }
-  CUBBY_LOG_ERR("%s: worker %d %s", label_.c_str(), static_cast<int>(pid), how.c_str());
-  ++failure_count_;
-  record_error("worker " + std::to_string(pid) + " " + how);
-  if (!failures_.record(FailureWindow::Clock::now())) return;
+  record_error(text);
+
+  const auto now = FailureWindow::Clock::now();
+  auto hold = holds_back_replacements(kind) ? replacement_.record(now)
+                                            : ReplacementBackoff::Clock::duration::zero();
+  if (hold == hold.zero()) {
+    holding_back_logged_ = false;
+  } else if (!holding_back_logged_) {
+    holding_back_logged_ = true;
+    CUBBY_LOG_WARNING(
+        "%s: more than %d workers died within %lld s; holding replacements back "
+        "(up to %lld ms after each death)",
+        label_.c_str(), ReplacementBackoff::kFree,
+        static_cast<long long>(ReplacementBackoff::kWindow.count()),
+        static_cast<long long>(ReplacementBackoff::kMax.count()));
+  }
+  if (!counts_towards_disabling(kind, wait_status)) return;
+  if (failures_.record(now)) disable(text);
+}
+
+void ServiceAddress::disable(const std::string& last_death) {
   stop_accepting();
   disabled_ = true;
-  if (config_.babysit) {
-    CUBBY_LOG_ERR("too many failures for %s, disabling for %lld s (babysit)", label_.c_str(),
-                  static_cast<long long>(kBabysitRetry.count()));
-    record_error("too many failures; disabled for 10 s (babysit) after: " + last_error_);
-    babysit_.expires_after(kBabysitRetry);
-    babysit_.async_wait([this](const boost::system::error_code& ec) {
-      if (ec || !disabled_ || retired_) return;
-      CUBBY_LOG_NOTICE("%s: babysit: enabling again", label_.c_str());
-      enable();
-    });
-  } else {
-    CUBBY_LOG_ERR("too many failures for %s, disabling until SIGHUP", label_.c_str());
-    record_error("too many failures; disabled until SIGHUP after: " + last_error_);
+  ++disabled_times_;
+  const std::chrono::steady_clock::duration delay =
+      config_.babysit ? std::chrono::steady_clock::duration(kBabysitRetry) : enable_retry_.next();
+  const long long secs = std::chrono::duration_cast<std::chrono::seconds>(delay).count();
+  const long long window =
+      std::chrono::duration_cast<std::chrono::seconds>(failures_.window()).count();
+  std::string cause = "its workers cannot start: " + std::to_string(failures_.limit()) +
+                      " exited before they were ready within " + std::to_string(window) +
+                      " s, the last: " + last_death;
+  CUBBY_LOG_ERR("%s disabled: %s; retrying in %lld s (SIGHUP retries at once)", label_.c_str(),
+                cause.c_str(), secs);
+  record_error("disabled: " + cause + "; retrying in " + std::to_string(secs) + " s");
+  schedule_enable(delay);
+}
+
+void ServiceAddress::schedule_enable(std::chrono::steady_clock::duration delay) {
+  retry_at_ = std::chrono::system_clock::now() +
+              std::chrono::duration_cast<std::chrono::system_clock::duration>(delay);
+  enable_timer_.expires_after(delay);
+  enable_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || !disabled_ || retired_) return;
+    CUBBY_LOG_NOTICE("%s: disabled; trying again", label_.c_str());
+    rebind();
+  });
+}
+
+std::optional<std::string> ServiceAddress::enable() {
+  enable_retry_.reset();
+  replacement_.clear();
+  holding_back_logged_ = false;
+  return rebind();
+}
+
+std::optional<std::string> ServiceAddress::rebind() {
+  enable_timer_.cancel();
+  if (retired_) return std::string("removed");
+  if (!accepting()) {
+    auto fd = open_listener(config_.listen, std::nullopt);
+    if (!fd) {
+      std::string text = "cannot listen on " + config_.address + ": " + fd.error();
+      CUBBY_LOG_ERR("%s: %s", label_.c_str(), text.c_str());
+      record_error(text);
+      if (disabled_) schedule_enable(enable_retry_.next());
+      return text;
+    }
+    adopt_listener(*fd);
+    if (disabled_) CUBBY_LOG_NOTICE("%s enabled again", label_.c_str());
   }
+  disabled_ = false;
+  retry_at_ = {};
+  failures_.clear();
+  at_maxchild_.update(false);
+  staff();
+  return std::nullopt;
 }
 
 void ServiceAddress::reconfigure(ServiceAddressConfig config) {
@@ -279,28 +367,8 @@ int ServiceAddress::recycle_workers() {
   return total();
 }
 
-std::optional<std::string> ServiceAddress::enable() {
-  babysit_.cancel();
-  if (retired_) return std::string("removed");
-  if (!accepting()) {
-    auto fd = open_listener(config_.listen, std::nullopt);
-    if (!fd) {
-      std::string text = "cannot listen on " + config_.address + ": " + fd.error();
-      CUBBY_LOG_ERR("%s: %s", label_.c_str(), text.c_str());
-      record_error(text);
-      return text;
-    }
-    adopt_listener(*fd);
-    if (disabled_) CUBBY_LOG_NOTICE("%s enabled again", label_.c_str());
-  }
-  disabled_ = false;
-  failures_.clear();
-  at_maxchild_.update(false);
-  staff();
-  return std::nullopt;
-}
-
 void ServiceAddress::stop_accepting() {
+  owed_ = 0;
   if (!accepting()) return;
   boost::system::error_code ignored;
   listener_.close(ignored);
@@ -324,7 +392,7 @@ int ServiceAddress::take_listener() {
 
 void ServiceAddress::retire() {
   retired_ = true;
-  babysit_.cancel();
+  enable_timer_.cancel();
   stop_accepting();
 }
 
@@ -338,10 +406,7 @@ ServiceAddressStatus ServiceAddress::status() const {
   s.service = config_.service;
   s.address = config_.address;
   s.origin = config_.origin;
-  s.state = retired_          ? "removed"
-            : !disabled_      ? "enabled"
-            : config_.babysit ? "retrying"
-                              : "disabled";
+  s.state = retired_ ? "removed" : disabled_ ? "disabled" : "enabled";
   for (const auto& [pid, w] : workers_) {
     if (w.retiring)
       ++s.retiring;
@@ -357,6 +422,11 @@ ServiceAddressStatus ServiceAddress::status() const {
   s.connections = connections_;
   s.forks = forks_;
   s.failures = failure_count_;
+  for (int i = 0; i < kWorkerDeathKinds; ++i) s.deaths[i] = deaths_[i];
+  s.disabled_times = disabled_times_;
+  s.retry_at = disabled_ ? retry_at_ : std::chrono::system_clock::time_point{};
+  s.last_connection_at = last_connection_at_;
+  s.listening_since = listening_since_;
   s.maxchild_reached = maxchild_reached_;
   s.last_error = last_error_;
   s.last_error_at = last_error_at_;

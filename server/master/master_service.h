@@ -8,13 +8,17 @@
 // address that owns the pid. It never accepts a connection.
 //
 // Its life: start() forks the first workers; staff() keeps prefork ready workers, never more than
-// maxchild live ones, no faster than maxforkrate. Too many abnormal exits (master_policy.h's
-// FailureWindow) disable it: the listener is closed (clients are refused, so MTAs defer) until
-// enable() (the master's SIGHUP) or, with babysit, for 10 s. On reload the master either keeps it
-// (reconfigure() + recycle_workers(): every worker gets SIGHUP, finishes what it has in flight and
-// exits, and no longer counts as ready meanwhile) or retires it (stop_accepting(), then it lives on
-// until its last worker has exited). All of its work runs on the io_context it was created with,
-// which must outlive it.
+// maxchild live ones, no faster than maxforkrate. Workers that die are replaced (one that died
+// busy at once, even beyond prefork; others held back by master_policy.h's ReplacementBackoff when
+// they keep dying); how they died (at start, idle, busy: WorkerDeath) is counted. Only workers that
+// die before they are ready (they cannot even start) can disable it: five within 10 s
+// (FailureWindow) close the listener (clients are refused, so MTAs defer), with an error naming the
+// cause, and it is tried again by itself after EnableRetry's delay (10 s, doubling up to 5 min;
+// always 10 s with babysit) or at once by enable() (the master's SIGHUP). On reload the master
+// either keeps it (reconfigure() + recycle_workers(): every worker gets SIGHUP, finishes what it
+// has in flight and exits, and no longer counts as ready meanwhile) or retires it
+// (stop_accepting(), then it lives on until its last worker has exited). All of its work runs on
+// the io_context it was created with, which must outlive it.
 #pragma once
 
 #include <sys/types.h>
@@ -55,12 +59,17 @@ struct ServiceAddressConfig {
 // What `cubbyctl status` and the metrics show about one address.
 struct ServiceAddressStatus {
   std::string service, address, origin;
-  std::string state;  // "enabled", "disabled" (until SIGHUP), "retrying" (babysit), "removed"
+  std::string state;  // "enabled", "disabled" (retried at retry_at, or at SIGHUP), "removed"
   int ready = 0, busy = 0, retiring = 0;
   int prefork = 0, maxchild = -1;
-  uint64_t connections = 0;       // accepted by its workers (their kConnection reports)
-  uint64_t forks = 0;             // workers started
-  uint64_t failures = 0;          // abnormal worker exits
+  uint64_t connections = 0;                 // accepted by its workers (their kConnection reports)
+  uint64_t forks = 0;                       // workers started
+  uint64_t failures = 0;                    // abnormal worker exits (but status 75)
+  uint64_t deaths[kWorkerDeathKinds] = {};  // abnormal worker exits by WorkerDeath
+  uint64_t disabled_times = 0;              // times it was disabled
+  std::chrono::system_clock::time_point retry_at{};  // disabled: the next automatic retry
+  // The last connection a worker accepted; {} = none yet, then `listening_since` is the reference.
+  std::chrono::system_clock::time_point last_connection_at{}, listening_since{};
   uint64_t maxchild_reached = 0;  // times it ran out of workers at maxchild
   std::string last_error;         // "" when none
   std::chrono::system_clock::time_point last_error_at{};
@@ -97,8 +106,9 @@ class ServiceAddress {
   // Sends SIGHUP to every worker; from then on they count as neither ready nor busy but still
   // count against maxchild. Returns how many there were.
   int recycle_workers();
-  // Binds the address again after it was disabled, clears the failure window and staffs it. The
-  // error (a bind failure) is also recorded as the last error.
+  // Binds the address again after it was disabled (at once, as SIGHUP), clears the failure window
+  // and the back-offs and staffs it. The error (a bind failure) is also recorded as the last error;
+  // the automatic retry goes on then.
   std::optional<std::string> enable();
   bool disabled() const { return disabled_; }
 
@@ -123,8 +133,10 @@ class ServiceAddress {
 
  private:
   struct Worker {
-    bool ready = true;      // ready from its fork until it says otherwise
-    bool retiring = false;  // sent SIGHUP by a reload
+    bool ready = true;        // ready from its fork until it says otherwise
+    bool retiring = false;    // sent SIGHUP by a reload
+    bool reported = false;    // has sent a status message: it started
+    bool in_session = false;  // has a connection open (kConnection, not yet kIdle)
     uint64_t connections = 0;
     std::unique_ptr<CountersRegion> counters;
   };
@@ -138,6 +150,9 @@ class ServiceAddress {
   void handle_message(int32_t status, pid_t pid);
   StaffingInput staffing_input();
   void record_error(std::string text);
+  void disable(const std::string& last_death);
+  std::optional<std::string> rebind();
+  void schedule_enable(std::chrono::steady_clock::duration delay);
 
   ServiceAddressConfig config_;
   std::string label_;
@@ -152,9 +167,16 @@ class ServiceAddress {
   bool disabled_ = false, retired_ = false;
   boost::asio::steady_timer retry_;  // re-staffing after a failed fork or the fork-rate limit
   bool retry_armed_ = false;
-  boost::asio::steady_timer babysit_;  // enabling again, with babysit
+  boost::asio::steady_timer enable_timer_;  // enabling again after being disabled
   std::map<pid_t, Worker> workers_;
-  FailureWindow failures_;
+  FailureWindow failures_;  // deaths at start
+  ReplacementBackoff replacement_;
+  int owed_ = 0;  // replacements for workers that died busy, not yet started
+  bool holding_back_logged_ = false;
+  EnableRetry enable_retry_;
+  std::chrono::system_clock::time_point retry_at_{}, last_connection_at_{}, listening_since_{};
+  uint64_t deaths_[kWorkerDeathKinds] = {};
+  uint64_t disabled_times_ = 0;
   ForkRate fork_rate_;
   EpisodeLatch at_maxchild_;
   bool rate_limit_logged_ = false;

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "server/master/master_plan.h"
@@ -77,7 +78,38 @@ int status_command(const conf::Settings& settings, const std::vector<std::string
     return 1;
   }
   fwrite(answer->data(), 1, answer->size(), stdout);
-  return answer->rfind("error:", 0) == 0 ? 1 : 0;
+  if (answer->rfind("error:", 0) == 0) return 1;
+  if (auto disabled = disabled_in_answer(request, *answer)) {
+    fprintf(stderr, "cubbyctl: disabled: %s\n", disabled->c_str());
+    return 2;
+  }
+  return 0;
+}
+
+std::optional<std::string> disabled_in_answer(const std::string& request,
+                                              const std::string& answer) {
+  if (request == "metrics") {
+    const std::string name = "\ncubby_master_disabled_addresses ";
+    size_t at = answer.find(name);
+    if (at == std::string::npos) return std::nullopt;
+    long n = strtol(answer.c_str() + at + name.size(), nullptr, 10);
+    if (n <= 0) return std::nullopt;
+    return std::to_string(n) + " service address(es) (see cubbyctl status)";
+  }
+  if (request == "status json") {
+    const std::string key = "\"disabled\":[";
+    size_t at = answer.find(key);
+    if (at == std::string::npos || answer.compare(at + key.size(), 1, "]") == 0)
+      return std::nullopt;
+    size_t end = answer.find("],", at);
+    return answer.substr(at + key.size(), end == std::string::npos ? 0 : end - at - key.size());
+  }
+  size_t at = answer.find("\nhealth: ");
+  if (at == std::string::npos) return std::nullopt;
+  size_t end = answer.find('\n', at + 1);
+  std::string line = answer.substr(at + 9, end - at - 9);
+  if (line == "ok") return std::nullopt;
+  return line.rfind("DISABLED ", 0) == 0 ? line.substr(9) : line;
 }
 
 }  // namespace cubby::server

@@ -11,7 +11,8 @@
 //   CUBBY_LOG_STDERR=1 when the master runs with -D.
 // It reports with fixed-size StatusMessage writes (atomic on a pipe): kReady once it accepts
 // connections and whenever it has room again, kBusy when it is at its connection limit (or stopping),
-// kConnection for each connection accepted. The master counts a worker as ready from its fork until
+// kConnection for each connection accepted, kIdle when its last open connection has closed (so the
+// master can tell a worker that dies with connections open from one that dies idle). The master counts a worker as ready from its fork until
 // it says otherwise. On SIGTERM a worker stops accepting, finishes every transaction in flight, and
 // exits 0; on SIGHUP it does the same (it is being recycled, after a reload). A worker also ends by
 // itself, exiting 0 once idle: after -U connections, after -T seconds without a session (once it
@@ -32,6 +33,7 @@ enum class WorkerStatus : int32_t {
   kReady = 1,       // has room for more connections
   kBusy = 2,        // at its connection limit, or draining
   kConnection = 3,  // accepted a connection (for accounting)
+  kIdle = 4,        // has no connection open any more
 };
 
 struct StatusMessage {

@@ -38,8 +38,11 @@ TEST_F(MetricsE2e, StatusAndMetricsCountWhatTheWorkersDid) {
 
   auto status = cubby_->ctl({"status"});
   ASSERT_EQ(status.exit_code, 0) << status.describe();
-  // SERVICE LISTEN STATE READY BUSY RETIRING CONNECTIONS DELIVERIES REFUSED LAST ERROR
-  std::regex row("lmtpunix +" + cubby_->socket_path() + R"( +enabled +1 +0 +0 +[0-9]+ +2 +1 +-)");
+  // SERVICE LISTEN STATE READY BUSY RETIRING CONNECTIONS DELIVERIES REFUSED DEATHS LAST CONN
+  // LAST ERROR
+  std::regex row("lmtpunix +" + cubby_->socket_path() +
+                 R"( +enabled +1 +0 +0 +[0-9]+ +2 +1 +0/0/0 +[0-9]+s ago +-)");
+  EXPECT_NE(status.out.find("\nhealth: ok\n"), std::string::npos) << status.out;
   EXPECT_TRUE(std::regex_search(status.out, row)) << status.out;
   auto json = cubby_->ctl({"status", "--json"});
   ASSERT_EQ(json.exit_code, 0) << json.describe();
@@ -67,6 +70,10 @@ TEST_F(MetricsE2e, StatusAndMetricsCountWhatTheWorkersDid) {
   EXPECT_GE(value("cubby_service_connections_total").value_or(0), 1.0);
   EXPECT_EQ(value("cubby_service_workers", ",state=\"ready\""), 1.0);
   EXPECT_EQ(value("cubby_service_up"), 1.0);
+  EXPECT_EQ(value("cubby_service_state", ",state=\"enabled\""), 1.0);
+  EXPECT_EQ(value("cubby_service_worker_deaths_total", ",kind=\"busy\""), 0.0);
+  EXPECT_LT(value("cubby_service_seconds_since_last_connection").value_or(99), 10.0);
+  EXPECT_EQ(metric(m, "cubby_master_disabled_addresses"), 0.0);
   EXPECT_EQ(http_get(port, "/elsewhere").rfind("HTTP/1.0 404", 0), 0u);
 
   // The textfile catches up within metrics_interval.

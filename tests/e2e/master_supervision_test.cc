@@ -1,6 +1,7 @@
 // End-to-end: cubby-master supervising real lmtpd workers: prefork after start and after workers
 // are killed; maxchild+5 connections all served, the extra ones later, with a log line naming the
-// limit; a crashing lmtpd disabling its service until SIGHUP; -T shrinking back to prefork; and
+// limit; an lmtpd that cannot start disabling its service until SIGHUP (or the retry); -T shrinking
+// back to prefork; and
 // workers recycling themselves when their executable is replaced.
 #include <signal.h>
 #include <sys/stat.h>
@@ -114,21 +115,23 @@ TEST_F(SupervisionE2e, MaxchildPlusFiveConnectionsAreAllServedTheExtraOnesLater)
       << cubby_->log();
 }
 
-TEST_F(SupervisionE2e, CrashingLmtpdDisablesItsServiceAndSighupEnablesItAgain) {
+TEST_F(SupervisionE2e, LmtpdThatCannotStartDisablesItsServiceAndSighupEnablesItAgain) {
   const std::string broken_cmd = "lmtpd -C " + root_.path() + "/missing.conf";
   ASSERT_NO_FATAL_FAILURE(start_master({"alice"}, {},
                                        {"broken cmd=\"" + broken_cmd + "\" listen=\"" +
                                         root_.path() + "/socket/broken\" prefork=1"}));
   ASSERT_TRUE(eventually(
       [&] {
-        return cubby_->log().find("too many failures for service \"broken\"") != std::string::npos;
+        return cubby_->log().find("service \"broken\" (" + root_.path() +
+                                  "/socket/broken) disabled: its workers cannot start") !=
+               std::string::npos;
       },
       10s))
       << cubby_->log();
   LmtpClient refused;
   EXPECT_FALSE(refused.connect_unix(at_root("socket/broken"))) << "a disabled service refuses";
   auto status = cubby_->ctl({"status"});
-  EXPECT_EQ(status.exit_code, 0) << status.describe();
+  EXPECT_EQ(status.exit_code, 2) << "a disabled service is unhealthy\n" << status.describe();
   EXPECT_NE(status.out.find("disabled"), std::string::npos) << status.out;
   EXPECT_NE(status.out.find("exited with status 78"), std::string::npos) << status.out;
 

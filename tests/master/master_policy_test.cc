@@ -1,8 +1,10 @@
-// The master's staffing rule, failure window, maxchild episode latch, fork-rate estimate, EVENTS
-// timing and DAEMON restart back-off, without processes.
+// The master's staffing rule, failure window, kinds of worker death and which of them disable an
+// address, the replacement back-off and the enable retry, maxchild episode latch, fork-rate
+// estimate, EVENTS timing and DAEMON restart back-off, without processes.
 #include "server/master/master_policy.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <time.h>
 
 #include <cstdlib>
@@ -86,6 +88,25 @@ TEST(MasterPolicy, ForkAllowanceLimitsForksAndListenerWatch) {
   d = decide(0, 2, 0, 2, 0);  // at maxchild the rate does not matter
   EXPECT_TRUE(d.at_maxchild);
   EXPECT_FALSE(d.rate_limited);
+}
+
+TEST(MasterPolicy, WorkersThatDiedBusyAreReplacedBeyondPreforkUpToMaxchild) {
+  StaffingInput in{0, 0, 1, -1};
+  in.owed = 4;  // four busy workers were killed; no worker is left
+  EXPECT_EQ(decide_staffing(in).fork, 4);
+  in.ready = 2;  // prefork is met, yet the four are owed
+  in.total = 2;
+  EXPECT_EQ(decide_staffing(in).fork, 4);
+  in.maxchild = 4;
+  EXPECT_EQ(decide_staffing(in).fork, 2);
+  in.maxchild = -1;
+  in.fork_allowance = 0;  // held back: none now
+  StaffingDecision d = decide_staffing(in);
+  EXPECT_EQ(d.fork, 0);
+  EXPECT_TRUE(d.rate_limited);
+  in.fork_allowance = INT_MAX;
+  in.owed = 0;
+  EXPECT_EQ(decide_staffing(in).fork, 0);
 }
 
 TEST(MasterPolicy, FailureWindowTripsOnFiveWithinTenSeconds) {
@@ -209,6 +230,79 @@ TEST(MasterPolicy, RestartBackoffDoublesForQuickExitsAndResetsAfterAHealthyRun) 
   EXPECT_EQ(b.after_exit(0s), std::chrono::steady_clock::duration(60s));
   EXPECT_EQ(b.after_exit(61s), std::chrono::steady_clock::duration::zero());
   EXPECT_EQ(b.after_exit(1s), std::chrono::steady_clock::duration(1s));
+}
+
+// wait_status values as waitpid() reports them.
+int exited(int code) { return (code & 0xff) << 8; }
+int killed(int sig) { return sig & 0x7f; }
+
+TEST(MasterPolicy, DeathsAreClassifiedByWhatTheWorkerHadSaid) {
+  EXPECT_EQ(classify_death(false, false), WorkerDeath::kAtStart);
+  EXPECT_EQ(classify_death(false, true), WorkerDeath::kAtStart);
+  EXPECT_EQ(classify_death(true, false), WorkerDeath::kIdle);
+  EXPECT_EQ(classify_death(true, true), WorkerDeath::kBusy);
+  EXPECT_STREQ(death_name(WorkerDeath::kAtStart), "at_start");
+  EXPECT_STREQ(death_name(WorkerDeath::kIdle), "idle");
+  EXPECT_STREQ(death_name(WorkerDeath::kBusy), "busy");
+}
+
+TEST(MasterPolicy, OnlyWorkersThatCannotStartCountTowardsDisabling) {
+  ASSERT_TRUE(WIFEXITED(exited(1)) && WEXITSTATUS(exited(1)) == 1);
+  ASSERT_TRUE(WIFSIGNALED(killed(SIGKILL)) && WTERMSIG(killed(SIGKILL)) == SIGKILL);
+  // Busy and idle deaths never do, whatever killed them.
+  for (int status : {exited(1), exited(75), killed(SIGKILL), killed(SIGSEGV), killed(SIGABRT)}) {
+    EXPECT_FALSE(counts_towards_disabling(WorkerDeath::kBusy, status)) << status;
+    EXPECT_FALSE(counts_towards_disabling(WorkerDeath::kIdle, status)) << status;
+  }
+  // At start: an exit (a bad cmd=, 75 for a partition that cannot be opened, 78 for a bad
+  // settings file) or a crash does; SIGKILL from outside does not.
+  EXPECT_TRUE(counts_towards_disabling(WorkerDeath::kAtStart, exited(1)));
+  EXPECT_TRUE(counts_towards_disabling(WorkerDeath::kAtStart, exited(75)));
+  EXPECT_TRUE(counts_towards_disabling(WorkerDeath::kAtStart, exited(78)));
+  EXPECT_TRUE(counts_towards_disabling(WorkerDeath::kAtStart, killed(SIGSEGV)));
+  EXPECT_FALSE(counts_towards_disabling(WorkerDeath::kAtStart, killed(SIGKILL)));
+}
+
+TEST(MasterPolicy, OnlyDeathsWithoutAClientHoldReplacementsBack) {
+  EXPECT_TRUE(holds_back_replacements(WorkerDeath::kAtStart));
+  EXPECT_TRUE(holds_back_replacements(WorkerDeath::kIdle));
+  // A busy death took a client with it: bounded by the clients, and its replacement is wanted now.
+  EXPECT_FALSE(holds_back_replacements(WorkerDeath::kBusy));
+}
+
+TEST(MasterPolicy, ReplacementBackoffDoublesBeyondTheFreeDeathsAndForgetsOldOnes) {
+  ReplacementBackoff b;
+  using D = ReplacementBackoff::Clock::duration;
+  auto t = ReplacementBackoff::Clock::time_point{} + 100s;
+  for (int i = 0; i < ReplacementBackoff::kFree; ++i) {
+    EXPECT_EQ(b.record(t + i * 10ms), D::zero()) << i;
+    EXPECT_EQ(b.allowance(t + i * 10ms), INT_MAX);
+  }
+  auto now = t + 200ms;
+  EXPECT_EQ(b.record(now), D(50ms));
+  EXPECT_EQ(b.allowance(now), 0);
+  EXPECT_EQ(b.allowance(now + 49ms), 0);
+  EXPECT_EQ(b.allowance(now + 50ms), INT_MAX);
+  EXPECT_EQ(b.record(now), D(100ms));
+  EXPECT_EQ(b.record(now), D(200ms));
+  EXPECT_EQ(b.record(now), D(250ms));
+  EXPECT_EQ(b.record(now), D(250ms));
+  // Deaths spread out more than the window apart are free again.
+  EXPECT_EQ(b.record(now + ReplacementBackoff::kWindow + 1s), D::zero());
+  b.clear();
+  EXPECT_EQ(b.allowance(now), INT_MAX);
+}
+
+TEST(MasterPolicy, EnableRetryDoublesUpToFiveMinutesAndStartsOverAfterReset) {
+  EnableRetry r;
+  using D = EnableRetry::Clock::duration;
+  EXPECT_EQ(r.next(), D(10s));
+  EXPECT_EQ(r.next(), D(20s));
+  EXPECT_EQ(r.next(), D(40s));
+  for (int i = 0; i < 10; ++i) r.next();
+  EXPECT_EQ(r.next(), D(300s));
+  r.reset();
+  EXPECT_EQ(r.next(), D(10s));
 }
 
 }  // namespace

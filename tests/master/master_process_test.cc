@@ -1,7 +1,7 @@
 // The real cubby-master binary supervising tiny shell-script workers: prefork, respawn, on-demand
 // forking, maxchild, maxforkrate, maxfds, proto, the crash-loop guard and SIGHUP re-enabling it,
 // start-up errors, SIGHUP reloads (good and broken), EVENTS, DAEMONs, the control socket, and
-// SIGTERM draining.
+// SIGTERM draining; workers killed busy or idle over and over are replaced, never disabled.
 #include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
@@ -69,6 +69,20 @@ const char* kDrainingWorker =
 const char* kStubbornWorker = "#!/bin/sh\ntrap '' TERM\nexec sleep 1000\n";
 // A worker that fails at once.
 const char* kFailingWorker = "#!/bin/sh\nexit 1\n";
+
+// A worker that sends the StatusMessages `statuses` (worker_protocol.h: 1 ready, 3 connection,
+// 4 idle) in one write, so that workers starting together do not interleave them, and then lives
+// until killed.
+std::string reporting_worker(const std::vector<int>& statuses) {
+  std::string text =
+      "#!/bin/sh\n"
+      "o() { printf '\\\\%03o' $(( ($$ >> $1) & 255 )); }\n"
+      "p=\"$(o 0)$(o 8)$(o 16)$(o 24)\"\n"
+      "printf \"";
+  for (int s : statuses) text += "\\\\00" + std::to_string(s) + "\\\\000\\\\000\\\\000$p";
+  text += "\" >&3\n";
+  return text + "exec sleep 1000\n";
+}
 
 class MasterProcessTest : public ::testing::Test {
  protected:
@@ -261,8 +275,13 @@ TEST_F(MasterProcessTest, CrashingWorkersDisableTheAddress) {
   start();
   ASSERT_TRUE(ready()) << log();
   ASSERT_TRUE(eventually([&] {
-    return log().find("too many failures for service \"lmtp\"") != std::string::npos;
+    return log().find("service \"lmtp\" (" + socket_path() +
+                      ") disabled: its workers cannot start: 5 exited before they were ready "
+                      "within 10 s, the last: worker ") != std::string::npos;
   })) << log();
+  EXPECT_NE(log().find("exited with status 1 before it was ready; retrying in 10 s"),
+            std::string::npos)
+      << log();
   EXPECT_TRUE(children_become(0)) << log();
   EXPECT_FALSE(std::filesystem::exists(socket_path()));
   std::this_thread::sleep_for(100ms);
@@ -499,8 +518,7 @@ TEST_F(MasterProcessTest, CrashLoopIsDisabledUntilSighupEnablesItAgain) {
   start();
   ASSERT_TRUE(ready()) << log();
   ASSERT_TRUE(eventually([&] {
-    return log().find("too many failures for service \"lmtp\" (" + socket_path() +
-                      "), disabling until SIGHUP") != std::string::npos;
+    return log().find("service \"lmtp\" (" + socket_path() + ") disabled: ") != std::string::npos;
   })) << log();
   EXPECT_TRUE(children_become(0)) << log();
   EXPECT_EQ(connect_unix(), -1) << "a disabled service refuses connections";
@@ -508,6 +526,7 @@ TEST_F(MasterProcessTest, CrashLoopIsDisabledUntilSighupEnablesItAgain) {
   ASSERT_TRUE(status) << status.error();
   EXPECT_NE(status->find("disabled"), std::string::npos) << *status;
   EXPECT_NE(status->find("worker "), std::string::npos) << "the last error is shown\n" << *status;
+  EXPECT_NE(status->find("\nhealth: DISABLED service \"lmtp\""), std::string::npos) << *status;
 
   worker(kIdleWorker);  // the administrator fixes the program
   ASSERT_TRUE(reload()) << log();
@@ -517,6 +536,96 @@ TEST_F(MasterProcessTest, CrashLoopIsDisabledUntilSighupEnablesItAgain) {
   EXPECT_GE(fd, 0);
   if (fd >= 0) close(fd);
   EXPECT_NE(log().find("enabled again"), std::string::npos) << log();
+  kill(pid_, SIGTERM);
+  EXPECT_EQ(wait_exit(), 0) << log();
+}
+
+TEST_F(MasterProcessTest, WorkersKilledOverAndOverWithConnectionsOpenAreReplacedNotDisabled) {
+  services("SERVICES {\n  lmtp cmd=\"" + worker(reporting_worker({1, 3}).c_str()) + "\" listen=\"" +
+           socket_path() + "\" prefork=2\n}\n");
+  start();
+  ASSERT_TRUE(ready()) << log();
+  const std::string control = dir_ + "/socket/master-status";
+  const std::string labels = "{service=\"lmtp\",listen=\"" + socket_path() + "\"";
+  auto metrics_text = [&] {
+    auto m = cubby::server::ask_master(control, "metrics");
+    return m ? *m : m.error();
+  };
+  auto metric = [&](const std::string& name_and_labels) -> long {
+    auto m = cubby::server::ask_master(control, "metrics");
+    if (!m) return -1;
+    size_t at = m->find("\n" + name_and_labels + " ");
+    return at == std::string::npos ? -1 : atol(m->c_str() + at + name_and_labels.size() + 2);
+  };
+  // 20 rounds: every worker that has said it has a connection open is killed.
+  for (int round = 0; round < 20; ++round) {
+    ASSERT_TRUE(eventually([&] {
+      return metric("cubby_service_workers" + labels + ",state=\"ready\"}") == 2 &&
+             children().size() == 2;
+    })) << "round "
+        << round << "\n"
+        << log();
+    // Both have reported (they count as busy deaths) once the connections are counted.
+    ASSERT_TRUE(eventually([&] {
+      return metric("cubby_service_connections_total" + labels + "}") >= 2 * (round + 1);
+    })) << "round "
+        << round << "\n"
+        << log() << metrics_text();
+    for (pid_t p : children()) kill(p, SIGKILL);
+  }
+  EXPECT_TRUE(eventually([&] {
+    return metric("cubby_service_worker_deaths_total" + labels + ",kind=\"busy\"}") == 40;
+  })) << log()
+      << metrics_text();
+  EXPECT_TRUE(children_become(2)) << log();
+  EXPECT_EQ(metric("cubby_service_worker_deaths_total" + labels + ",kind=\"at_start\"}"), 0);
+  EXPECT_EQ(metric("cubby_service_disabled_total" + labels + "}"), 0);
+  EXPECT_EQ(metric("cubby_service_up" + labels + "}"), 1);
+  EXPECT_EQ(log().find("disabled"), std::string::npos) << log();
+  EXPECT_NE(log().find("with connections open"), std::string::npos) << log();
+  EXPECT_EQ(log().find("holding replacements back"), std::string::npos)
+      << "busy deaths are replaced at once\n"
+      << log();
+  auto status = cubby::server::ask_master(control, "status");
+  ASSERT_TRUE(status) << status.error();
+  EXPECT_NE(status->find("\nhealth: ok\n"), std::string::npos) << *status;
+  EXPECT_NE(status->find(" 0/0/40 "), std::string::npos) << *status;
+  int fd = connect_unix();
+  EXPECT_GE(fd, 0) << "still accepting";
+  if (fd >= 0) close(fd);
+  kill(pid_, SIGTERM);
+  EXPECT_EQ(wait_exit(), 0) << log();
+}
+
+TEST_F(MasterProcessTest, IdleWorkersThatDieAreReplacedHeldBackAndCountedAsIdle) {
+  services("SERVICES {\n  lmtp cmd=\"" + worker(reporting_worker({1}).c_str()) + "\" listen=\"" +
+           socket_path() + "\" prefork=1\n}\n");
+  start();
+  ASSERT_TRUE(ready()) << log();
+  const std::string control = dir_ + "/socket/master-status";
+  for (int round = 0; round < 12; ++round) {
+    ASSERT_TRUE(children_become(1)) << log();
+    // Once the worker has said it is ready, its death (a signal it does not handle) is idle.
+    std::this_thread::sleep_for(150ms);
+    for (pid_t p : children()) kill(p, SIGUSR1);
+    ASSERT_TRUE(eventually([&] {
+      auto json = cubby::server::ask_master(control, "status json");
+      return json && json->find("\"idle\":" + std::to_string(round + 1) + ",") != std::string::npos;
+    })) << log();
+  }
+  auto json = cubby::server::ask_master(control, "status json");
+  ASSERT_TRUE(json);
+  EXPECT_NE(json->find("\"worker_deaths\":{\"at_start\":0,\"idle\":12,\"busy\":0}"),
+            std::string::npos)
+      << *json;
+  EXPECT_NE(json->find("\"healthy\":true"), std::string::npos) << *json;
+  EXPECT_NE(log().find("killed by signal 10 (User defined signal 1) while idle"), std::string::npos)
+      << log();
+  // More than 10 within 10 s: replacements are held back (and still come).
+  EXPECT_NE(log().find("more than 10 workers died within 10 s; holding replacements back"),
+            std::string::npos)
+      << log();
+  EXPECT_TRUE(children_become(1)) << log();
   kill(pid_, SIGTERM);
   EXPECT_EQ(wait_exit(), 0) << log();
 }

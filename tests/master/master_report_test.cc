@@ -1,11 +1,14 @@
 // What cubby-master reports about itself: the status table and JSON of `cubbyctl status`, and the
-// Prometheus metrics, rendered from a snapshot built by hand.
+// Prometheus metrics, rendered from a snapshot built by hand; and how cubbyctl status reads a
+// disabled service address back out of each of them.
 #include "server/master/master_report.h"
 
 #include <gtest/gtest.h>
 
 #include <regex>
 #include <set>
+
+#include "server/master/status_client.h"
 
 namespace cubby::server {
 namespace {
@@ -30,6 +33,10 @@ MasterStatus sample() {
   a.ready = 1;
   a.busy = 2;
   a.connections = 17;
+  a.deaths[static_cast<int>(WorkerDeath::kBusy)] = 12;
+  a.deaths[static_cast<int>(WorkerDeath::kIdle)] = 1;
+  a.listening_since = s.started;
+  a.last_connection_at = s.now - 5s;
   a.forks = 3;
   a.counters.transactions = 5;
   a.counters.deliveries = 9;
@@ -48,7 +55,11 @@ MasterStatus sample() {
   b.address = "127.0.0.1:24";
   b.state = "disabled";
   b.failures = 5;
-  b.last_error = "too many failures; disabled until SIGHUP after: worker 7 killed by signal 11";
+  b.deaths[static_cast<int>(WorkerDeath::kAtStart)] = 5;
+  b.disabled_times = 1;
+  b.retry_at = s.now + 10s;
+  b.listening_since = s.started;
+  b.last_error = "disabled: its workers cannot start: 5 exited before they were ready";
   b.last_error_at = s.started + 60s;
   s.addresses.push_back(b);
   JobStatus e;
@@ -66,11 +77,15 @@ TEST(MasterReport, StatusTableHasOneRowPerAddressWithItsNumbersAndLastError) {
   EXPECT_NE(text.find("(up 1h 2m)"), std::string::npos) << text;
   EXPECT_NE(text.find("reloads: 2"), std::string::npos) << text;
   EXPECT_TRUE(std::regex_search(
-      text, std::regex(R"(lmtpunix +/run/cubby/lmtp +enabled +1 +2 +0 +17 +9 +3 +-\n)")))
+      text,
+      std::regex(R"(lmtpunix +/run/cubby/lmtp +enabled +1 +2 +0 +17 +9 +3 +0/1/12 +5s ago +-\n)")))
       << text;
   EXPECT_TRUE(std::regex_search(
-      text,
-      std::regex(R"(lmtp +127\.0\.0\.1:24 +disabled +0 +0 +0 +0 +0 +0 +\S+ too many failures)")))
+      text, std::regex(R"(lmtp +127\.0\.0\.1:24 +disabled +0 +0 +0 +0 +0 +0 +5/0/0 +- +\S+ )"
+                       R"(disabled: its workers cannot start)")))
+      << text;
+  EXPECT_NE(text.find("\nhealth: DISABLED service \"lmtp\" (127.0.0.1:24) (next try "),
+            std::string::npos)
       << text;
   EXPECT_TRUE(std::regex_search(text, std::regex(R"(event +prune +- +4 +0 +exited with status 0)")))
       << text;
@@ -85,7 +100,15 @@ TEST(MasterReport, StatusJsonCarriesTheSameFields) {
       std::string::npos)
       << json;
   EXPECT_NE(json.find("\"deliveries\":9,\"refused\":3"), std::string::npos) << json;
-  EXPECT_NE(json.find("\"last_error\":\"too many failures;"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"last_error\":\"disabled: its workers cannot start"), std::string::npos)
+      << json;
+  EXPECT_NE(json.find("\"healthy\":false,\"disabled\":[\"service \\\"lmtp\\\" (127.0.0.1:24)\"]"),
+            std::string::npos)
+      << json;
+  EXPECT_NE(json.find("\"worker_deaths\":{\"at_start\":0,\"idle\":1,\"busy\":12}"),
+            std::string::npos)
+      << json;
+  EXPECT_NE(json.find("\"seconds_since_connection\":5"), std::string::npos) << json;
   EXPECT_EQ(json.back(), '\n');
 }
 
@@ -95,6 +118,23 @@ TEST(MasterReport, MetricsFollowThePrometheusTextFormat) {
   for (const std::string& line : {
            std::string("cubby_master_reloads_total 2"),
            std::string("cubby_master_reload_failures_total 1"),
+           std::string("cubby_master_disabled_addresses 1"),
+           "cubby_service_state{" + unix_labels + ",state=\"enabled\"} 1",
+           "cubby_service_state{" + unix_labels + ",state=\"disabled\"} 0",
+           std::string("cubby_service_state{service=\"lmtp\",listen=\"127.0.0.1:24\",state="
+                       "\"disabled\"} 1"),
+           std::string(
+               "cubby_service_state{service=\"lmtp\",listen=\"127.0.0.1:24\",state=\"enabled\"} 0"),
+           std::string("cubby_service_disabled_total{service=\"lmtp\",listen=\"127.0.0.1:24\"} 1"),
+           std::string("cubby_service_worker_deaths_total{service=\"lmtp\",listen=\"127.0.0.1:24\","
+                       "kind=\"at_start\"} 5"),
+           "cubby_service_worker_deaths_total{" + unix_labels + ",kind=\"busy\"} 12",
+           "cubby_service_worker_deaths_total{" + unix_labels + ",kind=\"idle\"} 1",
+           "cubby_service_worker_deaths_total{" + unix_labels + ",kind=\"at_start\"} 0",
+           "cubby_service_seconds_since_last_connection{" + unix_labels + "} 5",
+           // None yet: counted from when it began listening.
+           std::string("cubby_service_seconds_since_last_connection{service=\"lmtp\",listen=\"127."
+                       "0.0.1:24\"} 3723"),
            "cubby_service_up{" + unix_labels + "} 1",
            std::string("cubby_service_up{service=\"lmtp\",listen=\"127.0.0.1:24\"} 0"),
            "cubby_service_connections_total{" + unix_labels + "} 17",
@@ -132,6 +172,33 @@ TEST(MasterReport, MetricsFollowThePrometheusTextFormat) {
     EXPECT_TRUE(std::regex_match(line, sample_line) || std::regex_match(line, comment)) << line;
   }
   EXPECT_GE(typed.size(), 15u);
+}
+
+TEST(MasterReport, HealthIsOkWhenEveryAddressAccepts) {
+  MasterStatus s = sample();
+  EXPECT_EQ(disabled_addresses(s), std::vector<std::string>{"service \"lmtp\" (127.0.0.1:24)"});
+  s.addresses[1].state = "enabled";
+  EXPECT_TRUE(disabled_addresses(s).empty());
+  EXPECT_NE(render_status_text(s).find("\nhealth: ok\n"), std::string::npos);
+  EXPECT_NE(render_status_json(s).find("\"healthy\":true,\"disabled\":[]"), std::string::npos);
+  EXPECT_NE(render_metrics(s).find("\ncubby_master_disabled_addresses 0\n"), std::string::npos);
+  s.addresses[1].state = "removed";  // a reload removed it: not a fault
+  EXPECT_TRUE(disabled_addresses(s).empty());
+}
+
+TEST(MasterReport, CubbyctlStatusFindsTheDisabledAddressInEveryRendering) {
+  MasterStatus s = sample();
+  auto text = disabled_in_answer("status", render_status_text(s));
+  ASSERT_TRUE(text);
+  EXPECT_NE(text->find("service \"lmtp\" (127.0.0.1:24)"), std::string::npos) << *text;
+  auto json = disabled_in_answer("status json", render_status_json(s));
+  ASSERT_TRUE(json);
+  EXPECT_NE(json->find("127.0.0.1:24"), std::string::npos) << *json;
+  EXPECT_TRUE(disabled_in_answer("metrics", render_metrics(s)));
+  s.addresses[1].state = "enabled";
+  EXPECT_FALSE(disabled_in_answer("status", render_status_text(s)));
+  EXPECT_FALSE(disabled_in_answer("status json", render_status_json(s)));
+  EXPECT_FALSE(disabled_in_answer("metrics", render_metrics(s)));
 }
 
 TEST(MasterReport, LabelValuesAreEscaped) {
