@@ -65,6 +65,7 @@ void Committer::note_unsettled(bool was_empty, const char* cause) {
                 "(451 4.3.0) until it is settled",
                 cause, joined(unsettled_.partitions()).c_str());
   last_settle_log_ = std::chrono::steady_clock::now();
+  mark_unsettled(config_);
   std::lock_guard lock(mutex_);
   ++stats_.unsettled_episodes;
   stats_.unsettled = true;
@@ -82,6 +83,7 @@ bool Committer::settle() {
     }
     return false;
   }
+  clear_unsettled_mark(config_);
   std::lock_guard lock(mutex_);
   stats_.unsettled = false;
   return true;

@@ -65,6 +65,9 @@ Result<RecoveryReport, Error> recover(const StoreConfig& config, Index& index) {
     return config.partition_root(partition) + "/" + box->dir + "/" + std::to_string(m.uid) + ".";
   };
 
+  const std::vector<std::string> dead_marks = dead_unsettled_marks(config);
+  const LinkMode mode = dead_marks.empty() ? LinkMode::kMissing : LinkMode::kRemake;
+  report.remade_after_failed_sync = !dead_marks.empty();
   std::set<std::pair<std::string, std::string>> seen;  // stage files found on disk
   for (const auto& [partition, root] : config.partitions) {
     const std::string dir = stage_dir(root);
@@ -90,12 +93,12 @@ Result<RecoveryReport, Error> recover(const StoreConfig& config, Index& index) {
         ++report.stage_files_removed;
         continue;
       }
-      // A file that stands there is this message and stays: readers may have it open, and an
-      // IMAP server must never see it vanish. (A failed fsync is settled in the worker that saw
-      // it, which remakes the entries: settle.h.)
+      // A file that stands there is this message and stays (readers may have it open; an IMAP
+      // server must never see it vanish), unless a process died holding a failed sync unsettled:
+      // then the page cache may show an entry the disk does not hold, and it is made anew.
       std::set<std::string> dirs;
-      if (auto e = relink_rows(config, index, partition, path, rows->second, LinkMode::kMissing,
-                               &dirs, &report.links_restored)) {
+      if (auto e = relink_rows(config, index, partition, path, rows->second, mode, &dirs,
+                               &report.links_restored)) {
         return fail(*e);  // keep the stage file; retry later
       }
       if (auto e = fsync_dirs(dirs, nullptr)) return fail(*e);
@@ -124,6 +127,7 @@ Result<RecoveryReport, Error> recover(const StoreConfig& config, Index& index) {
     if (auto e = index.clear_stage(key.first, key.second)) return fail(*e);
     if (auto e = txn->commit()) return fail(*e);
   }
+  for (const auto& m : dead_marks) ::unlink(m.c_str());  // settled now: every entry remade
   return report;
 }
 

@@ -1,14 +1,68 @@
 // Settling what a failed durability step left unknown; see settle.h.
 #include "store/settle.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
 #include <ctime>
 #include <map>
 
 #include "conf/log.h"
+#include "store/fs.h"
 #include "store/message_link.h"
 #include "store/sqlite.h"
 
 namespace cubby::store {
+
+namespace {
+
+std::string own_mark(const StoreConfig& config) {
+  return config.config_directory + "/unsettled-" + std::to_string(::getpid());
+}
+
+}  // namespace
+
+void mark_unsettled(const StoreConfig& config) {
+  const std::string path = own_mark(config);
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+  std::optional<Error> e;
+  if (!fd) {
+    e = sys_error("create " + path);
+  } else if (::fsync(fd.get()) != 0) {
+    e = sys_error("fsync " + path);
+  } else {
+    e = fsync_dir(config.config_directory);
+  }
+  if (e) CUBBY_LOG_ERR("store: cannot leave the unsettled mark: %s", e->detail.c_str());
+}
+
+void clear_unsettled_mark(const StoreConfig& config) {
+  const std::string path = own_mark(config);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    CUBBY_LOG_ERR("store: %s", sys_error("unlink " + path).detail.c_str());
+  }
+}
+
+std::vector<std::string> dead_unsettled_marks(const StoreConfig& config) {
+  std::vector<std::string> out;
+  DIR* d = ::opendir(config.config_directory.c_str());
+  if (!d) return out;
+  while (dirent* ent = ::readdir(d)) {
+    const std::string name = ent->d_name;
+    if (name.rfind("unsettled-", 0) != 0) continue;
+    char* end = nullptr;
+    const long pid = std::strtol(name.c_str() + 10, &end, 10);
+    if (pid <= 0 || *end != '\0') continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM) continue;  // alive
+    out.push_back(config.config_directory + "/" + name);
+  }
+  ::closedir(d);
+  return out;
+}
 
 std::optional<Error> undo_deliveries(Index& index, const std::vector<UndoneDelivery>& undo) {
   if (undo.empty()) return std::nullopt;

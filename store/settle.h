@@ -58,6 +58,16 @@ struct UndoneDelivery {
                                                LinkMode mode, std::set<std::string>* dirs,
                                                int* made = nullptr, int* missing = nullptr);
 
+// While a worker holds something unsettled it leaves a mark, {configdirectory}/unsettled-<pid>, so
+// that recovery after its death knows the page cache may show directory entries the disk does not
+// hold: recovery then remakes the entries of every pending row (LinkMode::kRemake) instead of
+// trusting those that stand, and removes the marks of processes that are gone. Making the mark is
+// best effort (the disk may be failing): a failure is logged.
+void mark_unsettled(const StoreConfig& config);
+void clear_unsettled_mark(const StoreConfig& config);
+// The marks of processes that no longer exist (paths).
+std::vector<std::string> dead_unsettled_marks(const StoreConfig& config);
+
 class Unsettled {
  public:
   void add_undo(const std::vector<UndoneDelivery>& undo, const std::string& partition);

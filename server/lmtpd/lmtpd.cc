@@ -139,9 +139,13 @@ int main(int argc, char** argv) {
   }
   if (!recovered->nothing_done()) {
     CUBBY_LOG_NOTICE("recovery: %d uncommitted stage files removed, %d committed made durable, "
-                     "%d links restored, %zu lost",
+                     "%d links restored%s, %zu lost",
                      recovered->stage_files_removed, recovered->stage_files_retired,
-                     recovered->links_restored, recovered->lost.size());
+                     recovered->links_restored,
+                     recovered->remade_after_failed_sync
+                         ? " (all made anew: a worker died with a failed sync unsettled)"
+                         : "",
+                     recovered->lost.size());
   }
   for (const auto& lost : recovered->lost) CUBBY_LOG_ERR("recovery: message lost: %s", lost.c_str());
 

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <unistd.h>
+
 #include <functional>
 
 #include "store/check.h"
@@ -106,6 +109,28 @@ TEST(Recovery, LinksLostInAPowerCutAreRestored) {
   EXPECT_EQ(testing::read_file(f.path("user/c", 1)), kMessage);
   EXPECT_EQ(testing::stat_of(f.path("user/a", 1)).st_ino,
             testing::stat_of(f.path("user/c", 1)).st_ino);
+  f.expect_healthy_and_deliverable(2);
+}
+
+// A worker that died holding a failed sync unsettled left its mark (settle.h): the entries that
+// stand may exist only in the page cache, so recovery makes every one anew, as one inode again,
+// and removes the mark. A live process's mark changes nothing.
+TEST(Recovery, ADeadWorkersUnsettledMarkMakesEveryEntryAnew) {
+  Fixture f;
+  f.crash_after(Fixture::Step::kLink);
+  const std::string dir = f.t.config().config_directory;
+  const std::string dead = dir + "/unsettled-2147483646";  // no such process
+  const std::string live = dir + "/unsettled-" + std::to_string(::getpid());
+  { std::ofstream(dead) << ""; }
+  { std::ofstream(live) << ""; }
+  auto r = f.recover_now();
+  EXPECT_TRUE(r.remade_after_failed_sync);
+  EXPECT_EQ(r.links_restored, 3);
+  EXPECT_FALSE(testing::file_exists(dead)) << "the dead worker's mark stayed";
+  EXPECT_TRUE(testing::file_exists(live)) << "a live process's mark was taken";
+  EXPECT_EQ(testing::stat_of(f.path("user/a", 1)).st_ino, testing::stat_of(f.path("user/c", 1)).st_ino);
+  EXPECT_EQ(testing::read_file(f.path("user/b", 1)), kMessage);
+  ::unlink(live.c_str());
   f.expect_healthy_and_deliverable(2);
 }
 
