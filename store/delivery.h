@@ -147,6 +147,7 @@ class DeliveryGroup {
     std::optional<DuplicateKey> mark;             // the mark made, to undo with the row
     std::string quota_root;                       // the root charged, to undo with the row
     std::optional<size_t> folded_into;            // index of the target it shares a delivery with
+    std::string file;  // on a Maildir partition: the row's name in new/ (index.h MessageRecord)
   };
   struct Item {
     std::map<std::string, StageFile> stages;  // partition -> its stage file

@@ -39,6 +39,17 @@ std::optional<Error> relink_rows(const StoreConfig& config, Index& index,
     auto it = boxes.find(m.mailbox);
     if (it == boxes.end()) it = boxes.emplace(m.mailbox, index.mailbox_by_id(m.mailbox)).first;
     if (!it->second) continue;  // deleted meanwhile: nothing to serve
+    if (!m.file.empty()) {
+      // Maildir: never a second copy beside one Dovecot moved to cur/ (message_link.h).
+      bool found = false;
+      auto link = link_maildir_message(stage_path, root, it->second->dir, m.file,
+                                       config.single_instance, /*fresh=*/false, &found);
+      if (!link.ok()) return link.error();
+      if (missing && !found) ++*missing;
+      dirs->insert(link->dir);
+      if (made) ++*made;
+      continue;
+    }
     struct stat st;
     const std::string path = root + "/" + it->second->dir + "/" + std::to_string(m.uid) + ".";
     if (missing && ::lstat(path.c_str(), &st) != 0) ++*missing;

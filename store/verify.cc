@@ -53,7 +53,7 @@ VerifyReport verify(Store& store, const std::vector<std::string>& mailboxes) {
     for (const auto& m : store.index().messages(box.id)) {
       if (m.pending) continue;
       ++r.messages;
-      const std::string path = store.message_path(box, m.uid);
+      const std::string path = store.message_path(box, m);
       const std::string where = ext + ": uid " + std::to_string(m.uid) + ": ";
       struct stat st;
       if (::stat(path.c_str(), &st) != 0) {
