@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <memory>
 
 #include "tests/e2e/instance.h"
@@ -122,6 +123,16 @@ class CubbyDovecot : public ::testing::Test {
   std::optional<DovecotInstance> dovecot_;
 };
 
+// The one message file of a Maildir directory ("<spool>/alice/new"): the bytes Cubby stored (the
+// message with its Return-Path and Received lines), which IMAP and POP3 must return.
+std::string stored(const std::string& dir) {
+  auto files = files_in(dir);
+  EXPECT_EQ(files.size(), 1u) << dir;
+  if (files.size() != 1) return "";
+  std::ifstream in(dir + "/" + files[0], std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
 std::optional<int64_t> json_int(const std::string& json, const std::string& key) {
   const std::string k = "\"" + key + "\":";
   size_t at = json.find(k);
@@ -142,10 +153,18 @@ TEST_F(CubbyDovecot, TenRecipientsReadByImapAndPop3OneInode) {
   ASSERT_EQ(c.deliver("sender@example.org", rcpts, m), "");
   ASSERT_NO_FATAL_FAILURE(hand_over());
   ino_t inode = 0;
+  std::string first;
   for (int i = 0; i < 10; ++i) {
     auto files = files_in(spool() + "/" + names[i] + "/new");
     ASSERT_EQ(files.size(), 1u) << names[i];
-    EXPECT_NE(files[0].find(",S=" + std::to_string(m.size()) + ",W=" + std::to_string(m.size())),
+    const std::string bytes = stored(spool() + "/" + names[i] + "/new");
+    if (i == 0) first = bytes;
+    EXPECT_EQ(bytes, first);
+    EXPECT_NE(bytes.find("Subject: ten\r\n"), std::string::npos);
+    EXPECT_TRUE(bytes.ends_with("\r\n\r\nHello.\r\n.a line that starts with a dot\r\n"
+                                "line 0 of the body\r\nline 1 of the body\r\nline 2 of the body\r\n"));
+    EXPECT_NE(files[0].find(",S=" + std::to_string(bytes.size()) + ",W=" +
+                            std::to_string(bytes.size())),
               std::string::npos)
         << files[0];
     struct stat st;
@@ -157,12 +176,12 @@ TEST_F(CubbyDovecot, TenRecipientsReadByImapAndPop3OneInode) {
     ASSERT_EQ(imap.select("INBOX"), 1);
     auto uids = imap.uids();
     ASSERT_EQ(uids.size(), 1u);
-    EXPECT_EQ(imap.fetch_body(uids[0]), m);
+    EXPECT_EQ(imap.fetch_body(uids[0]), bytes);
   }
   Pop3Client pop(dovecot_->pop3_port());
   ASSERT_TRUE(pop.login("u3", DovecotInstance::kPassword));
   EXPECT_EQ(pop.count(), 1);
-  EXPECT_EQ(pop.retr(1), m);
+  EXPECT_EQ(pop.retr(1), first);
   pop.command("QUIT");
   auto check = cubby_->ctl({"check"});
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
@@ -180,7 +199,9 @@ TEST_F(CubbyDovecot, SeenAndExpungedInDovecotCubbySeesTheNewUsage) {
                       m),
             "");
   ASSERT_NO_FATAL_FAILURE(hand_over());
-  EXPECT_EQ(json_int(quota_json("alice"), "storage_used_bytes"), static_cast<int64_t>(m.size()));
+  const std::string bytes = stored(spool() + "/bob/new");
+  const auto size = static_cast<int64_t>(bytes.size());
+  EXPECT_EQ(json_int(quota_json("alice"), "storage_used_bytes"), size);
   {
     ImapClient imap(dovecot_->imap_port());
     ASSERT_TRUE(imap.login("alice", DovecotInstance::kPassword));
@@ -198,18 +219,18 @@ TEST_F(CubbyDovecot, SeenAndExpungedInDovecotCubbySeesTheNewUsage) {
   }
   EXPECT_TRUE(files_in(spool() + "/alice/cur").empty());
   EXPECT_EQ(json_int(quota_json("alice"), "storage_used_bytes"), 0);
-  EXPECT_EQ(json_int(quota_json("bob"), "storage_used_bytes"), static_cast<int64_t>(m.size()));
+  EXPECT_EQ(json_int(quota_json("bob"), "storage_used_bytes"), size);
   for (auto u : {"bob", "carol"}) {
     ImapClient imap(dovecot_->imap_port());
     ASSERT_TRUE(imap.login(u, DovecotInstance::kPassword));
     ASSERT_EQ(imap.select("INBOX"), 1);
-    EXPECT_EQ(imap.fetch_body(imap.uids().at(0)), m);
+    EXPECT_EQ(imap.fetch_body(imap.uids().at(0)), bytes);
   }
   // Cubby's next delivery counts from the new usage.
   ASSERT_EQ(c.deliver("sender@example.org", {"alice@e2e.test"}, message("again"), false), "");
   ASSERT_TRUE(cubby_->wait_settled());
   EXPECT_EQ(json_int(quota_json("alice"), "storage_used_bytes"),
-            static_cast<int64_t>(message("again").size()));
+            static_cast<int64_t>(stored(spool() + "/alice/new").size()));
   auto check = cubby_->ctl({"check"});
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
 }
@@ -218,7 +239,7 @@ TEST_F(CubbyDovecot, OverQuotaIs452AndGetquotarootAgrees) {
   ASSERT_NO_FATAL_FAILURE(users({"alice", "bob"}));
   ASSERT_EQ(cubby_->ctl({"quota", "set", "user/alice", "storage=1"}).exit_code, 0);  // 1 KiB
   ASSERT_NO_FATAL_FAILURE(start_dovecot());
-  const std::string big = message("big", 40);  // over 1 KiB
+  const std::string big = message("big", 60);  // over 1 KiB
   ASSERT_GT(big.size(), 1024u);
   LmtpClient c = client();
   ASSERT_EQ(c.deliver("sender@example.org", {"alice@e2e.test"}, big), "");
@@ -229,7 +250,7 @@ TEST_F(CubbyDovecot, OverQuotaIs452AndGetquotarootAgrees) {
   EXPECT_EQ(r.rcpt[1].code, 250);
   ASSERT_NO_FATAL_FAILURE(hand_over());
   auto used = json_int(quota_json("alice"), "storage_used_bytes");
-  ASSERT_EQ(used, static_cast<int64_t>(big.size()));
+  ASSERT_EQ(used, static_cast<int64_t>(stored(spool() + "/alice/new").size()));
   ImapClient imap(dovecot_->imap_port());
   ASSERT_TRUE(imap.login("alice", DovecotInstance::kPassword));
   auto q = imap.command("GETQUOTAROOT INBOX");
@@ -258,11 +279,11 @@ TEST_F(CubbyDovecot, DetailIntoWorkFolder) {
   LmtpClient c = client();
   ASSERT_EQ(c.deliver("sender@example.org", {"alice+Work@e2e.test"}, m), "");
   ASSERT_NO_FATAL_FAILURE(hand_over());
-  EXPECT_EQ(files_in(spool() + "/alice/.Work/new").size(), 1u);
+  const std::string bytes = stored(spool() + "/alice/.Work/new");  // before Dovecot moves it
   ImapClient imap(dovecot_->imap_port());
   ASSERT_TRUE(imap.login("alice", DovecotInstance::kPassword));
   ASSERT_EQ(imap.select("Work"), 1);
-  EXPECT_EQ(imap.fetch_body(imap.uids().at(0)), m);
+  EXPECT_EQ(imap.fetch_body(imap.uids().at(0)), bytes);
   ASSERT_EQ(imap.select("INBOX"), 0);
 }
 
@@ -283,7 +304,8 @@ TEST_F(CubbyDovecot, BrokenNewAndGarbageMaildirsizeAffectOnlyThatRecipient) {
   EXPECT_EQ(files_in(spool() + "/alice/new").size(), 1u);
   EXPECT_EQ(files_in(spool() + "/dave/new").size(), 1u);
   EXPECT_NE(cubby_->log().find("recalculated"), std::string::npos);
-  EXPECT_EQ(json_int(quota_json("dave"), "storage_used_bytes"), static_cast<int64_t>(m.size()));
+  EXPECT_EQ(json_int(quota_json("dave"), "storage_used_bytes"),
+            static_cast<int64_t>(stored(spool() + "/dave/new").size()));
 }
 
 }  // namespace
