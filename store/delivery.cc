@@ -244,7 +244,7 @@ std::optional<Error> DeliveryGroup::attempt(CommitState& cs, Item& item, size_t 
   if (!uid.value()) return Error{Errc::kNotFound, "mailbox " + box.name + " was deleted"};
   const StageFile& stage = item.stages.at(box.partition);
   MessageRecord row{box.id, *uid.value(), item.guid, static_cast<int64_t>(item.size), cs.now,
-                    stage.name()};
+                    stage.name(), true, std::string()};
   // On a Maildir partition the name in new/ is chosen here, so the COMMIT records it: recovery
   // then finds the message by it, in new/ or wherever Dovecot moved it.
   if (config_.partition_format(box.partition) == PartitionFormat::kMaildir) {

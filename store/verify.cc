@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <cerrno>
 #include <map>
 
 #include "store/fs.h"
@@ -57,6 +58,7 @@ VerifyReport verify(Store& store, const std::vector<std::string>& mailboxes) {
       const std::string where = ext + ": uid " + std::to_string(m.uid) + ": ";
       struct stat st;
       if (::stat(path.c_str(), &st) != 0) {
+        if (!m.file.empty() && errno == ENOENT) continue;  // Maildir: expunged through Dovecot
         r.problems.push_back(where + "file " + path + " is missing");
         continue;
       }
