@@ -6,12 +6,14 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "store/check.h"
 #include "store/delivery.h"
 #include "store/maildir_file_name.h"
 #include "store/maildir_quota.h"
 #include "store/recovery.h"
+#include "store/settle.h"
 #include "tests/store/temp_store.h"
 
 namespace cubby::store {
@@ -157,6 +159,60 @@ TEST(MaildirRecovery, NoDuplicateWhenDovecotMovedTheFileToCur) {
             testing::stat_of(f.root() + "/bob/new/" + f.file_of("user/bob")).st_ino);
   auto c = check(f.t.store());
   EXPECT_TRUE(c.ok()) << c.problems[0];
+}
+
+// Settling after a failed directory fsync makes every pending row's entry anew (settle.h): in new/
+// by an exchange that leaves one entry, never beside a copy Dovecot moved to cur/.
+TEST(MaildirSettle, RelinkRowsNeverDuplicatesAndLeavesNoHolder) {
+  MaildirFixture f;
+  for (auto u : {"user/alice", "user/bob"}) f.t.create(u);
+  DeliveryGroup group(f.t.store().config(), f.t.store().index());
+  auto stage = f.t.stage(kMessage);
+  const std::string stage_path = stage.path(), stage_name = stage.name();
+  group.add(testing::batch_to(std::move(stage), {"user.alice", "user.bob"}));
+  group.stage();
+  group.commit();
+  group.link();
+  const std::string alice = f.file_of("user/alice"), bob = f.file_of("user/bob");
+  fs::rename(f.root() + "/alice/new/" + alice, f.root() + "/alice/cur/" + alice + ":2,S");
+  std::vector<MessageRecord> rows;
+  for (auto& r : f.t.store().index().staged_rows()) rows.push_back(r.message);
+  ASSERT_EQ(rows.size(), 2u);
+  std::set<std::string> dirs;
+  int made = 0, missing = 0;
+  ASSERT_FALSE(relink_rows(f.t.config(), f.t.store().index(), "default", stage_path, rows, &dirs,
+                           &made, &missing));
+  EXPECT_EQ(made, 2);
+  EXPECT_EQ(missing, 0);
+  EXPECT_TRUE(dirs.count(f.root() + "/alice/cur"));
+  EXPECT_TRUE(dirs.count(f.root() + "/bob/new"));
+  EXPECT_TRUE(f.entries("alice/new").empty());
+  EXPECT_EQ(f.entries("bob/new"), std::vector<std::string>{bob});
+  EXPECT_EQ(testing::stat_of(f.root() + "/bob/new/" + bob).st_nlink, 3u);  // + the stage file
+  Checkpoint cp;
+  Unsettled unsettled;
+  group.retire(cp, unsettled);
+  EXPECT_FALSE(cp.run(f.t.store().index()));
+  EXPECT_TRUE(check(f.t.store()).ok());
+}
+
+// Without single-instance store every recipient gets a copy, written in tmp/ and renamed into
+// new/: nothing partial is ever visible in new/, and tmp/ is empty afterwards.
+TEST(MaildirDelivery, CopiesGoThroughTmp) {
+  MaildirFixture f;
+  f.t.config().single_instance = false;
+  f.t.reopen();
+  for (auto u : {"user/alice", "user/bob"}) f.t.create(u);
+  auto r = deliver1(f.t, testing::batch_to(f.t.stage(kMessage), {"user.alice", "user.bob"}));
+  ASSERT_FALSE(r[0].outcomes[0].error);
+  EXPECT_EQ(r[0].copies, 2);
+  for (auto u : {"alice", "bob"}) {
+    EXPECT_TRUE(f.entries(std::string(u) + "/tmp").empty());
+    ASSERT_EQ(f.entries(std::string(u) + "/new").size(), 1u);
+  }
+  EXPECT_NE(testing::stat_of(f.t.store().message_path(f.t.mailbox("user/alice"), 1)).st_ino,
+            testing::stat_of(f.t.store().message_path(f.t.mailbox("user/bob"), 1)).st_ino);
+  EXPECT_TRUE(check(f.t.store()).ok());
 }
 
 // A crash right after the COMMIT: recovery makes the files in new/ under the recorded names.
