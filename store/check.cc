@@ -2,6 +2,7 @@
 #include "store/check.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <sys/stat.h>
 
 #include <map>
@@ -25,11 +26,19 @@ CheckReport check(Store& store) {
       r.problems.push_back(ext + ": directory " + dir + " is missing");
       continue;
     }
+    const bool maildir = store.is_maildir(box);
+    if (maildir) {
+      for (const char* sub : {"/new", "/cur", "/tmp"}) {
+        if (::lstat((dir + sub).c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+          r.problems.push_back(ext + ": directory " + dir + sub + " is missing or not a directory");
+        }
+      }
+    }
     std::set<int64_t> uids;
     for (const auto& m : index.messages(box.id)) {
       ++r.messages;
       uids.insert(m.uid);
-      const std::string path = store.message_path(box, m.uid);
+      const std::string path = store.message_path(box, m);
       if (m.uid >= box.uidnext) {
         r.problems.push_back(ext + ": uid " + std::to_string(m.uid) + " is not below uidnext " +
                              std::to_string(box.uidnext));
@@ -37,6 +46,10 @@ CheckReport check(Store& store) {
       if (m.pending) {
         r.problems.push_back(ext + ": uid " + std::to_string(m.uid) +
                              " is still pending (run cubbyctl recover)");
+      }
+      if (maildir && !m.pending && ::lstat(path.c_str(), &st) != 0 && errno == ENOENT) {
+        ++r.expunged;  // Dovecot owns the file once it is durable in new/: it expunged it
+        continue;
       }
       if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
         r.problems.push_back(ext + ": uid " + std::to_string(m.uid) + ": file " + path +
@@ -50,7 +63,7 @@ CheckReport check(Store& store) {
       }
       transactions[{box.partition, m.stage}].insert({st.st_dev, st.st_ino});
     }
-    if (DIR* d = ::opendir(dir.c_str())) {
+    if (DIR* d = maildir ? nullptr : ::opendir(dir.c_str())) {  // Maildir: Dovecot's files
       while (dirent* ent = ::readdir(d)) {
         auto uid = parse_message_file_name(ent->d_name);
         if (uid && !uids.count(*uid)) {
@@ -110,7 +123,7 @@ std::vector<PartitionStats> stats(Store& store) {
       ++p.messages;
       p.logical_bytes += static_cast<uint64_t>(m.size);
       struct stat st;
-      if (::stat(store.message_path(box, m.uid).c_str(), &st) != 0) continue;
+      if (::stat(store.message_path(box, m).c_str(), &st) != 0) continue;
       if (seen[box.partition].insert({st.st_dev, st.st_ino}).second) {
         ++p.inodes;
         p.physical_bytes += static_cast<uint64_t>(st.st_size);

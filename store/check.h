@@ -8,6 +8,11 @@
 //   - no row is still pending (after recovery every link is durable);
 //   - every quota root is set on an existing mailbox and its usage equals the bytes and messages
 //     of the mailboxes it covers (cubbyctl quota recalc repairs a difference).
+// On a Maildir partition (docs/dovecot.md) a row's file is its name in new/ or, moved by Dovecot,
+// in cur/ with ":2,<flags>"; new/, cur/ and tmp/ must be directories. A durable row whose file is
+// gone was expunged through Dovecot, which owns the file from then on: counted in `expunged`, not a
+// problem (a pending row's missing file is). Files without a row are Dovecot's (IMAP APPEND,
+// its index files): not strays.
 // It reads only; each problem is one line of text naming the mailbox and UID or file.
 #pragma once
 
@@ -22,6 +27,7 @@ namespace cubby::store {
 struct CheckReport {
   uint64_t mailboxes = 0;
   uint64_t messages = 0;
+  uint64_t expunged = 0;  // Maildir rows whose file Dovecot expunged
   std::vector<std::string> problems;
   bool ok() const { return problems.empty(); }
 };

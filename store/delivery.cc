@@ -11,10 +11,22 @@
 #include "store/acl.h"
 #include "store/fs.h"
 #include "store/mailbox_name.h"
+#include "store/maildir_delivery.h"
+#include "store/maildir_file_name.h"
+#include "store/maildir_layout.h"
 #include "store/message_link.h"
 #include "store/sqlite.h"
 
 namespace cubby::store {
+namespace {
+
+// The unique Maildir names of this process (maildir_file_name.h).
+MaildirNamer& maildir_namer() {
+  static MaildirNamer namer;
+  return namer;
+}
+
+}  // namespace
 
 void DeliveryGroup::add(DeliveryBatch batch) {
   Item item;
@@ -126,6 +138,10 @@ struct DeliveryGroup::CommitState {
   std::map<std::string, std::optional<std::string>> root_of;  // mailbox -> covering root's name
   std::map<std::string, QuotaRoot> roots, before;             // by root name: now and at the start
   std::map<int64_t, size_t> delivered;  // mailbox id -> target of the current transaction
+  // Maildir users (their Maildir's path): the quota read from maildirsize, and what this commit
+  // has added to it so far.
+  std::map<std::string, std::optional<MaildirQuota>> maildir_quotas;
+  std::map<std::string, MaildirUsage> maildir_charged;
 
   // The root covering `mailbox` as charged so far, or nullptr; a database failure in *error.
   QuotaRoot* root_for(QuotaTable& quotas, const std::string& mailbox, std::optional<Error>* error) {
@@ -180,6 +196,29 @@ std::optional<Error> DeliveryGroup::attempt(CommitState& cs, Item& item, size_t 
       }
     }
   }
+  const bool maildir = config_.partition_format(box.partition) == PartitionFormat::kMaildir;
+  std::string maildir_user;
+  if (maildir) {
+    // The quota shared with Dovecot (maildir_delivery.h), read once per commit and user.
+    auto name = MailboxName::from_internal(box.name);
+    if (!name.ok()) return Error{Errc::kIo, name.error().detail};
+    auto dir = maildir_user_dir(*name);
+    if (!dir.ok()) return Error{Errc::kIo, dir.error().detail};
+    maildir_user = box.partition + ":" + *dir;
+    auto it = cs.maildir_quotas.find(maildir_user);
+    if (it == cs.maildir_quotas.end()) {
+      auto quota = user_maildir_quota(config_, box);
+      if (!quota.ok()) return quota.error();
+      it = cs.maildir_quotas.emplace(maildir_user, *quota).first;
+    }
+    if (it->second && !t.request.ignore_quota) {
+      if (auto e = check_maildir_delivery_quota(*it->second, cs.maildir_charged[maildir_user],
+                                                static_cast<int64_t>(item.size),
+                                                config_.strict_quota, box.name)) {
+        return e;
+      }
+    }
+  }
   std::optional<DuplicateKey> key;
   if (config_.duplicate_suppression && !item.message_id.empty()) {
     key = DuplicateKey::of(item.message_id, box.uniqueid, item.date);
@@ -203,8 +242,14 @@ std::optional<Error> DeliveryGroup::attempt(CommitState& cs, Item& item, size_t 
     return std::nullopt;
   }
   if (!uid.value()) return Error{Errc::kNotFound, "mailbox " + box.name + " was deleted"};
+  const StageFile& stage = item.stages.at(box.partition);
   MessageRecord row{box.id, *uid.value(), item.guid, static_cast<int64_t>(item.size), cs.now,
-                    item.stages.at(box.partition).name()};
+                    stage.name(), true, std::string()};
+  // On a Maildir partition the name in new/ is chosen here, so the COMMIT records it: recovery
+  // then finds the message by it, in new/ or wherever Dovecot moved it.
+  if (config_.partition_format(box.partition) == PartitionFormat::kMaildir) {
+    row.file = maildir_namer().next(stage.maildir_sizes());
+  }
   if (auto e = index_.insert_message(row)) {
     *fatal = e;
     return std::nullopt;
@@ -221,7 +266,13 @@ std::optional<Error> DeliveryGroup::attempt(CommitState& cs, Item& item, size_t 
     }
     t.mark = key;
   }
+  if (maildir) {
+    MaildirUsage& charged = cs.maildir_charged[maildir_user];
+    charged.bytes += static_cast<int64_t>(item.size);
+    charged.messages += 1;
+  }
   t.delivered_to = &box;
+  t.file = row.file;
   t.outcome.mailbox = box.name;
   t.outcome.uniqueid = box.uniqueid;
   t.outcome.uid = row.uid;
@@ -309,9 +360,13 @@ void DeliveryGroup::link() {
     for (auto& t : item.targets) {
       if (!t.delivered_to) continue;
       const MailboxRecord& box = *t.delivered_to;
-      auto made = link_message(item.stages.at(box.partition).path(),
-                               config_.partition_root(box.partition), box.dir, t.outcome.uid,
-                               config_.single_instance);
+      const std::string& stage_path = item.stages.at(box.partition).path();
+      const std::string root = config_.partition_root(box.partition);
+      auto made = t.file.empty()
+                      ? link_message(stage_path, root, box.dir, t.outcome.uid,
+                                     config_.single_instance)
+                      : link_maildir_message(stage_path, root, box.dir, t.file,
+                                             config_.single_instance, LinkMode::kNew);
       if (!made.ok()) {
         undo.push_back(UndoneDelivery{box.id, t.outcome.uid, static_cast<int64_t>(item.size),
                                       t.mark, t.quota_root});
@@ -324,6 +379,8 @@ void DeliveryGroup::link() {
       }
       made->linked ? ++item.links : ++item.copies;
       dirs_.insert(made->dir);
+      // Maildir++: the delivery's line in maildirsize, once the message is there to count.
+      if (!t.file.empty()) charge_maildir_quota(config_, box, static_cast<int64_t>(item.size));
     }
     if (undone) undone_items.push_back(&item);
   }

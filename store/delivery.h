@@ -12,7 +12,9 @@
 //   2. commit(): one SQLite transaction decides and records every delivery (below); COMMIT (the WAL
 //                fsync) is the point of durability: a `250` may follow.
 //   3. link():   hard-link (copy when link() fails, or with singleinstancestore off) each stage
-//                file to <mailbox dir>/<uid>. (link_message, message_link.h); a delivery whose
+//                file to <mailbox dir>/<uid>. (link_message, message_link.h), or on a Maildir
+//                partition into <mailbox dir>/new/ under the unique name commit() recorded in the
+//                row (link_maildir_message; then the user's maildirsize gets its line); a delivery whose
 //                file could not be made is undone (row, quota charge and duplicate mark, in one
 //                transaction) and that recipient fails.
 // The new directory entries are not fsynced here: a Checkpoint does that later for many messages at
@@ -31,6 +33,7 @@
 //     transaction's poster (MAIL AUTH=, or anonymous): check_post_right (acl.h);
 //   - quota (unless IGNOREQUOTA): check_delivery_quota (quota.h) on the root covering the mailbox,
 //     as charged so far in this commit;
+//     on a Maildir partition the user's maildirsize instead (maildir_delivery.h);
 //   - duplicates (duplicatesuppression): a message already marked for this mailbox is not stored
 //     again and the target succeeds (its outcome says `duplicate`); a second target of the same
 //     transaction that reaches a mailbox already delivered to is folded into that delivery;
@@ -147,6 +150,7 @@ class DeliveryGroup {
     std::optional<DuplicateKey> mark;             // the mark made, to undo with the row
     std::string quota_root;                       // the root charged, to undo with the row
     std::optional<size_t> folded_into;            // index of the target it shares a delivery with
+    std::string file;  // on a Maildir partition: the row's name in new/ (index.h MessageRecord)
   };
   struct Item {
     std::map<std::string, StageFile> stages;  // partition -> its stage file

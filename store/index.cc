@@ -21,7 +21,7 @@ MailboxRecord read_mailbox(const Statement& s) {
 
 MessageRecord read_message(const Statement& s) {
   return MessageRecord{s.int_at(0), s.int_at(1), s.text_at(2), s.int_at(3),
-                       s.int_at(4), s.text_at(5), s.int_at(6) != 0};
+                       s.int_at(4), s.text_at(5), s.int_at(6) != 0, s.text_at(7)};
 }
 
 // The first row the bound statement `s` returns, as `read` makes it; nothing when there is none or
@@ -85,21 +85,21 @@ struct Index::Statements {
                      "RETURNING uidnext - 1"),
         raise_uidnext(db, "UPDATE mailboxes SET uidnext = max(uidnext, ?) WHERE id = ?"),
         insert_message(db,
-                       "INSERT INTO messages(mailbox, uid, guid, size, internaldate, stage, pending) "
-                       "VALUES(?, ?, ?, ?, ?, ?, ?)"),
+                       "INSERT INTO messages(mailbox, uid, guid, size, internaldate, stage, pending, "
+                       "file) VALUES(?, ?, ?, ?, ?, ?, ?, ?)"),
         delete_message(db, "DELETE FROM messages WHERE mailbox = ? AND uid = ?"),
         clear_stage(db,
                     "UPDATE messages SET pending = 0 WHERE stage = ? AND pending = 1 AND mailbox IN "
                     "(SELECT id FROM mailboxes WHERE partition = ?)"),
         messages(db,
-                 "SELECT mailbox, uid, guid, size, internaldate, stage, pending FROM messages "
+                 "SELECT mailbox, uid, guid, size, internaldate, stage, pending, file FROM messages "
                  "WHERE mailbox = ? ORDER BY uid"),
         message(db,
-                "SELECT mailbox, uid, guid, size, internaldate, stage, pending FROM messages "
+                "SELECT mailbox, uid, guid, size, internaldate, stage, pending, file FROM messages "
                 "WHERE mailbox = ? AND uid = ?"),
         staged_rows(db,
                     "SELECT m.mailbox, m.uid, m.guid, m.size, m.internaldate, m.stage, m.pending, "
-                    "b.partition FROM messages m JOIN mailboxes b ON b.id = m.mailbox "
+                    "m.file, b.partition FROM messages m JOIN mailboxes b ON b.id = m.mailbox "
                     "WHERE m.pending = 1") {}
   Statement find_mailbox, mailbox_by_id, mailbox_by_uniqueid, list_mailboxes, insert_mailbox, mailboxes_between,
       set_acl, rename_mailbox, delete_mailbox,
@@ -227,7 +227,7 @@ std::optional<Error> Index::raise_uidnext(int64_t mailbox, int64_t uid) {
 std::optional<Error> Index::insert_message(const MessageRecord& m) {
   auto& s = st_->insert_message;
   s.bind(1, m.mailbox).bind(2, m.uid).bind(3, m.guid).bind(4, m.size).bind(5, m.internaldate);
-  s.bind(6, m.stage).bind(7, int64_t{m.pending});
+  s.bind(6, m.stage).bind(7, int64_t{m.pending}).bind(8, m.file);
   return s.run();
 }
 
@@ -253,7 +253,7 @@ std::optional<MessageRecord> Index::message(int64_t mailbox, int64_t uid) {
 
 std::vector<Index::StagedRow> Index::staged_rows() {
   auto& s = st_->staged_rows;
-  return all_rows(s, [](const Statement& r) { return StagedRow{read_message(r), r.text_at(7)}; });
+  return all_rows(s, [](const Statement& r) { return StagedRow{read_message(r), r.text_at(8)}; });
 }
 
 }  // namespace cubby::store

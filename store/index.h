@@ -5,7 +5,7 @@
 // One Index is one connection, used by one thread. Workers keep two: one for RCPT-time lookups on
 // the event-loop thread and one for the committer thread. The schema:
 //   mailboxes(id, name, uniqueid, partition, dir, uidvalidity, uidnext, created, acl)
-//   messages(mailbox, uid, guid, size, internaldate, stage, pending)
+//   messages(mailbox, uid, guid, size, internaldate, stage, pending, file)
 // `uidnext` only grows (invariant 4: a UID is never reused, even after a failed delivery or a
 // crash, because it is allocated inside the committing transaction). `stage` names the stage file
 // the message was linked from: it identifies the delivery transaction (all rows of one transaction
@@ -48,6 +48,10 @@ struct MessageRecord {
   int64_t internaldate = 0;
   std::string stage;     // stage file name: the delivery transaction
   bool pending = true;   // the link may not be durable yet; the stage file still exists
+  // On a Maildir partition: the unique Maildir name the message was linked into new/ with
+  // (maildir_file_name.h), chosen before the COMMIT so recovery finds it in new/ or, moved by
+  // Dovecot, in cur/ with flags. "" on a Cyrus partition (the file is "<uid>.").
+  std::string file;
 };
 
 class Index {

@@ -48,4 +48,29 @@ struct MessageLink {
                                                       bool single_instance,
                                                       LinkMode mode = LinkMode::kNew);
 
+// On a Maildir partition (docs/store-protocol.md, "Maildir++ partitions") the file is
+// <root>/<rel_dir>/new/<file_name>, the unique name the row records, and Dovecot owns it once it
+// is there: it may move it to cur/<file_name>:2,<flags> or unlink it (expunge). So:
+//   - kNew (the delivery's link step: the name was just made and cannot exist): a hard link
+//     into new/, or, where none can be made, a durable copy in tmp/ renamed into new/ (never a
+//     partial file in new/); an existing entry is an error, never replaced;
+//   - otherwise (recovery: kMissing, settling: kRemake): the message is looked for by its name in
+//     new/ and then in cur/ (find_maildir_message). Found, recovery leaves it alone. Settling
+//     makes its entry in new/ anew by two atomic exchanges through a dot name, which Dovecot
+//     ignores (renameat2 RENAME_EXCHANGE, first with a durable copy, then with a fresh link of the
+//     stage file), so the directory is dirty again for the next fsync; if Dovecot moves it
+//     meanwhile the exchange fails and cur/ is looked at. In cur/ it is left alone (its directory
+//     is returned to be fsynced). Nowhere: it is linked into new/
+//     again (a message Dovecot expunged before its row was durable comes back: a duplicate is
+//     preferred to a loss).
+// Nothing in new/ or cur/ that a row names is ever deleted or renamed. *found is set when the
+// message already stood in new/ or cur/. Every error is kIo (the recipient gets 451).
+[[nodiscard]] Result<MessageLink, Error> link_maildir_message(const std::string& stage_path,
+                                                              const std::string& root,
+                                                              const std::string& rel_dir,
+                                                              const std::string& file_name,
+                                                              bool single_instance,
+                                                              LinkMode mode,
+                                                              bool* found = nullptr);
+
 }  // namespace cubby::store

@@ -342,7 +342,7 @@ class Reconstruction {
       return;
     }
     MessageRecord row{box.id, uid, d->guid, static_cast<int64_t>(d->size),
-                      static_cast<int64_t>(st.st_mtime), stage_name(st), false};
+                      static_cast<int64_t>(st.st_mtime), stage_name(st), false, std::string()};
     if (auto e = store_.index().insert_message(row)) {
       r_.problems.push_back(ext + ": uid " + std::to_string(uid) + ": " + e->detail);
       return;
@@ -389,7 +389,12 @@ Result<ReconstructReport, Error> reconstruct(Store& store, const std::vector<Mai
   Reconstruction rc(store, report);
   std::vector<std::string> names;
   if (only.empty()) {
-    for (const auto& [partition, root] : store.config().partitions) rc.walk(partition, "");
+    // A Maildir partition has no <uid>. files or headers to rebuild from: Dovecot owns its files
+    // once delivered (docs/dovecot.md). Its mailboxes are left as they are.
+    for (const auto& [partition, root] : store.config().partitions) {
+      if (store.config().partition_format(partition) == PartitionFormat::kMaildir) continue;
+      rc.walk(partition, "");
+    }
     for (const auto& box : store.index().list_mailboxes()) names.push_back(box.name);
   } else {
     for (const auto& name : only) {
@@ -398,6 +403,7 @@ Result<ReconstructReport, Error> reconstruct(Store& store, const std::vector<Mai
     }
   }
   for (const auto& name : names) {
+    if (auto box = store.index().find_mailbox(name); box && store.is_maildir(*box)) continue;
     rc.rebuild(name);
     if (auto box = store.index().find_mailbox(name)) rc.touch(box->id);
   }

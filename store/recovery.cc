@@ -11,6 +11,8 @@
 #include <set>
 
 #include "store/fs.h"
+#include "store/mailbox_name.h"
+#include "store/maildir_link.h"
 #include "store/settle.h"
 #include "store/sqlite.h"
 #include "store/stage_file.h"
@@ -62,6 +64,14 @@ Result<RecoveryReport, Error> recover(const StoreConfig& config, Index& index) {
   auto file_of = [&](const std::string& partition, const MessageRecord& m) -> std::string {
     const MailboxRecord* box = mailbox(m.mailbox);
     if (!box) return {};
+    if (!m.file.empty()) {  // Maildir: in new/, or moved by Dovecot to cur/ (with flags)
+      const std::string root = config.partition_root(partition);
+      auto name = MailboxName::from_internal(box->name);
+      if (!name.ok()) return {};
+      auto where = find_maildir_message(root, *name, m.file);
+      if (where.ok() && *where) return root + "/" + **where;
+      return root + "/" + box->dir + "/new/" + m.file;  // gone (or expunged): reported below
+    }
     return config.partition_root(partition) + "/" + box->dir + "/" + std::to_string(m.uid) + ".";
   };
 

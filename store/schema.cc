@@ -58,6 +58,10 @@ CREATE TABLE duplicates(
     R"sql(
 DROP INDEX IF EXISTS messages_guid;
 )sql",
+    // 4: the Maildir file name of a message on a Maildir partition ("" on a Cyrus one).
+    R"sql(
+ALTER TABLE messages ADD COLUMN file TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 constexpr int kCurrent = 1 + static_cast<int>(sizeof kSteps / sizeof kSteps[0]);

@@ -88,6 +88,7 @@ StageFile& StageFile::operator=(StageFile&& o) noexcept {
     path_ = std::move(o.path_);
     partition_ = std::move(o.partition_);
     size_ = o.size_;
+    sizes_ = o.sizes_;
     hash_ = std::move(o.hash_);
     error_ = std::move(o.error_);
     keep_ = o.keep_;
@@ -102,6 +103,7 @@ StageFile::~StageFile() {
 std::optional<Error> StageFile::append(std::string_view bytes) {
   if (error_) return error_;
   XXH3_128bits_update(hash_->state, bytes.data(), bytes.size());
+  sizes_.add(bytes);
   while (!bytes.empty()) {
     ssize_t n = ::write(fd_.get(), bytes.data(), bytes.size());
     if (n < 0) {
@@ -131,6 +133,7 @@ Result<StageFile, Error> StageFile::copy_to(const std::string& partition_root,
   f.path_ = stage_dir(partition_root) + "/" + name_;
   f.partition_ = partition;
   f.size_ = size_;
+  f.sizes_ = sizes_;
   auto fd = create_locked(stage_dir(partition_root), name_);
   if (!fd.ok()) return fail(fd.error());
   f.fd_ = std::move(fd.value());

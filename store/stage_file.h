@@ -20,6 +20,7 @@
 #include "conf/result.h"
 #include "store/error.h"
 #include "store/fs.h"
+#include "store/maildir_file_name.h"
 
 namespace cubby::store {
 
@@ -55,6 +56,8 @@ class StageFile {
   const std::string& path() const { return path_; }        // absolute path
   const std::string& partition() const { return partition_; }
   uint64_t size() const { return size_; }
+  // The sizes a Maildir name carries (,S= and ,W=: maildir_file_name.h) of the bytes appended.
+  MessageSizes maildir_sizes() const { return sizes_.sizes(); }
   std::string guid() const;  // of the bytes appended so far
   int fd() const { return fd_.get(); }
 
@@ -64,6 +67,7 @@ class StageFile {
   Fd fd_;
   std::string name_, path_, partition_;
   uint64_t size_ = 0;
+  MessageSizeCounter sizes_;
   std::unique_ptr<Hasher> hash_;
   std::optional<Error> error_;
   bool keep_ = false;

@@ -11,6 +11,9 @@
 
 #include "store/acl.h"
 #include "store/fs.h"
+#include "store/maildir_layout.h"
+#include "store/maildir_link.h"
+#include "store/maildir_quota.h"
 #include "store/recipient.h"
 #include "store/sqlite.h"
 
@@ -86,6 +89,43 @@ std::optional<Error> move_dir(const std::string& root, const std::string& from,
   return std::nullopt;
 }
 
+// Removes a Maildir++ folder's directory once no message is left in its cur/ and new/: the
+// files in tmp/ and in the folder itself (maildirfolder, Dovecot's index files) go, then the
+// directories. A folder still holding messages (Dovecot stored some) is left, whole.
+void remove_maildir_folder(const std::string& root, const std::string& rel) {
+  Fd folder;
+  if (open_dir_beneath(root, rel, &folder)) return;
+  auto names = [](int dir, bool* subdirs) {
+    std::vector<std::string> out;
+    DIR* d = ::fdopendir(::fcntl(dir, F_DUPFD_CLOEXEC, 0));
+    if (!d) return out;
+    while (dirent* ent = ::readdir(d)) {
+      std::string n = ent->d_name;
+      if (n == "." || n == "..") continue;
+      if (ent->d_type == DT_DIR && subdirs) *subdirs = true;
+      out.push_back(std::move(n));
+    }
+    ::closedir(d);
+    return out;
+  };
+  for (const char* sub : {"cur", "new"}) {
+    Fd d(::openat(folder.get(), sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (d && !names(d.get(), nullptr).empty()) return;
+  }
+  if (Fd tmp{::openat(folder.get(), "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)}) {
+    for (const auto& n : names(tmp.get(), nullptr)) ::unlinkat(tmp.get(), n.c_str(), 0);
+  }
+  for (const char* sub : {"cur", "new", "tmp"}) ::unlinkat(folder.get(), sub, AT_REMOVEDIR);
+  bool subdirs = false;
+  for (const auto& n : names(folder.get(), &subdirs)) ::unlinkat(folder.get(), n.c_str(), 0);
+  folder = Fd();
+  Fd parent;
+  if (!open_dir_beneath(root, parent_rel(rel), &parent)) {
+    ::unlinkat(parent.get(), base_name(rel).c_str(), AT_REMOVEDIR);
+    if (::fsync(parent.get()) != 0) return;  // the folder comes back at worst: harmless
+  }
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Store>, Error> Store::open(StoreConfig config) {
@@ -112,8 +152,28 @@ std::string Store::mailbox_dir(const MailboxRecord& m) const {
   return partition_root(m.partition) + "/" + m.dir;
 }
 
+bool Store::is_maildir(const MailboxRecord& m) const {
+  return config_.partition_format(m.partition) == PartitionFormat::kMaildir;
+}
+
 std::string Store::message_path(const MailboxRecord& m, int64_t uid) const {
+  if (is_maildir(m)) {
+    // The row's file, wherever Dovecot moved it. (Looking a row up changes only the index's
+    // statement cache.)
+    auto row = const_cast<Index&>(index_).message(m.id, uid);
+    if (row) return message_path(m, *row);
+  }
   return mailbox_dir(m) + "/" + std::to_string(uid) + ".";
+}
+
+std::string Store::message_path(const MailboxRecord& m, const MessageRecord& row) const {
+  if (row.file.empty()) return mailbox_dir(m) + "/" + std::to_string(row.uid) + ".";
+  const std::string root = partition_root(m.partition);
+  if (auto name = MailboxName::from_internal(m.name); name.ok()) {
+    auto where = find_maildir_message(root, *name, row.file);
+    if (where.ok() && *where) return root + "/" + **where;
+  }
+  return mailbox_dir(m) + "/new/" + row.file;  // gone: the name it was delivered under
 }
 
 Result<MailboxRecord, Error> Store::create_mailbox(const MailboxName& name,
@@ -127,8 +187,19 @@ Result<MailboxRecord, Error> Store::create_mailbox(const MailboxName& name,
     return fail(Error{Errc::kExists, "mailbox " + name.external(config_.unix_hierarchy_sep) +
                                          " already exists"});
   }
+  const std::string root = partition_root(partition);
+  if (config_.partition_format(partition) == PartitionFormat::kMaildir) {
+    // Maildir++ (maildir_layout.h): the directories first, then the row; no header file (the
+    // index alone keeps the mailbox's uniqueid, UIDs and ACL). What has no Maildir++ name (a
+    // shared mailbox, a folder name holding '.') is refused here.
+    auto rel = maildir_mailbox_dir(name);
+    if (!rel.ok()) return fail(rel.error());
+    if (auto e = create_maildir_mailbox(root, name)) return fail(*e);
+    const Acl acl = Acl::for_new_mailbox(owner_of(name), config_.default_acl);
+    return index_.insert_mailbox(internal, partition, *rel, acl.str());
+  }
   const std::string rel = name.relative_dir(config_.hash_spool);
-  const std::string dir = partition_root(partition) + "/" + rel;
+  const std::string dir = root + "/" + rel;
   // The directory first: a crash before the row leaves an empty directory, never a row without one.
   // No link is followed on the way (fs.h): `autocreate_post` brings remote RCPTs here.
   Fd dir_fd;
@@ -148,12 +219,32 @@ std::optional<Error> Store::open_mailbox_dir(const MailboxRecord& m, Fd* fd) con
 }
 
 std::optional<Error> Store::open_message_file(const MailboxRecord& m, int64_t uid, Fd* fd) const {
+  if (is_maildir(m)) {
+    auto row = const_cast<Index&>(index_).message(m.id, uid);
+    if (!row) return Error{Errc::kNotFound, "no message " + std::to_string(uid) + " in " + m.name};
+    auto name = MailboxName::from_internal(m.name);
+    if (!name.ok()) return name.error();
+    auto where = find_maildir_message(partition_root(m.partition), *name, row->file);
+    if (!where.ok()) return where.error();
+    if (!*where) {
+      return Error{Errc::kNotFound, mailbox_dir(m) + "/new/" + row->file +
+                                        ": gone (expunged by Dovecot?)"};
+    }
+    const size_t slash = (*where)->rfind('/');
+    Fd dir;
+    if (auto e = open_dir_beneath(partition_root(m.partition), (*where)->substr(0, slash), &dir)) {
+      return e;
+    }
+    return open_file_at(dir.get(), partition_root(m.partition) + "/" + **where,
+                        (*where)->substr(slash + 1), fd);
+  }
   Fd dir;
   if (auto e = open_mailbox_dir(m, &dir)) return e;
   return open_file_at(dir.get(), message_path(m, uid), std::to_string(uid) + ".", fd);
 }
 
 std::optional<Error> Store::write_header(const MailboxRecord& m) {
+  if (is_maildir(m)) return std::nullopt;  // no header on Maildir: the index is the record
   MailboxHeader h;
   h.name = m.name;
   h.uniqueid = m.uniqueid;
@@ -199,6 +290,14 @@ std::optional<Error> Store::delete_one(const MailboxRecord& m) {
     if (auto e = txn->commit()) return e;
   }
   if (!dir) return std::nullopt;  // no directory: nothing more to remove
+  if (is_maildir(m)) {
+    dir = Fd();
+    if (auto e = remove_maildir_files(m, messages)) return e;
+    auto name = MailboxName::from_internal(m.name);
+    // A folder's directory goes; a user's Maildir stays (Dovecot's state, mail it stored).
+    if (name.ok() && !name->is_inbox()) remove_maildir_folder(partition_root(m.partition), m.dir);
+    return std::nullopt;
+  }
   for (const auto& msg : messages) ::unlinkat(dir.get(), (std::to_string(msg.uid) + ".").c_str(), 0);
   ::unlinkat(dir.get(), kMailboxHeaderFile, 0);
   dir = Fd();
@@ -262,12 +361,18 @@ std::optional<Error> Store::rename_mailbox(const MailboxName& from, const Mailbo
       return Error{Errc::kExists, "mailbox " + new_name.external(unix_sep) + " already exists"};
     }
     std::string dir = new_name.relative_dir(config_.hash_spool);
+    if (is_maildir(box)) {  // Maildir++: folders are siblings ".A.B" inside the user's Maildir
+      auto rel = maildir_mailbox_dir(new_name);
+      if (!rel.ok()) return rel.error();
+      dir = *rel;
+    }
     moves.push_back(Move{std::move(box), std::move(new_name), std::move(dir)});
   }
   // Every source directory must open without a link before anything moves (fs.h).
   for (const auto& mv : moves) {
     Fd dir;
     if (auto e = open_mailbox_dir(mv.box, &dir)) return e;
+    if (is_maildir(mv.box)) continue;
     if (auto e = check_header_tmp(dir.get(), mailbox_dir(mv.box))) return e;
   }
   // Directories first, parents before children; a child inside a moved parent moved with it.
@@ -354,6 +459,7 @@ std::optional<Error> Store::delete_message(const MailboxRecord& m, int64_t uid) 
     }
     if (auto e = txn->commit()) return e;
   }
+  if (is_maildir(m)) return remove_maildir_files(m, {*row});
   Fd dir;
   if (auto e = open_mailbox_dir(m, &dir)) return e;
   if (::unlinkat(dir.get(), (std::to_string(uid) + ".").c_str(), 0) != 0 && errno != ENOENT) {
@@ -368,10 +474,30 @@ std::optional<Error> Store::set_quota(const MailboxName& name, std::optional<int
   if (!box) {
     return Error{Errc::kNotFound, "no mailbox " + name.external(config_.unix_hierarchy_sep)};
   }
+  if (is_maildir(*box)) {
+    // Maildir++: the limit line of the user's maildirsize, which Dovecot reads too; the file is
+    // recalculated with it (maildir_quota.h). No quota root in the index.
+    if (!name.is_inbox()) {
+      return Error{Errc::kBadName, "on a Maildir partition a quota is the user's: set it on " +
+                                       (name.inbox() ? name.inbox()->external(
+                                                           config_.unix_hierarchy_sep)
+                                                     : std::string("the INBOX"))};
+    }
+    auto user = UserMaildir::open(partition_root(box->partition), name);
+    if (!user.ok()) return user.error();
+    MaildirQuotaLimits limits;
+    limits.bytes = storage_kib ? static_cast<uint64_t>(*storage_kib) * 1024 : 0;
+    limits.messages = messages ? static_cast<uint64_t>(*messages) : 0;
+    auto written = recalculate_maildir_quota(*user, limits);
+    if (!written.ok()) return written.error();
+    return std::nullopt;
+  }
   {
     Fd dir;  // a planted link fails the command before the index changes
     if (auto e = open_mailbox_dir(*box, &dir)) return e;
-    if (auto e = check_header_tmp(dir.get(), mailbox_dir(*box))) return e;
+    if (!is_maildir(*box)) {
+      if (auto e = check_header_tmp(dir.get(), mailbox_dir(*box))) return e;
+    }
   }
   {
     auto txn = Transaction::begin(index_.db());
@@ -390,6 +516,42 @@ std::optional<Error> Store::set_quota(const MailboxName& name, std::optional<int
     if (auto e = txn->commit()) return e;
   }
   return write_header(*box);
+}
+
+Result<std::optional<MaildirQuota>, Error> Store::maildir_quota(const MailboxRecord& m) {
+  auto name = MailboxName::from_internal(m.name);
+  if (!name.ok()) return fail(name.error());
+  auto user = UserMaildir::open(partition_root(m.partition), *name);
+  if (!user.ok()) return fail(user.error());
+  auto quota = read_maildir_quota(*user);
+  if (!quota.ok()) return fail(quota.error());
+  if (!quota->exists) return std::optional<MaildirQuota>();
+  return std::optional<MaildirQuota>(std::move(*quota));
+}
+
+std::optional<Error> Store::remove_maildir_files(const MailboxRecord& m,
+                                                const std::vector<MessageRecord>& rows) {
+  // Only the files the rows name: whatever Dovecot stored there (IMAP APPEND, its index files)
+  // is Dovecot's. The quota file learns of each removal as Maildir++ says.
+  auto name = MailboxName::from_internal(m.name);
+  if (!name.ok()) return name.error();
+  const std::string root = partition_root(m.partition);
+  int64_t bytes = 0, count = 0;
+  for (const auto& row : rows) {
+    if (row.file.empty()) continue;
+    auto gone = unlink_maildir_message(root, *name, row.file);
+    if (!gone.ok()) return gone.error();
+    if (*gone) {
+      bytes += row.size;
+      ++count;
+    }
+  }
+  if (count == 0) return std::nullopt;
+  auto user = UserMaildir::open(root, *name);
+  if (!user.ok()) return std::nullopt;  // no user Maildir: no quota file to tell
+  auto appended = append_maildir_quota(*user, -bytes, -count);
+  if (!appended.ok()) return appended.error();
+  return std::nullopt;
 }
 
 Result<StageFile, Error> Store::create_stage(const std::string& partition) const {

@@ -29,6 +29,7 @@
 #include "store/fs.h"
 #include "store/index.h"
 #include "store/mailbox_header.h"
+#include "store/maildir_quota.h"
 #include "store/mailbox_name.h"
 #include "store/stage_file.h"
 
@@ -49,7 +50,15 @@ class Store {
 
   std::string partition_root(const std::string& partition) const;
   std::string mailbox_dir(const MailboxRecord& m) const;
+  // The file of message `uid`: "<dir>/<uid>." on a Cyrus partition; on a Maildir partition the
+  // row's file in new/, or in cur/ with flags where Dovecot moved it (new/<file> when gone).
   std::string message_path(const MailboxRecord& m, int64_t uid) const;
+  std::string message_path(const MailboxRecord& m, const MessageRecord& row) const;
+  // Whether the mailbox lives on a Maildir++ partition (docs/dovecot.md).
+  bool is_maildir(const MailboxRecord& m) const;
+  // Maildir: the quota of the user owning `m`, from maildirsize (recalculated when garbled or
+  // stale); nullopt when the user has none.
+  Result<std::optional<MaildirQuota>, Error> maildir_quota(const MailboxRecord& m);
 
   // Creates the mailbox, its directory and its header on `partition` (default partition when
   // empty). A user's mailbox gives its owner every right; a shared one gets defaultacl.
@@ -72,7 +81,8 @@ class Store {
   // last link). The header's UID floor is raised first, so reconstruct never reuses the UID.
   [[nodiscard]] std::optional<Error> delete_message(const MailboxRecord& m, int64_t uid);
   // Sets the limits of the quota root on mailbox `name` (created if needed); no limit at all
-  // removes the root. Recomputes the usage of the roots concerned.
+  // removes the root. Recomputes the usage of the roots concerned. On a Maildir partition the
+  // quota is the user's maildirsize instead (only on an INBOX; "none" writes "0S": no limit).
   [[nodiscard]] std::optional<Error> set_quota(const MailboxName& name, std::optional<int64_t> storage_kib,
                                  std::optional<int64_t> messages);
   // Rewrites a mailbox's header from the index (the quota limits included when it is a root).
@@ -87,6 +97,10 @@ class Store {
  private:
   Store(StoreConfig config, Index index) : config_(std::move(config)), index_(std::move(index)) {}
   [[nodiscard]] std::optional<Error> delete_one(const MailboxRecord& m);
+  // Maildir: unlinks the files `rows` name wherever Dovecot moved them, and appends the removal
+  // to the user's maildirsize (when there is one).
+  [[nodiscard]] std::optional<Error> remove_maildir_files(const MailboxRecord& m,
+                                                          const std::vector<MessageRecord>& rows);
   StoreConfig config_;
   Index index_;
 };

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <cerrno>
 #include <map>
 
 #include "store/fs.h"
@@ -53,10 +54,11 @@ VerifyReport verify(Store& store, const std::vector<std::string>& mailboxes) {
     for (const auto& m : store.index().messages(box.id)) {
       if (m.pending) continue;
       ++r.messages;
-      const std::string path = store.message_path(box, m.uid);
+      const std::string path = store.message_path(box, m);
       const std::string where = ext + ": uid " + std::to_string(m.uid) + ": ";
       struct stat st;
       if (::stat(path.c_str(), &st) != 0) {
+        if (!m.file.empty() && errno == ENOENT) continue;  // Maildir: expunged through Dovecot
         r.problems.push_back(where + "file " + path + " is missing");
         continue;
       }

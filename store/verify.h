@@ -2,7 +2,8 @@
 // index recorded when the message was staged) and its size with the index.
 //
 // A file that several mailboxes share (hard links) is read once. Rows still pending (a delivery in
-// flight or awaiting recovery) are skipped. Each problem is one line naming the mailbox, the UID and
+// flight or awaiting recovery) are skipped, and so is a Maildir row whose file Dovecot expunged
+// (check.h). Each problem is one line naming the mailbox, the UID and
 // what differs; the index and the files are only read.
 #pragma once
 

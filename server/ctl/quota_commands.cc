@@ -84,10 +84,36 @@ std::optional<std::string> parse_limit(const std::string& arg, std::optional<int
   return std::nullopt;
 }
 
+// A Maildir user's quota (maildirsize, shared with Dovecot) in the table and JSON of a root.
+int show_maildir(Context& c, const store::MailboxRecord& box, const std::string& shown) {
+  auto quota = c.store.maildir_quota(box);
+  if (!quota.ok()) return report(quota.error());
+  if (!*quota) return complain(kNotFound, "no maildirsize quota for " + shown);
+  store::QuotaRoot r;
+  r.name = box.name;
+  const auto& q = **quota;
+  if (q.limits.bytes) r.storage_limit = static_cast<int64_t>(q.limits.bytes / 1024);
+  if (q.limits.messages) r.message_limit = static_cast<int64_t>(q.limits.messages);
+  r.storage_used = q.usage.bytes;
+  r.message_used = q.usage.messages;
+  RootUsage u;
+  u.mailboxes = 1;
+  u.physical = static_cast<double>(q.usage.bytes);  // maildirsize counts each link
+  if (c.json) {
+    printf("%s\n", root_json(c, r, u).c_str());
+  } else {
+    Table t = root_table();
+    add_row(c, t, r, u);
+    printf("%s", t.str().c_str());
+  }
+  return kOk;
+}
+
 int get(Context& c, const Args& args) {
   int code = kOk;
   auto found = find_mailbox(c, args[1], &code);
   if (!found) return code;
+  if (c.store.is_maildir(found->record)) return show_maildir(c, found->record, args[1]);
   auto root = c.store.index().quotas().get(found->record.name);
   if (!root.ok()) return report(root.error());
   if (!root.value()) {
@@ -120,6 +146,14 @@ int set(Context& c, const Args& args) {
     storage = current.value()->storage_limit;
     message = current.value()->message_limit;
   }
+  const bool maildir = c.store.is_maildir(found->record);
+  if (maildir) {  // the limits in maildirsize
+    auto q = c.store.maildir_quota(found->record);
+    if (q.ok() && *q) {
+      if ((*q)->limits.bytes) storage = static_cast<int64_t>((*q)->limits.bytes / 1024);
+      if ((*q)->limits.messages) message = static_cast<int64_t>((*q)->limits.messages);
+    }
+  }
   bool any = false;
   if (args.size() == 3 && args[2] == "none") {
     storage.reset();
@@ -134,10 +168,11 @@ int set(Context& c, const Args& args) {
     }
   }
   if (!any) return complain(kUsage, usage_text());
-  if (!storage && !message && !current.value()) {
+  if (!storage && !message && !current.value() && !maildir) {
     return complain(kNotFound, "no quota root " + args[1]);
   }
   if (auto e = c.store.set_quota(found->name, storage, message)) return report(*e);
+  if (maildir) return show_maildir(c, found->record, args[1]);
   auto now = c.store.index().quotas().get(found->record.name);
   if (!now.ok()) return report(now.error());
   if (!now.value()) {

@@ -8,6 +8,7 @@
 #include "conf/log.h"
 #include "store/acl.h"
 #include "store/fuzzy_match.h"
+#include "store/maildir_delivery.h"
 
 namespace cubby::server {
 namespace {
@@ -127,6 +128,10 @@ std::optional<store::Error> StoreBackend::verify(const store::RecipientMailbox& 
     const auto size = static_cast<int64_t>(std::min<uint64_t>(request.declared_size, INT64_MAX / 2));
     if (root.value()) {
       if (auto e = store::check_delivery_quota(*root.value(), size, rules_.strict_quota)) return e;
+    }
+    // Maildir++: the quota shared with Dovecot in the user's maildirsize (maildir_delivery.h).
+    if (auto e = store::check_maildir_rcpt_quota(store_.config(), *box, size, rules_.strict_quota)) {
+      return e;
     }
   }
 
