@@ -83,6 +83,11 @@ class Index {
   // Raises uidnext to at least `uid + 1` (used when adopting files).
   [[nodiscard]] std::optional<Error> raise_uidnext(int64_t mailbox, int64_t uid);
   [[nodiscard]] std::optional<Error> insert_message(const MessageRecord& m);
+  // IMAP flags a Sieve script set on a delivery: message_flags(mailbox, uid, flags), the flags
+  // joined by single spaces. A message without a row has no flags.
+  [[nodiscard]] std::optional<Error> set_flags(int64_t mailbox, int64_t uid,
+                                               const std::vector<std::string>& flags);
+  std::vector<std::string> flags_of(int64_t mailbox, int64_t uid);
   [[nodiscard]] std::optional<Error> delete_message(int64_t mailbox, int64_t uid);
   // Marks the rows made from stage file `name` on `partition` durable (pending = 0).
   [[nodiscard]] std::optional<Error> clear_stage(const std::string& partition, const std::string& name);

@@ -58,6 +58,16 @@ CREATE TABLE duplicates(
     R"sql(
 DROP INDEX IF EXISTS messages_guid;
 )sql",
+    // 4: IMAP flags a Sieve script set on a delivery (imap4flags), one row per flagged message;
+    // a message without flags has no row.
+    R"sql(
+CREATE TABLE message_flags(
+  mailbox INTEGER NOT NULL,
+  uid INTEGER NOT NULL,
+  flags TEXT NOT NULL,
+  PRIMARY KEY(mailbox, uid)
+) WITHOUT ROWID;
+)sql",
 };
 
 constexpr int kCurrent = 1 + static_cast<int>(sizeof kSteps / sizeof kSteps[0]);
