@@ -110,7 +110,8 @@ constexpr OptionSpec kOptions[] = {
   text("sievedir", "",
        "Directory of the users' Sieve scripts, laid out as Cyrus's; empty means "
        "{configdirectory}/sieve."),
-  bytes("sieve_maxscriptsize", "32K", "Largest Sieve script accepted by put and compiled at delivery."),
+  integer("sieve_maxscriptsize", "32", 1, kIntMax,
+          "Largest Sieve script in KiB (as Cyrus) accepted by put and compiled at delivery."),
   integer("sieve_maxscripts", "5", 1, kIntMax, "Most Sieve scripts a user may keep."),
   text("sendmail", "/usr/sbin/sendmail",
        "Program Sieve redirect and vacation send mail through (-i -f <from> -- <to>)."),

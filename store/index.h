@@ -6,6 +6,7 @@
 // the event-loop thread and one for the committer thread. The schema:
 //   mailboxes(id, name, uniqueid, partition, dir, uidvalidity, uidnext, created, acl)
 //   messages(mailbox, uid, guid, size, internaldate, stage, pending)
+//   message_flags(mailbox, uid, flags): a Sieve script's flags, deleted with the message (trigger)
 // `uidnext` only grows (invariant 4: a UID is never reused, even after a failed delivery or a
 // crash, because it is allocated inside the committing transaction). `stage` names the stage file
 // the message was linked from: it identifies the delivery transaction (all rows of one transaction

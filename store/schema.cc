@@ -59,7 +59,8 @@ CREATE TABLE duplicates(
 DROP INDEX IF EXISTS messages_guid;
 )sql",
     // 4: IMAP flags a Sieve script set on a delivery (imap4flags), one row per flagged message;
-    // a message without flags has no row.
+    // a message without flags has no row. The row goes with its message (a mailbox id can be
+    // reused after the highest one is deleted).
     R"sql(
 CREATE TABLE message_flags(
   mailbox INTEGER NOT NULL,
@@ -67,6 +68,9 @@ CREATE TABLE message_flags(
   flags TEXT NOT NULL,
   PRIMARY KEY(mailbox, uid)
 ) WITHOUT ROWID;
+CREATE TRIGGER message_flags_follow AFTER DELETE ON messages BEGIN
+  DELETE FROM message_flags WHERE mailbox = OLD.mailbox AND uid = OLD.uid;
+END;
 )sql",
 };
 

@@ -24,7 +24,7 @@ std::string sievedir_of(Context& c) {
 
 sieve::Limits limits_of(Context& c) {
   sieve::Limits limits;
-  limits.max_script_bytes = static_cast<size_t>(c.settings.get_bytes("sieve_maxscriptsize"));
+  limits.max_script_bytes = static_cast<size_t>(c.settings.get_int("sieve_maxscriptsize")) * 1024;
   return limits;
 }
 

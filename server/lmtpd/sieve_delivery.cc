@@ -72,7 +72,7 @@ SieveRules SieveRules::from(const conf::Settings& s, const std::string& config_d
   if (r.sievedir.empty()) r.sievedir = config_directory + "/sieve";
   r.sendmail = s.get_string("sendmail");
   r.history_path = config_directory + "/sieve-history.sqlite";
-  r.limits.max_script_bytes = static_cast<size_t>(s.get_bytes("sieve_maxscriptsize"));
+  r.limits.max_script_bytes = static_cast<size_t>(s.get_int("sieve_maxscriptsize")) * 1024;
   return r;
 }
 

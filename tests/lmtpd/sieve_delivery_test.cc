@@ -162,6 +162,19 @@ TEST(SieveDelivery, TenRecipientsFiledIntoFoldersAreLinksOfOneInodeWithTheirFlag
             static_cast<nlink_t>(copies));
 }
 
+TEST(SieveDelivery, FlagsGoWithTheirMessage) {
+  SieveFixture f;
+  f.t.create("user/alice");
+  f.script("alice", "require \"imap4flags\";\nkeep :flags \"\\\\Seen\";");
+  f.deliver(kMessage, {"alice@example.com"});
+  auto msgs = f.messages("user/alice");
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(f.flags("user/alice", msgs[0].second), std::vector<std::string>{"\\Seen"});
+  const int64_t id = f.t.mailbox("user/alice").id;
+  ASSERT_FALSE(f.t.store().index().delete_message(id, msgs[0].second));
+  EXPECT_TRUE(f.t.store().index().flags_of(id, msgs[0].second).empty());
+}
+
 TEST(SieveDelivery, RejectAnswersThatRecipientOnlyAndDiscardStoresNothing) {
   SieveFixture f;
   f.t.create("user/alice");
