@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "tests/e2e/fixture.h"
 #include "tests/e2e/transaction.h"
@@ -101,6 +102,44 @@ TEST_F(SieveE2e, DeliveryFilesRejectsAndKeepsForABrokenScript) {
   const std::string log = cubby_->log();
   EXPECT_EQ(count(log, "cannot compile script"), 1u) << log;
   expect_check_passes();
+}
+
+TEST_F(SieveE2e, VacationGoesThroughSendmailOncePerSenderAndNotToBulkMail) {
+  const std::string dir = root_.path();
+  const std::string sent = dir + "/sent.log";
+  const std::string sendmail = write(dir + "/sendmail.sh", "#!/bin/sh\nprintf 'ARGV %s\\n' \"$*\" >> " +
+                                                             sent + "\ncat >> " + sent + "\n");
+  ::chmod(sendmail.c_str(), 0755);
+  ASSERT_NO_FATAL_FAILURE(start({"alice"}, {"sendmail: " + sendmail}));
+  auto r = cubby_->ctl({"sieve", "put", "alice", "away",
+                        write(dir + "/away.sieve", "require \"vacation\";\n"
+                                                   "vacation :subject \"Away\" \"Back soon.\";")});
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  ASSERT_EQ(cubby_->ctl({"sieve", "activate", "alice", "away"}).exit_code, 0);
+  LmtpClient c = unix_client();
+  c.read_reply();
+  c.command("LHLO e2e.client");
+  auto send = [&](const std::string& from, const std::string& id, const std::string& extra) {
+    const std::string m = "Message-ID: <" + id + ">\r\nFrom: " + from +
+                          "\r\nTo: alice@example.com\r\n" + extra + "Subject: hi\r\n\r\nbody\r\n";
+    Transaction t = run_transaction(c, from, {"alice@example.com"}, m, false);
+    ASSERT_EQ(t.final.size(), 1u);
+    EXPECT_EQ(t.final[0].code, 250) << t.final[0].text();
+  };
+  send("bob@example.org", "v1@x", "");
+  send("bob@example.org", "v2@x", "");
+  send("robot@example.org", "v3@x", "Auto-Submitted: auto-generated\r\n");
+  send("list@example.org", "v4@x", "List-Id: <l.example.org>\r\n");
+  send("bulk@example.org", "v5@x", "Precedence: bulk\r\n");
+  const std::string log = std::filesystem::exists(sent) ? [&] {
+    std::ifstream in(sent);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }() : std::string();
+  EXPECT_EQ(count(log, "ARGV "), 1u) << log;
+  EXPECT_EQ(count(log, "ARGV -i -f <> -- bob@example.org"), 1u) << log;
+  EXPECT_NE(log.find("Subject: Away"), std::string::npos) << log;
+  EXPECT_NE(log.find("In-Reply-To: <v1@x>"), std::string::npos) << log;
+  EXPECT_EQ(cubby_->messages("alice")->size(), 5u);
 }
 
 TEST_F(SieveE2e, CubbyctlSieveTestPrintsWhatDeliveryWouldDo) {
