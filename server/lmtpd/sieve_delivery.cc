@@ -212,7 +212,6 @@ RecipientPlan SieveDelivery::plan(const std::string& target, bool ignore_quota,
   }
   for (const auto& d : outcome.duplicates) {
     p.history_keys.push_back(sievedir::StoreEnvironment::duplicate_key(user, d.key));
-    p.history_periods.push_back(d.period);
   }
   p.action.clear();
   for (const auto& a : actions) p.action += (p.action.empty() ? "" : ",") + a;

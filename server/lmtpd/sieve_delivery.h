@@ -53,7 +53,6 @@ struct RecipientPlan {
   std::optional<lmtp::Reply> reply;            // reject/ereject: the recipient's reply
   std::vector<Sendout> sendouts;               // redirect and vacation
   std::vector<std::string> history_keys;       // duplicate marks to record on success
-  std::vector<std::chrono::seconds> history_periods;
   std::string action;  // for the log: no-sieve, keep, fileinto, discard, reject, ...
 };
 
