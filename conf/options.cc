@@ -106,6 +106,15 @@ constexpr OptionSpec kOptions[] = {
           "Refuse 8-bit characters in envelope addresses; no replaces them with 'X' as Cyrus does."),
   boolean("duplicatesuppression", "yes",
           "Deliver a message (by Message-ID) at most once to each mailbox."),
+  // Sieve (docs/sieve.md).
+  text("sievedir", "",
+       "Directory of the users' Sieve scripts, laid out as Cyrus's; empty means "
+       "{configdirectory}/sieve."),
+  integer("sieve_maxscriptsize", "32", 1, kIntMax,
+          "Largest Sieve script in KiB (as Cyrus) accepted by put and compiled at delivery."),
+  integer("sieve_maxscripts", "5", 1, kIntMax, "Most Sieve scripts a user may keep."),
+  text("sendmail", "/usr/sbin/sendmail",
+       "Program Sieve redirect and vacation send mail through (-i -f <from> -- <to>)."),
   boolean("singleinstancestore", "yes",
           "Store a message once per partition, hard-linked into every recipient's mailbox."),
   boolean("reject8bit", "no", "Refuse messages with 8-bit bytes in their headers."),

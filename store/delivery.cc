@@ -79,7 +79,7 @@ void DeliveryGroup::stage() {
       if (t.request.refused) continue;
       t.mailbox = lookup(t.request.mailbox);
       auto name = MailboxName::from_internal(t.request.mailbox);
-      t.check_rights = !(name.ok() && name->is_inbox());
+      t.check_rights = !t.request.by_owner && !(name.ok() && name->is_inbox());
       if (name.ok() && name->is_user() && !name->is_inbox()) {
         t.fallback = lookup(name->inbox()->internal());
       }
@@ -253,6 +253,12 @@ std::optional<Error> DeliveryGroup::attempt(CommitState& cs, Item& item, size_t 
   if (auto e = index_.insert_message(row)) {
     *fatal = e;
     return std::nullopt;
+  }
+  if (!t.request.flags.empty()) {  // Sieve imap4flags (delivery.h)
+    if (auto e = index_.set_flags(box.id, row.uid, t.request.flags)) {
+      *fatal = e;
+      return std::nullopt;
+    }
   }
   if (root) {
     root->storage_used += static_cast<int64_t>(item.size);

@@ -68,6 +68,10 @@ struct DeliveryTarget {
   std::string mailbox;           // internal name: the INBOX, a +detail folder or a shared mailbox
   bool ignore_quota = false;     // RCPT ... IGNOREQUOTA
   std::optional<Error> refused;  // refused before delivery (e.g. too many concurrent deliveries)
+  // Set by the owner's Sieve script (fileinto/keep): IMAP flags stored with this delivery (the
+  // index's message_flags table), and no `p` check, since a script runs as the mailbox owner.
+  std::vector<std::string> flags = {};
+  bool by_owner = false;
 };
 
 // One transaction: the message in its stage file and where it goes.

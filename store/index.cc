@@ -231,6 +231,35 @@ std::optional<Error> Index::insert_message(const MessageRecord& m) {
   return s.run();
 }
 
+std::optional<Error> Index::set_flags(int64_t mailbox, int64_t uid,
+                                     const std::vector<std::string>& flags) {
+  std::string joined;
+  for (const auto& f : flags) {
+    if (f.empty()) continue;
+    if (!joined.empty()) joined += ' ';
+    joined += f;
+  }
+  Statement s(*db_, "INSERT OR REPLACE INTO message_flags(mailbox, uid, flags) VALUES(?, ?, ?)");
+  return s.bind(1, mailbox).bind(2, uid).bind(3, joined).run();
+}
+
+std::vector<std::string> Index::flags_of(int64_t mailbox, int64_t uid) {
+  Statement s(*db_, "SELECT flags FROM message_flags WHERE mailbox = ? AND uid = ?");
+  s.bind(1, mailbox).bind(2, uid);
+  std::vector<std::string> out;
+  auto row = s.step();
+  if (!row.ok() || !row.value()) return out;
+  const std::string joined = s.text_at(0);
+  size_t pos = 0;
+  while (pos < joined.size()) {
+    size_t end = joined.find(' ', pos);
+    if (end == std::string::npos) end = joined.size();
+    if (end > pos) out.push_back(joined.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  return out;
+}
+
 std::optional<Error> Index::delete_message(int64_t mailbox, int64_t uid) {
   return st_->delete_message.bind(1, mailbox).bind(2, uid).run();
 }

@@ -6,6 +6,7 @@
 // the event-loop thread and one for the committer thread. The schema:
 //   mailboxes(id, name, uniqueid, partition, dir, uidvalidity, uidnext, created, acl)
 //   messages(mailbox, uid, guid, size, internaldate, stage, pending, file)
+//   message_flags(mailbox, uid, flags): a Sieve script's flags, deleted with the message (trigger)
 // `uidnext` only grows (invariant 4: a UID is never reused, even after a failed delivery or a
 // crash, because it is allocated inside the committing transaction). `stage` names the stage file
 // the message was linked from: it identifies the delivery transaction (all rows of one transaction
@@ -87,6 +88,11 @@ class Index {
   // Raises uidnext to at least `uid + 1` (used when adopting files).
   [[nodiscard]] std::optional<Error> raise_uidnext(int64_t mailbox, int64_t uid);
   [[nodiscard]] std::optional<Error> insert_message(const MessageRecord& m);
+  // IMAP flags a Sieve script set on a delivery: message_flags(mailbox, uid, flags), the flags
+  // joined by single spaces. A message without a row has no flags.
+  [[nodiscard]] std::optional<Error> set_flags(int64_t mailbox, int64_t uid,
+                                               const std::vector<std::string>& flags);
+  std::vector<std::string> flags_of(int64_t mailbox, int64_t uid);
   [[nodiscard]] std::optional<Error> delete_message(int64_t mailbox, int64_t uid);
   // Marks the rows made from stage file `name` on `partition` durable (pending = 0).
   [[nodiscard]] std::optional<Error> clear_stage(const std::string& partition, const std::string& name);

@@ -62,6 +62,20 @@ DROP INDEX IF EXISTS messages_guid;
     R"sql(
 ALTER TABLE messages ADD COLUMN file TEXT NOT NULL DEFAULT '';
 )sql",
+    // 5: IMAP flags a Sieve script set on a delivery (imap4flags), one row per flagged message;
+    // a message without flags has no row. The row goes with its message (a mailbox id can be
+    // reused after the highest one is deleted).
+    R"sql(
+CREATE TABLE message_flags(
+  mailbox INTEGER NOT NULL,
+  uid INTEGER NOT NULL,
+  flags TEXT NOT NULL,
+  PRIMARY KEY(mailbox, uid)
+) WITHOUT ROWID;
+CREATE TRIGGER message_flags_follow AFTER DELETE ON messages BEGIN
+  DELETE FROM message_flags WHERE mailbox = OLD.mailbox AND uid = OLD.uid;
+END;
+)sql",
 };
 
 constexpr int kCurrent = 1 + static_cast<int>(sizeof kSteps / sizeof kSteps[0]);

@@ -2,6 +2,7 @@
 #include "server/lmtpd/store_backend.h"
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <map>
 
@@ -203,11 +204,45 @@ store::DeliveryBatch StoreBackend::batch(lmtp::DeliveryRequest& request) {
   store::DeliveryBatch b{sink->take(), {}, request.info.auth_id, request.info.message_id,
                          request.info.date, {}};
   request.sink.reset();
+  std::vector<PlannedRecipient> planned;
+  const bool scripts = std::any_of(
+      request.recipients.begin(), request.recipients.end(),
+      [&](const lmtp::RecipientVerdict& r) { return sieve_.has_script(r.target); });
+  if (scripts) {
+    // The script reads the message as stored: the stage file's bytes (read only when a recipient
+    // has an active script, so mail to users without one costs nothing more).
+    std::optional<std::string> message;
+    auto bytes = sievedir::read_file(b.stage.path());
+    if (bytes.ok()) {
+      message = std::move(bytes.value());
+    } else {
+      CUBBY_LOG_ERR("sieve: reading %s: %s; no script runs", b.stage.path().c_str(),
+                    bytes.error().c_str());
+    }
+    for (const auto& r : request.recipients) {
+      PlannedRecipient p;
+      if (message) {
+        p.plan = sieve_.plan(r.target, r.request.ignore_quota, r.request.address,
+                             request.info.mail_from, *message, request.info.message_id);
+      } else {
+        p.plan.targets.push_back({r.target, r.request.ignore_quota, std::nullopt});
+      }
+      planned.push_back(std::move(p));
+    }
+  } else {
+    for (const auto& r : request.recipients) {
+      PlannedRecipient p;
+      p.plan.targets.push_back({r.target, r.request.ignore_quota, std::nullopt});
+      planned.push_back(std::move(p));
+    }
+  }
   // Per user: nullopt once a slot is held (or when the limit does not apply), else the refusal.
   std::map<std::string, std::optional<store::Error>> users;
-  for (const auto& r : request.recipients) {
-    store::DeliveryTarget target{r.target, r.request.ignore_quota, std::nullopt};
-    auto name = store::MailboxName::from_internal(r.target);
+  for (auto& p : planned) {
+   p.first = b.targets.size();
+   p.count = p.plan.targets.size();
+   for (auto& target : p.plan.targets) {
+    auto name = store::MailboxName::from_internal(target.mailbox);
     if (rules_.user_concurrency_limit > 0 && name.ok() && name->is_user()) {
       const std::string user = name->inbox()->internal();
       auto it = users.find(user);
@@ -229,12 +264,52 @@ store::DeliveryBatch StoreBackend::batch(lmtp::DeliveryRequest& request) {
       target.refused = it->second;
     }
     b.targets.push_back(std::move(target));
+   }
+   p.plan.targets.clear();
   }
+  if (scripts) planned_[request.info.session_id] = std::move(planned);
   return b;
 }
 
 std::vector<lmtp::Reply> StoreBackend::replies(const store::DeliveryResult& result,
                                                const lmtp::MessageInfo& info) {
+  auto planned = planned_.find(info.session_id);
+  if (planned == planned_.end()) return target_replies(result, info);
+  std::vector<PlannedRecipient> recipients = std::move(planned->second);
+  planned_.erase(planned);
+  const std::vector<lmtp::Reply> per_target = target_replies(result, info);
+  std::vector<lmtp::Reply> out;
+  for (const auto& r : recipients) {
+    if (r.plan.action != "no-sieve") {
+      CUBBY_LOG_INFO("sieve: sessionid=<%s> messageid=%s action=%s", info.session_id.c_str(),
+                     info.message_id.c_str(), r.plan.action.c_str());
+    }
+    if (r.plan.reply) {
+      out.push_back(*r.plan.reply);
+      continue;
+    }
+    if (r.count == 0) {  // discarded: nothing to store, success all the same
+      sieve_.finish(r.plan);
+      out.push_back(lmtp::make_reply(250, "2.1.5", "Success SESSIONID=<" + info.session_id + ">"));
+      continue;
+    }
+    std::optional<lmtp::Reply> success, failure;
+    for (size_t i = r.first; i < r.first + r.count && i < per_target.size(); ++i) {
+      if (per_target[i].code / 100 == 2) {
+        if (!success) success = per_target[i];
+      } else if (!failure) {
+        failure = per_target[i];
+      }
+    }
+    if (success) sieve_.finish(r.plan);
+    out.push_back(success ? *success
+                          : failure ? *failure : lmtp::make_reply(451, "4.3.0", "System I/O error"));
+  }
+  return out;
+}
+
+std::vector<lmtp::Reply> StoreBackend::target_replies(const store::DeliveryResult& result,
+                                                      const lmtp::MessageInfo& info) {
   std::vector<lmtp::Reply> out;
   const char* sid = info.session_id.c_str();
   const char* msgid = info.message_id.c_str();

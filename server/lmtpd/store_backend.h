@@ -32,12 +32,14 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "conf/settings.h"
 #include "server/lmtp/backend.h"
+#include "server/lmtpd/sieve_delivery.h"
 #include "store/delivery.h"
 #include "store/recipient.h"
 #include "store/store.h"
@@ -63,21 +65,29 @@ struct RecipientRules {
 class StoreBackend : public lmtp::Backend {
  public:
   StoreBackend(store::Store& store, const conf::Settings& settings)
-      : StoreBackend(store, RecipientRules::from(settings)) {}
-  StoreBackend(store::Store& store, RecipientRules rules)
-      : store_(store), rules_(std::move(rules)) {}
+      : StoreBackend(store, RecipientRules::from(settings),
+                     SieveRules::from(settings, store.config().config_directory)) {}
+  // Without `sieve` rules (or with an empty sievedir) no script runs.
+  StoreBackend(store::Store& store, RecipientRules rules, SieveRules sieve = {})
+      : store_(store), rules_(std::move(rules)), sieve_(store, std::move(sieve)) {}
 
   lmtp::RecipientVerdict check_recipient(const lmtp::RecipientRequest& request) override;
   Result<std::unique_ptr<lmtp::MessageSink>, lmtp::Reply> open_message(
       const std::vector<lmtp::RecipientVerdict>& recipients) override;
 
-  // Moves the stage file out of the request's sink (which must come from open_message()).
+  // Moves the stage file out of the request's sink (which must come from open_message()). Runs
+  // each recipient's active Sieve script (sieve_delivery.h): a recipient may become several
+  // targets (keep + fileinto), or none (discard, reject); the plan is kept for replies() under
+  // the session id (a session has one transaction in flight at most).
   store::DeliveryBatch batch(lmtp::DeliveryRequest& request);
-  // Logs the outcomes and returns one Reply per recipient.
+  // Logs the outcomes and returns one Reply per recipient: with Sieve, the combination of that
+  // recipient's targets (250 when any was stored; a reject's 550 5.7.1), and sends its redirects
+  // and vacation answers.
   std::vector<lmtp::Reply> replies(const store::DeliveryResult& result,
                                    const lmtp::MessageInfo& info);
 
   const RecipientRules& rules() const { return rules_; }
+  SieveDelivery& sieve() { return sieve_; }
 
  private:
   // Steps 2 and 3 for one mailbox: nullopt when it may take the message, else the refusal.
@@ -85,9 +95,20 @@ class StoreBackend : public lmtp::Backend {
                                      const lmtp::RecipientRequest& request,
                                      std::string* resolved);
   lmtp::Reply reply_for(const store::Error& error, const std::string& session_id) const;
+  // One reply per target of the batch (logging each outcome).
+  std::vector<lmtp::Reply> target_replies(const store::DeliveryResult& result,
+                                          const lmtp::MessageInfo& info);
+
+  // One recipient of a transaction in flight: its plan and its targets' place in the batch.
+  struct PlannedRecipient {
+    RecipientPlan plan;
+    size_t first = 0, count = 0;
+  };
 
   store::Store& store_;
   RecipientRules rules_;
+  SieveDelivery sieve_;
+  std::map<std::string, std::vector<PlannedRecipient>> planned_;  // by session id
 };
 
 // Cyrus's reply for a recipient with no mailbox.

@@ -180,7 +180,8 @@ TEST(MaildirSettle, RelinkRowsNeverDuplicatesAndLeavesNoHolder) {
   ASSERT_EQ(rows.size(), 2u);
   std::set<std::string> dirs;
   int made = 0, missing = 0;
-  ASSERT_FALSE(relink_rows(f.t.config(), f.t.store().index(), "default", stage_path, rows, &dirs,
+  ASSERT_FALSE(relink_rows(f.t.config(), f.t.store().index(), "default", stage_path, rows,
+                           LinkMode::kRemake, &dirs,
                            &made, &missing));
   EXPECT_EQ(made, 2);
   EXPECT_EQ(missing, 0);

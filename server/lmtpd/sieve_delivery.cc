@@ -1,0 +1,269 @@
+// Sieve at delivery; see sieve_delivery.h.
+#include "server/lmtpd/sieve_delivery.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "conf/log.h"
+#include "store/recipient.h"
+
+namespace cubby::server {
+namespace {
+
+constexpr const char* kLoopHeader = "X-Cubby-Loop";
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+std::string header_section(const std::string& message) {
+  size_t end = message.find("\r\n\r\n");
+  if (end == std::string::npos) end = message.find("\n\n");
+  return end == std::string::npos ? message : message.substr(0, end + 1);
+}
+
+bool has_loop_mark(const std::string& message, const std::string& rcpt) {
+  const std::string headers = lower(header_section(message));
+  return headers.find(lower(std::string("\n") + kLoopHeader + ": " + rcpt)) != std::string::npos ||
+         headers.rfind(lower(std::string(kLoopHeader) + ": " + rcpt), 0) == 0;
+}
+
+std::string rfc5322_now() {
+  char buf[64];
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+  return buf;
+}
+
+std::string vacation_message(const sieve::Action& a, const std::string& rcpt,
+                             const std::string& message_id) {
+  std::string m;
+  m += "From: " + (a.from.empty() ? "<" + rcpt + ">" : a.from) + "\r\n";
+  m += "To: <" + a.address + ">\r\n";
+  m += "Subject: " + a.subject + "\r\n";
+  m += "Date: " + rfc5322_now() + "\r\n";
+  if (!message_id.empty()) m += "In-Reply-To: " + message_id + "\r\nReferences: " + message_id + "\r\n";
+  m += "Auto-Submitted: auto-replied (vacation)\r\n";
+  m += "MIME-Version: 1.0\r\n";
+  if (a.mime) {
+    m += a.reason;
+  } else {
+    m += "Content-Type: text/plain; charset=utf-8\r\n\r\n" + a.reason;
+  }
+  if (m.empty() || m.back() != '\n') m += "\r\n";
+  return m;
+}
+
+}  // namespace
+
+SieveRules SieveRules::from(const conf::Settings& s, const std::string& config_directory) {
+  SieveRules r;
+  r.sievedir = s.get_string("sievedir");
+  if (r.sievedir.empty()) r.sievedir = config_directory + "/sieve";
+  r.sendmail = s.get_string("sendmail");
+  r.history_path = config_directory + "/sieve-history.sqlite";
+  r.limits.max_script_bytes = static_cast<size_t>(s.get_int("sieve_maxscriptsize")) * 1024;
+  return r;
+}
+
+SieveDelivery::SieveDelivery(store::Store& store, SieveRules rules)
+    : store_(store),
+      rules_(std::move(rules)),
+      scripts_(rules_.sievedir),
+      history_(rules_.history_path) {}
+
+bool SieveDelivery::has_script(const std::string& target) const {
+  if (!enabled()) return false;
+  auto name = store::MailboxName::from_internal(target);
+  if (!name.ok() || !name->is_user()) return false;
+  auto inbox = name->inbox();
+  return inbox && scripts_.active(store::owner_of(*inbox)).has_value();
+}
+
+RecipientPlan SieveDelivery::plan(const std::string& target, bool ignore_quota,
+                                  const std::string& rcpt, const std::string& from,
+                                  const std::string& message, const std::string& message_id) {
+  RecipientPlan p;
+  p.action = "no-sieve";
+  auto keep_target = [&](std::vector<std::string> flags) {
+    store::DeliveryTarget t{target, ignore_quota, std::nullopt};
+    t.flags = std::move(flags);
+    return t;
+  };
+  auto name = store::MailboxName::from_internal(target);
+  std::optional<store::MailboxName> inbox = name.ok() && name->is_user() ? name->inbox() : std::nullopt;
+  if (!enabled() || !inbox) {
+    p.targets.push_back(keep_target({}));
+    return p;
+  }
+  const std::string user = store::owner_of(*inbox);
+  auto file = scripts_.active(user);
+  if (!file) {
+    p.targets.push_back(keep_target({}));
+    return p;
+  }
+  auto compiled = cache_.get(*file, rules_.limits);
+  sievedir::StoreEnvironment env(store_, *inbox, scripts_, &history_);
+  sieve::Outcome outcome;
+  if (!compiled->script) {
+    outcome.error = compiled->error;
+  } else {
+    sieve::Envelope envelope{from, rcpt, {}};
+    outcome = sieve::evaluate(*compiled->script, message, envelope, env, rules_.limits);
+  }
+  if (outcome.error) {
+    if (cache_.first_failure(*file, outcome.error->kind == sieve::Error::Kind::kCompile ? "compile"
+                                                                                       : "runtime")) {
+      CUBBY_LOG_ERR("sieve: %s script %s of %s: %s; the message is kept",
+                    outcome.error->kind == sieve::Error::Kind::kCompile ? "cannot compile"
+                                                                        : "runtime error in",
+                    file->path.c_str(), user.c_str(), outcome.error->message.c_str());
+    }
+    p.action = "keep";
+    p.targets.push_back(keep_target({"$SieveFailed"}));
+    return p;
+  }
+  std::vector<std::string> actions;
+  const bool looped = has_loop_mark(message, rcpt);
+  bool keep_for_loop = false;
+  for (const auto& a : outcome.actions) {
+    switch (a.kind) {
+      case sieve::Action::Kind::kKeep:
+        p.targets.push_back(keep_target(a.flags));
+        actions.push_back("keep");
+        break;
+      case sieve::Action::Kind::kFileInto: {
+        auto box = sievedir::sieve_mailbox(*inbox, a.mailbox);
+        if (!box) {
+          CUBBY_LOG_WARNING("sieve: %s: fileinto \"%s\": bad mailbox name; kept instead",
+                            user.c_str(), a.mailbox.c_str());
+          p.targets.push_back(keep_target(a.flags));
+          break;
+        }
+        if (a.create && !store_.index().find_mailbox(*box)) {
+          auto made = store::MailboxName::from_internal(*box);
+          if (made.ok()) {
+            auto created = store_.create_mailbox(made.value());
+            if (!created.ok() && created.error().code != store::Errc::kExists) {
+              CUBBY_LOG_ERR("sieve: %s: fileinto :create %s: %s", user.c_str(), box->c_str(),
+                            created.error().detail.c_str());
+            }
+          }
+        }
+        store::DeliveryTarget t{*box, ignore_quota, std::nullopt};
+        t.flags = a.flags;
+        t.by_owner = true;  // a missing folder falls back to the INBOX (delivery.h)
+        p.targets.push_back(std::move(t));
+        actions.push_back("fileinto");
+        break;
+      }
+      case sieve::Action::Kind::kReject:
+      case sieve::Action::Kind::kEreject:
+        p.reply = lmtp::make_reply(550, "5.7.1", a.reason.empty() ? "rejected" : a.reason);
+        actions.push_back(a.kind == sieve::Action::Kind::kReject ? "reject" : "ereject");
+        break;
+      case sieve::Action::Kind::kDiscard:
+        actions.push_back("discard");
+        break;
+      case sieve::Action::Kind::kRedirect: {
+        if (looped) {
+          CUBBY_LOG_NOTICE("sieve: %s: redirect to %s refused: the message has been here "
+                           "before (%s); kept instead", user.c_str(), a.address.c_str(),
+                           kLoopHeader);
+          keep_for_loop = !a.copy;
+          break;
+        }
+        const std::string key = "r\n" + user + "\n" + message_id + "\n" + lower(a.address);
+        if (!message_id.empty() && history_.seen(key, std::chrono::hours(24 * 14))) {
+          CUBBY_LOG_INFO("sieve: %s: redirect of %s to %s already done", user.c_str(),
+                         message_id.c_str(), a.address.c_str());
+          break;
+        }
+        Sendout s{from, a.address,
+                  std::string(kLoopHeader) + ": " + rcpt + "\r\n" + message,
+                  message_id.empty() ? "" : key, std::chrono::hours(24 * 14)};
+        p.sendouts.push_back(std::move(s));
+        actions.push_back("redirect");
+        break;
+      }
+      case sieve::Action::Kind::kVacation:
+        if (a.sent) {
+          p.sendouts.push_back(Sendout{"", a.address, vacation_message(a, rcpt, message_id),
+                                       sievedir::StoreEnvironment::vacation_key(user, a.address, a.handle),
+                                       a.period});
+          actions.push_back("vacation");
+        }
+        break;
+    }
+  }
+  if (keep_for_loop &&
+      std::none_of(p.targets.begin(), p.targets.end(), [&](const auto& t) { return t.mailbox == target; })) {
+    p.targets.push_back(keep_target({}));
+  }
+  for (const auto& d : outcome.duplicates) {
+    p.history_keys.push_back(sievedir::StoreEnvironment::duplicate_key(user, d.key));
+  }
+  p.action.clear();
+  for (const auto& a : actions) p.action += (p.action.empty() ? "" : ",") + a;
+  if (p.action.empty()) p.action = "none";
+  return p;
+}
+
+void SieveDelivery::finish(const RecipientPlan& plan) {
+  for (const auto& key : plan.history_keys) history_.mark(key);
+  for (const auto& s : plan.sendouts) {
+    if (auto e = run_sendmail(rules_.sendmail, s.envelope_from, s.to, s.message)) {
+      CUBBY_LOG_ERR("sieve: sending to %s through %s: %s", s.to.c_str(), rules_.sendmail.c_str(),
+                    e->c_str());
+      continue;
+    }
+    if (!s.history_key.empty()) history_.mark(s.history_key);
+  }
+}
+
+std::optional<std::string> run_sendmail(const std::string& program, const std::string& from,
+                                        const std::string& to, const std::string& message) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return std::string("pipe: ") + std::strerror(errno);
+  const std::string sender = from.empty() ? "<>" : from;
+  const pid_t pid = fork();
+  if (pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return std::string("fork: ") + std::strerror(errno);
+  }
+  if (pid == 0) {
+    dup2(fds[0], 0);
+    const char* argv[] = {program.c_str(), "-i", "-f", sender.c_str(), "--", to.c_str(), nullptr};
+    execv(program.c_str(), const_cast<char* const*>(argv));
+    _exit(127);
+  }
+  close(fds[0]);
+  void (*old)(int) = signal(SIGPIPE, SIG_IGN);
+  size_t done = 0;
+  while (done < message.size()) {
+    const ssize_t n = write(fds[1], message.data() + done, message.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  close(fds[1]);
+  signal(SIGPIPE, old);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return std::nullopt;
+  return "exit status " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+}
+
+}  // namespace cubby::server

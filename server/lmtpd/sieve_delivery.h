@@ -1,0 +1,88 @@
+// Sieve at delivery (docs/sieve.md "At delivery"): for each accepted recipient whose user has an
+// active script, the script runs over the stage file's bytes before the commit, and its actions
+// become the recipient's delivery targets: `keep` and every `fileinto` are targets of the one
+// transaction (each a hard link of the one stage file, with its flags), `discard` none, `reject`
+// and `ereject` none and a `550 5.7.1` reply. `redirect` and `vacation` are mail sent, after the
+// commit, through the `sendmail` program, only for a recipient whose delivery succeeded (or was
+// discarded). Failure is never loss: a script that cannot be read, does not compile or fails at
+// run time gives the implicit keep; the reason is logged once per version of the script file.
+//
+// Loop protection: every redirected message gets an `X-Cubby-Loop: <recipient>` header; a message
+// arriving for a recipient with its own X-Cubby-Loop line already in it is not redirected again
+// (the redirect becomes a keep). A redirect of one Message-ID to one address is done once per
+// user (remembered with the vacation history). Used on the worker's event-loop thread.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "conf/settings.h"
+#include "server/lmtp/backend.h"
+#include "sieve/sieve.h"
+#include "sievedir/environment.h"
+#include "sievedir/script_cache.h"
+#include "sievedir/script_store.h"
+#include "store/delivery.h"
+#include "store/store.h"
+
+namespace cubby::server {
+
+struct SieveRules {
+  std::string sievedir;  // empty: Sieve is off
+  std::string sendmail;
+  std::string history_path;  // the vacation/redirect/duplicate history (SQLite)
+  sieve::Limits limits;
+  static SieveRules from(const conf::Settings& settings, const std::string& config_directory);
+};
+
+// A message to hand to sendmail after the delivery.
+struct Sendout {
+  std::string envelope_from;  // "" = the null sender <>
+  std::string to;
+  std::string message;
+  std::string history_key;  // recorded once sent ("" = none)
+  std::chrono::seconds period{0};
+};
+
+// What one recipient's script decided.
+struct RecipientPlan {
+  std::vector<store::DeliveryTarget> targets;  // what to store (empty: discard or reject)
+  std::optional<lmtp::Reply> reply;            // reject/ereject: the recipient's reply
+  std::vector<Sendout> sendouts;               // redirect and vacation
+  std::vector<std::string> history_keys;       // duplicate marks to record on success
+  std::string action;  // for the log: no-sieve, keep, fileinto, discard, reject, ...
+};
+
+class SieveDelivery {
+ public:
+  SieveDelivery(store::Store& store, SieveRules rules);
+  bool enabled() const { return !rules_.sievedir.empty(); }
+  // Whether the owner of `target` (an internal mailbox name) has an active script.
+  bool has_script(const std::string& target) const;
+
+  // The plan for `target` (the internal mailbox the RCPT check resolved). `message` is the stored
+  // message; `rcpt` the RCPT address; `from` MAIL FROM.
+  RecipientPlan plan(const std::string& target, bool ignore_quota, const std::string& rcpt,
+                     const std::string& from, const std::string& message,
+                     const std::string& message_id);
+  // After the commit: sends what the plan says and records its history.
+  void finish(const RecipientPlan& plan);
+
+  sievedir::ScriptCache& cache() { return cache_; }
+
+ private:
+  store::Store& store_;
+  SieveRules rules_;
+  sievedir::ScriptStore scripts_;
+  sievedir::ScriptCache cache_;
+  sievedir::SieveHistory history_;
+};
+
+// Runs `sendmail -i -f <from> -- <to>` with `message` on its stdin; nullopt on exit status 0.
+std::optional<std::string> run_sendmail(const std::string& program, const std::string& from,
+                                        const std::string& to, const std::string& message);
+
+}  // namespace cubby::server

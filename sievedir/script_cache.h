@@ -1,0 +1,46 @@
+// Compiled Sieve scripts of one worker, keyed by the script file's path and recompiled when its
+// mtime or size changes; and the note that a script's failure was already logged, so that a broken
+// script is logged once per version of the file, not once per message. Not thread-safe: one per
+// worker thread (the lmtpd event loop), or behind the caller's lock.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "sieve/sieve.h"
+#include "sievedir/script_store.h"
+
+namespace cubby::sievedir {
+
+struct CompiledScript {
+  ScriptFile file;
+  std::shared_ptr<const sieve::Script> script;  // null when it did not compile (or read)
+  std::optional<sieve::Error> error;            // why not
+};
+
+class ScriptCache {
+ public:
+  explicit ScriptCache(size_t capacity = 4096) : capacity_(capacity) {}
+  // The compiled script of `file` (read and compiled on a miss or when the file changed).
+  std::shared_ptr<const CompiledScript> get(const ScriptFile& file, const sieve::Limits& limits);
+  // True the first time a failure of this version of the file is noted: log it then.
+  bool first_failure(const ScriptFile& file, const std::string& what);
+  size_t compiles() const { return compiles_; }
+
+ private:
+  size_t capacity_;
+  size_t compiles_ = 0;
+  std::map<std::string, std::shared_ptr<const CompiledScript>> by_path_;
+  std::set<std::string> failures_;  // path \n mtime \n size \n what
+};
+
+// The source of an included script (RFC 6609) for `user`, as delivery and `cubbyctl sieve test`
+// find it: personal scripts in the user's directory, global ones in <sievedir>/global.
+std::optional<std::string> include_source(const ScriptStore& store, const std::string& user,
+                                          std::string_view name, sieve::ScriptLocation where);
+
+}  // namespace cubby::sievedir
