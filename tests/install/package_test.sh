@@ -11,7 +11,8 @@ deb=$("$source_dir/scripts/package" --build-dir "$build" --no-build --out "$tmp"
 dpkg-deb -c "$deb" >"$tmp/contents"
 for f in ./usr/lib/cubby/cubby-master ./usr/lib/cubby/lmtpd ./usr/lib/cubby/deliver \
          ./usr/sbin/cubbyctl ./etc/cubby/imapd.conf ./etc/cubby/cyrus.conf \
-         ./lib/systemd/system/cubby.service ./usr/share/man/man8/cubby-master.8 \
+         ./lib/systemd/system/cubby.service ./usr/share/man/man8/cubby-master.8.gz ./usr/share/doc/cubby/copyright \
+         ./usr/share/doc/cubby/changelog.gz \
          ./usr/share/doc/cubby/install.md ./usr/share/doc/cubby/examples/cyrus.conf; do
   grep -q " $f\$" "$tmp/contents" || fail "$f is not in the package"
 done
