@@ -40,13 +40,18 @@ grep -q 'adduser --system --group' "$tmp/control/postinst" || fail "postinst mak
 grep -q 'rm -rf /var/spool' "$tmp/control/postrm" && fail "postrm removes the spool"
 
 # The unit starts the master the way the install test ran it.
-dpkg-deb --fsys-tarfile "$deb" | tar -xO ./lib/systemd/system/cubby.service >"$tmp/unit"
+mkdir "$tmp/unit"
+unit="$tmp/unit/cubby.service"
+dpkg-deb --fsys-tarfile "$deb" | tar -xO ./lib/systemd/system/cubby.service >"$unit"
 grep -qx 'ExecStart=/usr/sbin/cubby-master -C /etc/cubby/imapd.conf -M /etc/cubby/cyrus.conf' \
-  "$tmp/unit" || fail "unexpected ExecStart"
-grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$tmp/unit" || fail "no SIGHUP reload"
+  "$unit" || fail "unexpected ExecStart"
+grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$unit" || fail "no SIGHUP reload"
 if command -v systemd-analyze >/dev/null; then
-  systemd-analyze verify "$tmp/unit" 2>&1 | grep -v 'not executable\|No such file' | grep . \
-    && fail "systemd-analyze verify complains" || true
+  # The package is not installed here: the program and its man page are missing; nothing else
+  # may be reported.
+  complaints=$(systemd-analyze verify "$unit" 2>&1 |
+               grep -v 'is not executable: No such file\|man cubby-master(8). failed' || true)
+  [ -z "$complaints" ] || fail "systemd-analyze verify: $complaints"
 fi
 if command -v lintian >/dev/null; then
   lintian --fail-on error "$deb" || fail "lintian reports errors"
