@@ -2,7 +2,8 @@
 # `cmake --install` lays out the tree docs/install.md describes; the installed cubby-master, started
 # through /usr/sbin's link with the installed example configuration (paths moved into a temporary
 # root), finds the installed lmtpd, and a message sent to its socket by a user other than root in
-# group mail (as Postfix's lmtp(8) in group mail) is filed.
+# group mail (as Postfix's lmtp(8) in group mail) is filed, before and after a reload (SIGHUP, the
+# unit's ExecReload); SIGTERM (the unit's stop) ends the master with 0.
 . "$(dirname "$0")/lib.sh"
 
 install_tree
@@ -46,10 +47,17 @@ if lmtp_send "$socket" alice@example.org setpriv --reuid=nobody --regid=nogroup 
      >/dev/null 2>&1; then
   fail "nobody outside group mail could connect"
 fi
+# The unit's ExecReload: SIGHUP reloads and the socket keeps working.
+kill -HUP "$master_pid"
+for _ in $(seq 1 50); do grep -q "SIGHUP: reloaded" "$tmp/master.log" && break; sleep 0.1; done
+grep -q "SIGHUP: reloaded" "$tmp/master.log" || { cat "$tmp/master.log" >&2; fail "no reload"; }
+reply=$(lmtp_send "$socket" alice@example.org setpriv --reuid=nobody --regid=nogroup --groups=mail)
+[ "$reply" = delivered ] || fail "LMTP after SIGHUP: $reply"
 stop_master
 
 files=$(find "$tmp/var/spool/cubby" -type f -name '*.' | wc -l)
-[ "$files" = 1 ] || fail "expected 1 message file in the spool, found $files"
-grep -q "Subject: installed" "$(find "$tmp/var/spool/cubby" -type f -name '*.')" \
-  || fail "the filed message is not the one sent"
+[ "$files" = 2 ] || fail "expected 2 message files in the spool, found $files"
+for f in $(find "$tmp/var/spool/cubby" -type f -name '*.'); do
+  grep -q "Subject: installed" "$f" || fail "the filed message $f is not the one sent"
+done
 echo "PASS"
