@@ -6,6 +6,7 @@
 # for each service, START and EVENTS entry that runs a Cyrus program Cubby does not provide, runs
 # the lmtpunix service, and a client in group mail (as Postfix) delivers through its socket.
 . "$(dirname "$0")/lib.sh"
+need_root
 
 install_tree
 fixtures="$source_dir/tests/master/fixtures"

@@ -5,6 +5,7 @@
 # group mail (as Postfix's lmtp(8) in group mail) is filed, before and after a reload (SIGHUP, the
 # unit's ExecReload); SIGTERM (the unit's stop) ends the master with 0.
 . "$(dirname "$0")/lib.sh"
+need_root
 
 install_tree
 r="$tmp/root"
