@@ -14,6 +14,7 @@
 #include <set>
 
 #include "conf/log.h"
+#include "server/master/socket_reach.h"
 
 extern char** environ;
 
@@ -226,6 +227,11 @@ bool Master::bind_services() {
       if (!fd) {
         fatal(where + fd.error());
         return false;
+      }
+      if (config.listen.address.is_unix) {
+        if (auto w = socket_unreachable_by(config.listen.address.path))
+          CUBBY_LOG_WARNING("service \"%s\": %s (set mode= and group= on the entry)",
+                            s.spec.name.c_str(), w->c_str());
       }
       auto address = ServiceAddress::create(io_, std::move(config), *fd);
       if (!address) {

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "server/master/cyrus_programs.h"
 #include "server/master/master_exec.h"
 
 namespace cubby::server {
@@ -73,6 +74,12 @@ Result<MasterPlan, std::string> load_plan(const std::string& settings_path,
        {Section{&file->start, &plan.start, "START"}, Section{&file->events, &plan.events, "EVENTS"},
         Section{&file->daemons, &plan.daemons, "DAEMON"}}) {
     for (const auto& entry : *section.entries) {
+      if (auto cyrus = foreign_cyrus_program(entry)) {
+        plan.warnings.push_back(entry.origin() + ": " + section.kind + " \"" + entry.name +
+                                "\" skipped: it runs Cyrus's " + *cyrus +
+                                ", which Cubby does not provide");
+        continue;
+      }
       auto spec = conf::command_spec(entry);
       if (!spec) return fail(spec.error().str());
       auto exe = resolve_executable(spec->argv.empty() ? "" : spec->argv[0], *dir);
@@ -89,6 +96,12 @@ Result<MasterPlan, std::string> load_plan(const std::string& settings_path,
   }
 
   for (const auto& entry : file->services) {
+    if (auto cyrus = foreign_cyrus_program(entry)) {
+      plan.warnings.push_back(entry.origin() + ": service \"" + entry.name +
+                              "\" skipped: it runs Cyrus's " + *cyrus +
+                              ", which Cubby does not provide");
+      continue;
+    }
     auto spec = conf::service_spec(entry);
     if (!spec) return fail(spec.error().str());
     std::string where = entry.origin() + ": service \"" + spec->name + "\": ";

@@ -39,6 +39,8 @@ struct MasterPlan {
 
 // Reads and checks both files. The error is ready to print: `file:line: message` for a
 // ConfigError, `file:line: service "x": ...` for an entry that cannot run, `metrics_listen ...`.
+// An entry running a Cyrus program Cubby does not provide (cyrus_programs.h) is left out of the
+// plan with a warning instead.
 Result<MasterPlan, std::string> load_plan(const std::string& settings_path,
                                           const std::string& services_path);
 
