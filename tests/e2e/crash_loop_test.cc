@@ -1,7 +1,8 @@
 // The crash loop (issue 8, docs/reliability.md): LMTP client threads deliver uniquely identified
 // messages while a killer thread SIGKILLs random workers, and now and then the whole server
 // (master and workers) and starts it again; after every third worker kill it sends the master
-// SIGHUP, since five failures in 10 s disable a service until SIGHUP (docs/master.md).
+// SIGHUP, so reloads under load are part of the loop too. (Killed workers no longer disable a
+// service: only workers that cannot start do, docs/master.md.)
 // Duplicate suppression is off, so true duplicates show.
 // A client retries only recipients that did not get a 250. Afterwards, per (message, recipient):
 //   acknowledged but missing                       must be 0
