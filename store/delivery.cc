@@ -368,11 +368,8 @@ void DeliveryGroup::link() {
       const MailboxRecord& box = *t.delivered_to;
       const std::string& stage_path = item.stages.at(box.partition).path();
       const std::string root = config_.partition_root(box.partition);
-      auto made = t.file.empty()
-                      ? link_message(stage_path, root, box.dir, t.outcome.uid,
-                                     config_.single_instance)
-                      : link_maildir_message(stage_path, root, box.dir, t.file,
-                                             config_.single_instance, LinkMode::kNew);
+      auto made = link_delivery(stage_path, root, box.dir, t.outcome.uid, t.file,
+                                config_.single_instance, LinkMode::kNew);
       if (!made.ok()) {
         undo.push_back(UndoneDelivery{box.id, t.outcome.uid, static_cast<int64_t>(item.size),
                                       t.mark, t.quota_root});

@@ -185,9 +185,7 @@ Result<MessageLink, Error> link_maildir_message(const std::string& stage_path,
                                                 const std::string& root,
                                                 const std::string& rel_dir,
                                                 const std::string& file_name,
-                                                bool single_instance, LinkMode mode,
-                                                bool* found) {
-  if (found) *found = false;
+                                                bool single_instance, LinkMode mode) {
   if (file_name.empty() || file_name.find('/') != std::string::npos || file_name[0] == '.') {
     return fail(Error{Errc::kIo, "not a Maildir file name: \"" + file_name + "\""});
   }
@@ -198,28 +196,25 @@ Result<MessageLink, Error> link_maildir_message(const std::string& stage_path,
   out.dir = dir + "/new";
   if (mode != LinkMode::kNew) {
     struct stat st;
-    if (::fstatat(new_dir.get(), file_name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-        mode == LinkMode::kMissing) {
-      if (found) *found = true;
-      out.made = false;
-      out.existed = true;
-      return out;
-    }
     if (::fstatat(new_dir.get(), file_name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-      auto present = refresh(stage_path, new_dir.get(), dir, file_name);
-      if (!present) return fail(as_io(present.error()));
-      out.linked = true;
-      if (*present) {
-        if (found) *found = true;
+      out.existed = true;
+      if (mode == LinkMode::kMissing) {
+        out.made = false;
         return out;
       }
+      auto present = refresh(stage_path, new_dir.get(), dir, file_name);
+      if (!present) return fail(as_io(present.error()));
+      if (*present) {
+        out.linked = true;
+        return out;
+      }
+      out.existed = false;  // Dovecot moved it meanwhile: cur/ is looked at
     } else if (errno != ENOENT) {
       return fail(sys_error("stat " + dir + "/new/" + file_name));
     }
     auto cur = in_cur(root, rel_dir, file_name);
     if (!cur) return fail(cur.error());
     if (*cur) {
-      if (found) *found = true;
       out.existed = true;
       out.made = mode == LinkMode::kRemake;  // then its directory is fsynced, nothing more
       out.dir = dir + "/cur";
@@ -231,6 +226,14 @@ Result<MessageLink, Error> link_maildir_message(const std::string& stage_path,
     return fail(as_io(*e));
   }
   return out;
+}
+
+Result<MessageLink, Error> link_delivery(const std::string& stage_path, const std::string& root,
+                                         const std::string& rel_dir, int64_t uid,
+                                         const std::string& file_name, bool single_instance,
+                                         LinkMode mode) {
+  if (file_name.empty()) return link_message(stage_path, root, rel_dir, uid, single_instance, mode);
+  return link_maildir_message(stage_path, root, rel_dir, file_name, single_instance, mode);
 }
 
 }  // namespace cubby::store

@@ -63,14 +63,21 @@ struct MessageLink {
 //     is returned to be fsynced). Nowhere: it is linked into new/
 //     again (a message Dovecot expunged before its row was durable comes back: a duplicate is
 //     preferred to a loss).
-// Nothing in new/ or cur/ that a row names is ever deleted or renamed. *found is set when the
-// message already stood in new/ or cur/. Every error is kIo (the recipient gets 451).
+// Nothing in new/ or cur/ that a row names is ever deleted or renamed. MessageLink::existed says
+// whether the message already stood in new/ or cur/. Every error is kIo (the recipient gets 451).
 [[nodiscard]] Result<MessageLink, Error> link_maildir_message(const std::string& stage_path,
                                                               const std::string& root,
                                                               const std::string& rel_dir,
                                                               const std::string& file_name,
                                                               bool single_instance,
-                                                              LinkMode mode,
-                                                              bool* found = nullptr);
+                                                              LinkMode mode);
+
+// The file of one delivery, whichever the partition's format: link_maildir_message when the row
+// names a Maildir file (`file_name` not empty), else link_message.
+[[nodiscard]] Result<MessageLink, Error> link_delivery(const std::string& stage_path,
+                                                       const std::string& root,
+                                                       const std::string& rel_dir, int64_t uid,
+                                                       const std::string& file_name,
+                                                       bool single_instance, LinkMode mode);
 
 }  // namespace cubby::store

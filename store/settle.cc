@@ -92,20 +92,8 @@ std::optional<Error> relink_rows(const StoreConfig& config, Index& index,
     auto it = boxes.find(m.mailbox);
     if (it == boxes.end()) it = boxes.emplace(m.mailbox, index.mailbox_by_id(m.mailbox)).first;
     if (!it->second) continue;  // deleted meanwhile: nothing to serve
-    if (!m.file.empty()) {
-      // Maildir: never a second copy beside one Dovecot moved to cur/ (message_link.h).
-      bool found = false;
-      auto link = link_maildir_message(stage_path, root, it->second->dir, m.file,
-                                       config.single_instance, mode, &found);
-      if (!link.ok()) return link.error();
-      if (!link->made) continue;
-      dirs->insert(link->dir);
-      if (made) ++*made;
-      if (missing && !found) ++*missing;
-      continue;
-    }
-    auto link =
-        link_message(stage_path, root, it->second->dir, m.uid, config.single_instance, mode);
+    auto link = link_delivery(stage_path, root, it->second->dir, m.uid, m.file,
+                              config.single_instance, mode);
     if (!link.ok()) return link.error();
     if (!link->made) continue;
     dirs->insert(link->dir);

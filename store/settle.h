@@ -72,10 +72,8 @@ class Unsettled {
  public:
   void add_undo(const std::vector<UndoneDelivery>& undo, const std::string& partition);
   void add_stage(StageFile stage);
-  void add_partition(const std::string& partition) { partitions_.insert(partition); }
 
   bool empty() const { return partitions_.empty(); }
-  bool blocks(const std::string& partition) const { return partitions_.count(partition) > 0; }
   const std::set<std::string>& partitions() const { return partitions_; }
 
   // Settles everything held, as the file comment says. On an error nothing is forgotten: the next
