@@ -12,11 +12,18 @@
 #include <thread>
 #include <vector>
 
+#include "server/lmtp/base64.h"
 #include "tests/e2e/instance.h"
 #include "tests/e2e/lmtp_client.h"
 #include "tests/e2e/process.h"
 
 namespace cubby::e2e {
+
+// The AUTH PLAIN command line for `user` and `password` (no authorization identity).
+inline std::string plain(const std::string& user, const std::string& password) {
+  return "AUTH PLAIN " + lmtp::encode_base64(std::string("\0", 1) + user + std::string("\0", 1) +
+                                             password);
+}
 
 // Open descriptors of `pid` (entries of /proc/<pid>/fd); -1 when the process is gone.
 inline int open_fds(pid_t pid) {

@@ -10,9 +10,9 @@
 #include <mutex>
 #include <thread>
 
-#include "server/lmtp/base64.h"
 #include "tests/auth/sasl_fixtures.h"
 #include "tests/e2e/fixture.h"
+#include "tests/e2e/hostile.h"
 
 namespace cubby::e2e {
 namespace {
@@ -22,11 +22,6 @@ using Clock = std::chrono::steady_clock;
 constexpr int kGuessers = 30;
 constexpr auto kDelay = 200ms;  // lmtp_auth_failure_delay: the documented spacing of turns
 constexpr auto kWindow = 4s;
-
-std::string plain(const std::string& user, const std::string& password) {
-  return "AUTH PLAIN " + lmtp::encode_base64(std::string("\0", 1) + user + std::string("\0", 1) +
-                                             password);
-}
 
 class HostileAuthPenalty : public CubbyTest {
  protected:

@@ -11,7 +11,6 @@
 #include <mutex>
 #include <thread>
 
-#include "server/lmtp/base64.h"
 #include "tests/auth/sasl_fixtures.h"
 #include "tests/e2e/fixture.h"
 #include "tests/e2e/hostile.h"
@@ -24,11 +23,6 @@ using Clock = std::chrono::steady_clock;
 constexpr int kAttackers = 200;
 constexpr int kMaxFailures = 5;
 constexpr auto kDelay = 100ms;  // the first failure's delay; then 200, 400, 800 ms, then 421
-
-std::string plain(const std::string& user, const std::string& password) {
-  return "AUTH PLAIN " + lmtp::encode_base64(std::string("\0", 1) + user + std::string("\0", 1) +
-                                             password);
-}
 
 class HostileAuthStorm : public CubbyTest {
  protected:
