@@ -19,10 +19,13 @@ for tool in dpkg-deb lintian setpriv adduser; do
   skip "$tool is missing (scripts/install-deps installs it)"
 done
 
+# dpkg's state of the package cubby: empty or not-installed when dpkg knows nothing of it.
+package_state() { dpkg-query -W -f='${db:Status-Status}' cubby 2>/dev/null || true; }
+known_to_dpkg() { local s; s=$(package_state); [ -n "$s" ] && [ "$s" != not-installed ]; }
+
 # Never touch a Cubby that was here before.
 busy=
-dpkg-query -W -f='${Status}' cubby 2>/dev/null | grep -q 'installed\|config-files' &&
-  busy="the package cubby is installed"
+known_to_dpkg && busy="dpkg knows the package cubby ($(package_state))"
 getent passwd cubby >/dev/null && busy="the user cubby exists"
 getent group cubby >/dev/null && busy="the group cubby exists"
 for d in /etc/cubby /var/lib/cubby /var/spool/cubby /run/cubby; do
@@ -57,7 +60,7 @@ restore_system() {
     wait "$master_pid" 2>/dev/null || true
   fi
   master_pid=
-  if dpkg-query -W -f='${Status}' cubby 2>/dev/null | grep -q 'installed\|config-files\|half'; then
+  if known_to_dpkg; then
     dpkg --purge cubby >/dev/null 2>&1 || echo "cleanup: dpkg --purge cubby failed" >&2
   fi
   rm -rf /run/cubby /var/spool/cubby /var/lib/cubby /etc/cubby
@@ -80,7 +83,7 @@ lintian_pid=$!
 
 # 2. Installed with dpkg (its Depends are what the build needed, so they are here).
 dpkg -i "$deb" >"$tmp/dpkg-i.log" 2>&1 || { cat "$tmp/dpkg-i.log" >&2; fail "dpkg -i failed"; }
-[ "$(dpkg-query -W -f='${Status}' cubby)" = "install ok installed" ] || fail "cubby is not installed"
+[ "$(package_state)" = installed ] || fail "cubby is not installed: $(package_state)"
 getent passwd cubby >/dev/null || fail "postinst made no user cubby"
 [ "$(getent passwd cubby | cut -d: -f7)" = /usr/sbin/nologin ] || fail "cubby has a login shell"
 [ "$(stat -c '%U:%G %a' /var/lib/cubby)" = "cubby:cubby 750" ] || fail "/var/lib/cubby: $(stat -c '%U:%G %a' /var/lib/cubby)"
@@ -88,6 +91,10 @@ getent passwd cubby >/dev/null || fail "postinst made no user cubby"
 for f in /etc/cubby/imapd.conf /etc/cubby/cyrus.conf /usr/sbin/cubbyctl /usr/lib/cubby/lmtpd; do
   [ -f "$f" ] || fail "$f is not installed"
 done
+# Enabled as debhelper's snippets do it (deb-systemd-helper), though no systemd runs here.
+if command -v deb-systemd-helper >/dev/null; then
+  [ -L /etc/systemd/system/multi-user.target.wants/cubby.service ] || fail "postinst did not enable cubby.service"
+fi
 
 # 3. The unit, read as systemd reads it: the [Service] section's Key=Value lines.
 unit=/lib/systemd/system/cubby.service
@@ -247,8 +254,7 @@ fi
 files=$(find /var/spool/cubby -type f -name '*.' | wc -l)
 [ "$files" = 2 ] || fail "expected 2 message files in /var/spool/cubby, found $files"
 dpkg --purge cubby >"$tmp/purge.log" 2>&1 || { cat "$tmp/purge.log" >&2; fail "dpkg --purge failed"; }
-dpkg-query -W -f='${Status}' cubby 2>/dev/null | grep -q 'installed\|config-files' \
-  && fail "cubby is still known to dpkg: $(dpkg-query -W -f='${Status}' cubby)"
+known_to_dpkg && fail "dpkg still knows cubby after the purge: $(package_state)"
 for p in /etc/cubby /var/lib/cubby /usr/sbin/cubbyctl /usr/sbin/cubby-master /usr/lib/cubby "$unit" \
          /etc/systemd/system/multi-user.target.wants/cubby.service; do
   [ -e "$p" ] || [ -L "$p" ] && fail "$p is left after the purge"
