@@ -7,11 +7,24 @@
 # configuration names lands in the installed spool, before and after the unit's ExecReload; the
 # unit's stop signal ends the master with 0; `dpkg --purge` removes the package, /etc/cubby and
 # /var/lib/cubby and keeps the spool and the user cubby that owns it.
-# Needs root; refuses to run on a machine that already has a cubby package, user or directory, and
-# is skipped while other Cubby programs run here (a user cubby changes how they behave as root).
-# Puts the machine back as it was at exit: the master it started is stopped (by its pid), the
-# package purged, and the spool, /run/cubby and the user it made removed.
-. "$(dirname "$0")/lib.sh"
+# Needs root. Runs in a private copy-on-write view of the machine (tests/install/private_root.sh:
+# mount and PID namespaces, / an overlay) when the kernel allows it, so that nothing else running
+# here sees the package, the user cubby or the master; otherwise on the machine itself, where it
+# refuses a machine that already has a cubby package, user or directory, is skipped while other
+# Cubby programs run (a user cubby changes how they behave as root), and at exit puts the machine
+# back: the master it started stopped (by its pid), the package purged, and the spool, /run/cubby
+# and the user it made removed (dpkg's log and /etc/passwd- keep a trace).
+# In a private copy of the machine (private_root.sh) when the kernel allows it, so that nothing
+# else running here sees the package come and go; else on the machine itself, guarded below.
+here=$(cd "$(dirname "$0")" && pwd)
+if [ -z "${CUBBY_PRIVATE_ROOT:-}" ] && [ "$(id -u)" = 0 ] && [ $# = 2 ]; then
+  rc=0
+  CUBBY_PRIVATE_ROOT=1 "$here/private_root.sh" "$here/dpkg_test.sh" "$(cd "$1" && pwd)" \
+    "$(cd "$2" && pwd)" || rc=$?
+  [ "$rc" = 125 ] || exit "$rc"
+  echo "note: no private root here (namespaces or overlayfs not allowed): on the machine itself"
+fi
+. "$here/lib.sh"
 need_root
 for tool in dpkg-deb lintian setpriv adduser; do
   command -v "$tool" >/dev/null && continue
