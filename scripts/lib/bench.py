@@ -7,9 +7,25 @@ landed.
 
 Without --target it starts a private Cubby from build/bin on a fresh temporary store for each
 workload (its own settings and services files, a UNIX socket, the mailboxes smtp-source addresses),
-under strace. With --target it drives an already running server; the server-side figures then need
---pid, and the landed check needs to know the store (automatic for Cubby's scripts/run and for the
-reference peers in /work/shared/peers).
+under strace; its partition has Cyrus's layout, or with --format maildir is Maildir++
+(`partitionformat: maildir`), where deliveries are counted as files in the users' new/ and cur/.
+With --target it drives an already running server; the server-side figures then need --pid, and
+the landed check needs to know the store (automatic for Cubby's scripts/run and for the reference
+peers in /work/shared/peers).
+
+W2S is W2 with Sieve: before the run each recipient gets the folder Bench (cubbyctl mailbox
+create) and SIEVE_SCRIPT below as its active script (cubbyctl sieve put/activate, in the private
+instance's sievedir). The script's 20 rules are evaluated for every recipient and the last files
+the message into Bench without a keep, so W2S makes as many deliveries as W2; the check wants
+every one of them in Bench. With W2 in the same run the output sets W2S against W2 (issue 13: at
+least 0.85x the deliveries/s, fsyncs/msg at most W2's + FSYNC_SLACK). The peers have no scripts:
+under --compare W2S runs on Cubby only.
+
+--compare runs Cubby twice, on the Cyrus layout (row cubby) and on Maildir (row cubby-maildir),
+beside the peers; cubby-maildir is set against Dovecot LMTP, which writes the same format with hard
+links (issue 12), and its fsyncs/msg against the cubby row's. "No more fsyncs than" is read as "at
+most FSYNC_SLACK (0.1) more per message": group commit makes the figure vary by a few hundredths
+between runs of one build.
 
 How each figure is measured:
   seconds         wall time of smtp-source (connect to last QUIT).
