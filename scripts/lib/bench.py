@@ -838,12 +838,31 @@ def compare_workloads(names):
     return chosen
 
 
+# What each peer runs (cyrus.sh, dovecot.sh) and provisions with. dovecot-core and cyrus-common
+# come with other packages too (Dovecot's IMAP for the Maildir tests), so they prove nothing; and
+# Debian's cyrus-imapd conflicts with dovecot-imapd (both provide imap-server), which
+# scripts/install-deps installs: on such a machine the Cyrus peer cannot be installed.
+PEER_PROGRAMS = {
+    "cyrus": ("/usr/sbin/cyrmaster", "/usr/lib/cyrus/bin/lmtpd", "/usr/lib/cyrus/bin/imapd", "/usr/bin/cyradm"),
+    "dovecot": ("/usr/sbin/dovecot", "/usr/lib/dovecot/lmtp"),
+    "smtp-sink": (SMTP_SINK,),
+}
+
+
+def missing_programs(server):
+    return [p for p in PEER_PROGRAMS.get(server, ()) if not os.access(p, os.X_OK)]
+
+
 def peers_ready():
-    """Installs the peers once if they are missing (install.sh is idempotent)."""
-    if os.access("/usr/sbin/cyrmaster", os.X_OK) and shutil.which("dovecot") and os.access(SMTP_SINK, os.X_OK):
-        return
-    log(f"bench: installing the reference peers: {PEERS}/install.sh")
-    subprocess.run([f"{PEERS}/install.sh"], check=True, stdin=subprocess.DEVNULL)
+    """Installs the peers if a program of theirs is missing (install.sh is idempotent); returns
+    {server: why it cannot run} for those still missing something afterwards."""
+    if any(missing_programs(server) for server in PEER_PROGRAMS):
+        log(f"bench: installing the reference peers: {PEERS}/install.sh")
+        out = subprocess.run([f"{PEERS}/install.sh"], stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if out.returncode != 0:
+            log(f"bench: {PEERS}/install.sh exited {out.returncode}: " + " | ".join((out.stdout + out.stderr).strip().splitlines()[-4:]))
+    return {server: f"not installed ({', '.join(missing)} missing; {PEERS}/install.sh could not install it)"
+            for server in PEER_PROGRAMS if (missing := missing_programs(server))}
 
 
 def run_sink(w, messages, args, directory):
@@ -967,7 +986,7 @@ def maildir_goals(results, names):
 def run_compare(args, names, scratch):
     """Every workload against Cubby on each partition format (own fresh instance), each peer (reset
     first) and smtp-sink; a Sieve workload against the two Cubby rows only."""
-    peers_ready()
+    unavailable = peers_ready()
     # A SIGTERM (e.g. from timeout) ends the run like ^C: the peers are still stopped.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     workloads = compare_workloads(names)
@@ -981,6 +1000,8 @@ def run_compare(args, names, scratch):
             os.makedirs(directory)
             log(f"bench: --compare: {server} {w.name}")
             try:
+                if server in unavailable:
+                    raise RuntimeError(f"{server}: {unavailable[server]}")
                 if server in CUBBY_FORMATS:
                     sub = argparse.Namespace(**vars(args))
                     sub.format = CUBBY_FORMATS[server]
@@ -1013,6 +1034,8 @@ def run_compare(args, names, scratch):
     print(provenance(args))
     print(f"peers: Cyrus lmtpd and Dovecot LMTP from {PEERS} (reset before each workload, stopped at the end); "
           "smtp-sink stores nothing: its row is the driver's ceiling; smtp-sink's own figures (fsyncs, I/O, RSS) are not measured")
+    for server, why in unavailable.items():
+        print(f"{server}: {why}: its rows FAILED without running")
     if "W2S" in names:
         print(f"W2S: Cubby only (n/a: the peers run without Sieve scripts); the script is SIEVE_SCRIPT in {os.path.relpath(__file__, ROOT)}")
     failed = [r for r in results.values() if not ok(r)]
