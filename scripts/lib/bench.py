@@ -431,6 +431,10 @@ class CubbyInstance:
                 # As the Cyrus peer: smtp-source's messages must not be dropped as duplicates.
                 "duplicatesuppression: no\n"
             )
+            if os.geteuid() == 0:
+                # Stay root, as the scratch directory is root's (0700): a user "cubby" that something
+                # else created (scripts/run --dovecot, the .deb) would otherwise be switched to.
+                f.write("cubby_user: root\n")
         with open(self.services, "w") as f:
             f.write("# Cubby services written by scripts/bench\nSERVICES {\n")
             f.write(f'  lmtpunix cmd="lmtpd" listen="{self.socket}" prefork=1\n')
