@@ -596,7 +596,8 @@ def run_own(w, messages, args, directory):
         result.filed = store.messages(SIEVE_FOLDER)[0]
         if result.filed != result.expected:
             result.errors.append(f"Sieve filed {result.filed} of {result.expected} deliveries into {SIEVE_FOLDER} "
-                                 f"(the rest went elsewhere: a rule matched by mistake or the script failed; see {instance.logfile})")
+                                 f"(the rest went elsewhere: a rule matched by mistake or the script failed; see {instance.logfile}"
+                                 + ("" if args.keep else ", kept with --keep") + ")")
     result.store_bytes = store.bytes_on_disk() - bytes0
     check = instance.cubbyctl("check", check=False)
     if check.returncode != 0:
