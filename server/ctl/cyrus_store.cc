@@ -365,6 +365,30 @@ Result<CyrusIndex, std::string> parse_mbexamine(std::string_view text) {
   return index;
 }
 
+std::vector<std::pair<std::string, std::string_view>> split_mbexamine(std::string_view text) {
+  std::vector<std::pair<std::string, std::string_view>> out;
+  constexpr std::string_view kHead = "Examining ";
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t eol = text.find('\n', at);
+    if (eol == std::string_view::npos) eol = text.size();
+    const std::string_view line = text.substr(at, eol - at);
+    if (line.substr(0, kHead.size()) == kHead) {
+      const size_t dots = line.find("...", kHead.size());
+      if (dots != std::string_view::npos) {
+        if (!out.empty()) {
+          auto& last = out.back().second;
+          last = text.substr(last.data() - text.data(), at - (last.data() - text.data()));
+        }
+        out.emplace_back(std::string(line.substr(kHead.size(), dots - kHead.size())),
+                         text.substr(at));
+      }
+    }
+    at = eol + 1;
+  }
+  return out;
+}
+
 std::optional<std::string> cyrus_setting(std::string_view conf_all, std::string_view key) {
   size_t start = 0;
   while (start < conf_all.size()) {

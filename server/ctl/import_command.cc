@@ -3,12 +3,13 @@
 //   cubbyctl import-cyrus --cyrus-config <imapd.conf> [--cyrus-tools DIR] [--partition NAME]
 //                         [--dry-run] [mailbox...]
 // Reads the Cyrus store through Cyrus's tools (cyrus_store.h): the mailbox list, each mailbox's
-// index, the quota roots. Each mailbox is imported as store/import.h says (uniqueid, UID
+// index (mbexamine, 64 mailboxes per run), the quota roots. Each mailbox is imported as store/import.h says (uniqueid, UID
 // validity, ACL, every message under its UID, hard-linked), then every quota root gets Cyrus's
 // limits and its usage is recomputed. Run again, it adds only what Cyrus received since. Named
 // mailboxes (Cubby's external form) limit it to them and the mailboxes below them.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <set>
@@ -102,6 +103,7 @@ int import_cyrus_command(Context& c, const Args& args) {
   int examined = 0, created = 0, added = 0, linked = 0, present = 0;
   int64_t bytes = 0;
   std::map<std::string, std::string> internal_of;  // Cyrus's external name → internal
+  std::vector<std::pair<const CyrusMailbox*, store::MailboxName>> todo;
   for (const auto& m : mailboxes.value()) {
     internal_of[cyrus_external_name(m.name, unix_sep)] = m.name;
     internal_of[m.name] = m.name;
@@ -111,24 +113,23 @@ int import_cyrus_command(Context& c, const Args& args) {
       problems.push_back(m.name + ": " + name.error().detail + " (left out)");
       continue;
     }
-    if (!selected(o, name.value())) continue;
+    if (selected(o, name.value())) todo.emplace_back(&m, std::move(name.value()));
+  }
+
+  auto import_one = [&](const CyrusMailbox& m, const store::MailboxName& name,
+                        std::string_view section) {
     ++examined;
-    auto text = run("mbexamine", {cyrus_external_name(m.name, unix_sep)});
-    if (!text.ok()) {
-      problems.push_back(m.name + ": " + text.error());
-      continue;
-    }
-    auto index = parse_mbexamine(text.value());
+    auto index = parse_mbexamine(section);
     if (!index.ok()) {
       problems.push_back(m.name + ": " + index.error());
-      continue;
+      return;
     }
     auto acl = acl_of(m);
     if (!acl.ok()) {
       problems.push_back(acl.error());
-      continue;
+      return;
     }
-    store::ImportedMailbox box{name.value(), "", m.uniqueid,
+    store::ImportedMailbox box{name, "", m.uniqueid,
                                index->uidvalidity ? index->uidvalidity : m.uidvalidity,
                                index->last_uid + 1, acl.value(), {}};
     if (!o.partition.empty()) {
@@ -156,7 +157,7 @@ int import_cyrus_command(Context& c, const Args& args) {
     auto result = store::import_mailbox(c.store, box, o.dry_run);
     if (!result.ok()) {
       problems.push_back(c.store.external_name(m.name) + ": " + result.error().detail);
-      continue;
+      return;
     }
     if (result->created) ++created;
     added += result->added;
@@ -168,6 +169,44 @@ int import_cyrus_command(Context& c, const Args& args) {
                        (result->created ? "created, " : "") + std::to_string(result->added) +
                        " messages " + (o.dry_run ? "to add" : "added") +
                        (o.dry_run ? "" : " (" + std::to_string(result->linked) + " linked)"));
+    }
+  };
+  // mbexamine for a batch of mailboxes at a time: one start-up per batch, and the text of one
+  // batch in memory (about 1 KiB per message).
+  constexpr size_t kBatch = 64;
+  for (size_t first = 0; first < todo.size(); first += kBatch) {
+    const size_t end = std::min(todo.size(), first + kBatch);
+    std::vector<std::string> names;
+    for (size_t i = first; i < end; ++i) names.push_back(cyrus_external_name(todo[i].first->name, unix_sep));
+    auto text = run("mbexamine", names);
+    if (!text.ok()) {
+      // One mailbox mbexamine cannot read fails the whole run: find it by asking one at a time.
+      for (size_t i = first; i < end; ++i) {
+        auto one = run("mbexamine", {names[i - first]});
+        if (!one.ok()) {
+          problems.push_back(todo[i].first->name + ": " + one.error());
+        } else {
+          import_one(*todo[i].first, todo[i].second, one.value());
+        }
+      }
+      continue;
+    }
+    std::map<std::string, std::string_view> sections;
+    for (const auto& [shown, section] : split_mbexamine(text.value())) sections[shown] = section;
+    for (size_t i = first; i < end; ++i) {
+      auto s = sections.find(names[i - first]);
+      if (s != sections.end()) {
+        import_one(*todo[i].first, todo[i].second, s->second);
+        continue;
+      }
+      // Not found under the name it was asked by (a form of the name this parser did not
+      // expect): alone, the whole output is its.
+      auto one = run("mbexamine", {names[i - first]});
+      if (!one.ok()) {
+        problems.push_back(todo[i].first->name + ": " + one.error());
+      } else {
+        import_one(*todo[i].first, todo[i].second, one.value());
+      }
     }
   }
 

@@ -111,6 +111,32 @@ TEST(CyrusStore, Mbexamine) {
   EXPECT_FALSE(parse_mbexamine("Examining user.x... \nIOERROR: opening index\n").ok());
 }
 
+TEST(CyrusStore, MbexamineOfManyMailboxes) {
+  const char* text =
+      "Examining user.a... Mailbox Header Info:\n"
+      "  Path to mailbox: /s/user/a\n"
+      "  UIDValidity: 11  Last UID: 1\n"
+      "000001> UID:00000001   INT_DATE:5 SENTDATE:0 SAVEDATE:5 SIZE:10    \n"
+      "Examining user.a.Work... Mailbox Header Info:\n"
+      "  Path to mailbox: /s/user/a/Work\n"
+      "  UIDValidity: 12  Last UID: 0\n";
+  auto sections = split_mbexamine(text);
+  ASSERT_EQ(sections.size(), 2u);
+  EXPECT_EQ(sections[0].first, "user.a");
+  EXPECT_EQ(sections[1].first, "user.a.Work");
+  auto a = parse_mbexamine(sections[0].second);
+  ASSERT_TRUE(a.ok()) << a.error();
+  EXPECT_EQ(a->path, "/s/user/a");
+  EXPECT_EQ(a->uidvalidity, 11);
+  EXPECT_EQ(a->records.size(), 1u);
+  auto work = parse_mbexamine(sections[1].second);
+  ASSERT_TRUE(work.ok()) << work.error();
+  EXPECT_EQ(work->path, "/s/user/a/Work");
+  EXPECT_EQ(work->uidvalidity, 12);
+  EXPECT_TRUE(work->records.empty());
+  EXPECT_TRUE(split_mbexamine("").empty());
+}
+
 TEST(CyrusStore, SettingsAndNames) {
   const char* conf = "admins: cyrusadmin\nunixhierarchysep: yes\nvirtdomains: off\n";
   EXPECT_EQ(cyrus_setting(conf, "unixhierarchysep"), "yes");

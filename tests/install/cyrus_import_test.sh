@@ -41,6 +41,8 @@ stop_cyrus() {
   cyrus_pid=
 }
 trap 'stop_cyrus; cleanup' EXIT
+started=$(date +%s.%N)
+phase() { echo "$(python3 -c "import sys; print('%5.1fs' % (float(sys.argv[2]) - float(sys.argv[1])))" "$started" "$(date +%s.%N)") $*"; }
 
 # --- a private Cyrus (the set-up of shared/peers/cyrus.sh, cut down to lmtpd on a socket) ---
 mkdir -p "$c"/{etc,config,spool,socket,run/proc,run/lock,sieve,log}
@@ -118,7 +120,9 @@ for n in range(first, first + count):
 lmtp.quit()
 EOF
 }
+phase "Cyrus started"
 deliver 0 200
+phase "200 messages delivered to Cyrus"
 files=$(find "$c/spool/user" -type f -name '[0-9]*.' | wc -l)
 [ "$files" = 200 ] || fail "Cyrus stored $files message files, expected 200"
 
@@ -214,14 +218,20 @@ grep -q "dry run: 120 mailboxes (120 to create), 200 messages to add" "$tmp/dry.
 [ ! -e "$k/lib/cubby.sqlite" ] || [ "$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT COUNT(*) FROM mailboxes').fetchone()[0])" "$k/lib/cubby.sqlite")" = 0 ] \
   || fail "the dry run created mailboxes"
 
+phase "dry run"
 import_cyrus 200 0
+phase "imported"
 compare
+phase "compared"
 "$cubbyctl" -C "$k/imapd.conf" check >"$tmp/check.out" 2>&1 || { cat "$tmp/check.out" >&2; fail "cubbyctl check after the import"; }
 
 # Cyrus keeps receiving; the second import brings exactly the new messages, the third nothing.
 deliver 200 20
+phase "20 more delivered to Cyrus"
 import_cyrus 20 200
+phase "imported again"
 compare
 import_cyrus 0 220
+phase "compared, imported a third time"
 "$cubbyctl" -C "$k/imapd.conf" check >"$tmp/check.out" 2>&1 || { cat "$tmp/check.out" >&2; fail "cubbyctl check after the second import"; }
 echo "PASS"
