@@ -114,10 +114,9 @@ Result<ImportResult, Error> import_mailbox(Store& store, const ImportedMailbox& 
     l.row.internaldate = m.internaldate;
     l.row.pending = false;
     l.hard_link = link->linked;
-    l.row.stage = l.hard_link ? "import:" + std::to_string(st.st_dev) + ":" +
-                                    std::to_string(st.st_ino)
-                              : "import:" + std::to_string(mailbox.id) + ":" +
-                                    std::to_string(m.uid);
+    l.row.stage = l.hard_link
+                      ? "import:" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino)
+                      : "import:" + std::to_string(mailbox.id) + ":" + std::to_string(m.uid);
     l.flags = m.flags;
     linked.push_back(std::move(l));
   }

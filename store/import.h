@@ -38,8 +38,8 @@ namespace cubby::store {
 
 struct ImportedMessage {
   int64_t uid = 0;
-  std::string path;          // the source file, absolute
-  int64_t internaldate = 0;  // seconds since the epoch
+  std::string path;                // the source file, absolute
+  int64_t internaldate = 0;        // seconds since the epoch
   std::vector<std::string> flags;  // IMAP flags ("\\Seen", ...), kept in message_flags
 };
 
@@ -48,17 +48,17 @@ struct ImportedMailbox {
   std::string partition;  // Cubby's; the default partition when empty
   std::string uniqueid;
   int64_t uidvalidity = 0;
-  int64_t uidnext = 1;    // the source's: no UID below it is ever handed out again
-  std::string acl;        // stored form (acl.h)
+  int64_t uidnext = 1;                    // the source's: no UID below it is ever handed out again
+  std::string acl;                        // stored form (acl.h)
   std::vector<ImportedMessage> messages;  // in any order
 };
 
 struct ImportResult {
-  bool created = false;     // the mailbox was made
-  int added = 0;            // messages imported now
-  int linked = 0;           // of which hard links (the rest are copies)
-  int64_t bytes = 0;        // their bytes
-  int present = 0;          // skipped: UID below uidnext (imported before, or deleted since)
+  bool created = false;  // the mailbox was made
+  int added = 0;         // messages imported now
+  int linked = 0;        // of which hard links (the rest are copies)
+  int64_t bytes = 0;     // their bytes
+  int present = 0;       // skipped: UID below uidnext (imported before, or deleted since)
 };
 
 // Imports `box` as described above. With `dry_run` nothing is changed and the result says what

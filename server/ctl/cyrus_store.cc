@@ -61,8 +61,8 @@ class JsonReader {
     return "JSON at byte " + std::to_string(pos_) + ": " + what;
   }
   void skip() {
-    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\r' ||
-                                s_[pos_] == '\t')) {
+    while (pos_ < s_.size() &&
+           (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\r' || s_[pos_] == '\t')) {
       ++pos_;
     }
   }
@@ -84,31 +84,27 @@ class JsonReader {
       }
       if (pos_ >= s_.size()) break;
       char e = s_[pos_++];
-      switch (e) {
-        case 'n': out->push_back('\n'); break;
-        case 't': out->push_back('\t'); break;
-        case 'r': out->push_back('\r'); break;
-        case 'b': out->push_back('\b'); break;
-        case 'f': out->push_back('\f'); break;
-        case 'u': {
-          if (pos_ + 4 > s_.size()) return where("short \\u escape");
-          unsigned cp = std::strtoul(std::string(s_.substr(pos_, 4)).c_str(), nullptr, 16);
-          pos_ += 4;
-          // UTF-8 of a BMP code point (surrogate pairs are not expected in Cyrus's output).
-          if (cp < 0x80) {
-            out->push_back(static_cast<char>(cp));
-          } else if (cp < 0x800) {
-            out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-            out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-          } else {
-            out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-            out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-            out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-          }
-          break;
+      if (e == 'u') {
+        if (pos_ + 4 > s_.size()) return where("short \\u escape");
+        unsigned cp = std::strtoul(std::string(s_.substr(pos_, 4)).c_str(), nullptr, 16);
+        pos_ += 4;
+        // UTF-8 of a BMP code point (surrogate pairs are not expected in Cyrus's output).
+        if (cp < 0x80) {
+          out->push_back(static_cast<char>(cp));
+        } else if (cp < 0x800) {
+          out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+          out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+        } else {
+          out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+          out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+          out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
         }
-        default: out->push_back(e);
+        continue;
       }
+      // \n \t \r \b \f; any other escaped character stands for itself (\" \\ \/).
+      static constexpr std::string_view kFrom = "ntrbf", kTo = "\n\t\r\b\f";
+      const size_t which = kFrom.find(e);
+      out->push_back(which == std::string_view::npos ? e : kTo[which]);
     }
     if (pos_ >= s_.size()) return where("unterminated string");
     ++pos_;
@@ -189,8 +185,9 @@ std::optional<int64_t> number_after(std::string_view line, std::string_view key)
 Result<std::string, std::string> find_cyrus_tools(const std::string& given) {
   if (!given.empty()) {
     if (is_executable(given + "/ctl_mboxlist")) return given;
-    return fail(given + "/ctl_mboxlist is not an executable: --cyrus-tools must name the "
-                        "directory of Cyrus's ctl_mboxlist, quota and mbexamine");
+    return fail(given +
+                "/ctl_mboxlist is not an executable: --cyrus-tools must name the "
+                "directory of Cyrus's ctl_mboxlist, quota and mbexamine");
   }
   for (const char* dir : {"/usr/lib/cyrus/bin", "/usr/lib/cyrus-imapd", "/usr/libexec/cyrus-imapd",
                           "/usr/cyrus/bin"}) {
@@ -255,8 +252,8 @@ bool CyrusMailbox::importable() const {
     if (type.find(c) != std::string::npos) return false;
   }
   const size_t bang = name.find('!');
-  const std::string_view local = bang == std::string::npos ? std::string_view(name)
-                                                            : std::string_view(name).substr(bang + 1);
+  const std::string_view local =
+      bang == std::string::npos ? std::string_view(name) : std::string_view(name).substr(bang + 1);
   return local.substr(0, 8) != "DELETED.";
 }
 
@@ -307,8 +304,10 @@ Result<CyrusIndex, std::string> parse_mbexamine(std::string_view text) {
   bool have_header = false;
   CyrusRecord* record = nullptr;
   static const std::map<std::string_view, const char*> kSystemFlags = {
-      {"FLAG_SEEN", "\\Seen"},       {"FLAG_DRAFT", "\\Draft"},
-      {"FLAG_DELETED", "\\Deleted"}, {"FLAG_FLAGGED", "\\Flagged"},
+      {"FLAG_SEEN", "\\Seen"},
+      {"FLAG_DRAFT", "\\Draft"},
+      {"FLAG_DELETED", "\\Deleted"},
+      {"FLAG_FLAGGED", "\\Flagged"},
       {"FLAG_ANSWERED", "\\Answered"}};
   size_t start = 0;
   while (start < text.size()) {
@@ -332,7 +331,8 @@ Result<CyrusIndex, std::string> parse_mbexamine(std::string_view text) {
       auto uid = number_after(line, " UID:");
       auto date = number_after(line, "INT_DATE:");
       auto size = number_after(line, "SIZE:");
-      if (!uid || !date || !size) return fail("mbexamine: cannot read record line: " + std::string(line));
+      if (!uid || !date || !size)
+        return fail("mbexamine: cannot read record line: " + std::string(line));
       r.uid = *uid;
       r.internaldate = *date;
       r.size = *size;
@@ -360,7 +360,8 @@ Result<CyrusIndex, std::string> parse_mbexamine(std::string_view text) {
     }
   }
   if (!have_header || index.path.empty()) {
-    return fail(std::string("mbexamine: no index header (Path to mailbox, UIDValidity) in its output"));
+    return fail(
+        std::string("mbexamine: no index header (Path to mailbox, UIDValidity) in its output"));
   }
   return index;
 }

@@ -50,7 +50,7 @@ struct CyrusMailbox {
 Result<std::vector<CyrusMailbox>, std::string> parse_mboxlist_dump(std::string_view text);
 
 struct CyrusQuotaRoot {
-  std::string root;  // as printed
+  std::string root;                      // as printed
   std::optional<int64_t> storage_limit;  // bytes
   std::optional<int64_t> message_limit;
   int64_t storage_used = 0;  // bytes
@@ -64,8 +64,8 @@ struct CyrusRecord {
   int64_t uid = 0;
   int64_t internaldate = 0;
   int64_t size = 0;
-  bool expunged = false;  // FLAG_INTERNAL_EXPUNGED or _UNLINKED: no longer in the mailbox
-  bool archived = false;  // FLAG_INTERNAL_ARCHIVED: the file is on the archive partition
+  bool expunged = false;           // FLAG_INTERNAL_EXPUNGED or _UNLINKED: no longer in the mailbox
+  bool archived = false;           // FLAG_INTERNAL_ARCHIVED: the file is on the archive partition
   std::vector<std::string> flags;  // \Seen \Answered \Flagged \Deleted \Draft
 };
 struct CyrusIndex {

@@ -3,10 +3,11 @@
 //   cubbyctl import-cyrus --cyrus-config <imapd.conf> [--cyrus-tools DIR] [--partition NAME]
 //                         [--dry-run] [mailbox...]
 // Reads the Cyrus store through Cyrus's tools (cyrus_store.h): the mailbox list, each mailbox's
-// index (mbexamine, 64 mailboxes per run), the quota roots. Each mailbox is imported as store/import.h says (uniqueid, UID
-// validity, ACL, every message under its UID, hard-linked), then every quota root gets Cyrus's
-// limits and its usage is recomputed. Run again, it adds only what Cyrus received since. Named
-// mailboxes (Cubby's external form) limit it to them and the mailboxes below them.
+// index (mbexamine, 64 mailboxes per run), the quota roots. Each mailbox is imported as
+// store/import.h says (uniqueid, UID validity, ACL, every message under its UID, hard-linked),
+// then every quota root gets Cyrus's limits and its usage is recomputed. Run again, it adds only
+// what Cyrus received since. Named mailboxes (Cubby's external form) limit it to them and the
+// mailboxes below them.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -45,8 +46,10 @@ Result<std::string, std::string> acl_of(const ctl::CyrusMailbox& m) {
   if (!acl.ok()) return fail(acl.error());
   for (const auto& [who, letters] : m.acl) {
     auto rights = store::parse_rights(letters);
-    if (!rights.ok()) return fail(m.name + ": ACL entry " + who + " " + letters + ": " + rights.error());
-    if (auto e = acl->set(who, rights.value())) return fail(m.name + ": ACL entry " + who + ": " + *e);
+    if (!rights.ok())
+      return fail(m.name + ": ACL entry " + who + " " + letters + ": " + rights.error());
+    if (auto e = acl->set(who, rights.value()))
+      return fail(m.name + ": ACL entry " + who + ": " + *e);
   }
   return acl->str();
 }
@@ -129,9 +132,13 @@ int import_cyrus_command(Context& c, const Args& args) {
       problems.push_back(acl.error());
       return;
     }
-    store::ImportedMailbox box{name, "", m.uniqueid,
+    store::ImportedMailbox box{name,
+                               "",
+                               m.uniqueid,
                                index->uidvalidity ? index->uidvalidity : m.uidvalidity,
-                               index->last_uid + 1, acl.value(), {}};
+                               index->last_uid + 1,
+                               acl.value(),
+                               {}};
     if (!o.partition.empty()) {
       box.partition = o.partition;
     } else if (c.store.config().partitions.count(m.partition)) {
@@ -165,9 +172,9 @@ int import_cyrus_command(Context& c, const Args& args) {
     present += result->present;
     bytes += result->bytes;
     if (result->created || result->added > 0) {
-      events.push_back(c.store.external_name(m.name) + ": " +
-                       (result->created ? "created, " : "") + std::to_string(result->added) +
-                       " messages " + (o.dry_run ? "to add" : "added") +
+      events.push_back(c.store.external_name(m.name) + ": " + (result->created ? "created, " : "") +
+                       std::to_string(result->added) + " messages " +
+                       (o.dry_run ? "to add" : "added") +
                        (o.dry_run ? "" : " (" + std::to_string(result->linked) + " linked)"));
     }
   };
@@ -177,7 +184,8 @@ int import_cyrus_command(Context& c, const Args& args) {
   for (size_t first = 0; first < todo.size(); first += kBatch) {
     const size_t end = std::min(todo.size(), first + kBatch);
     std::vector<std::string> names;
-    for (size_t i = first; i < end; ++i) names.push_back(cyrus_external_name(todo[i].first->name, unix_sep));
+    for (size_t i = first; i < end; ++i)
+      names.push_back(cyrus_external_name(todo[i].first->name, unix_sep));
     auto text = run("mbexamine", names);
     if (!text.ok()) {
       // One mailbox mbexamine cannot read fails the whole run: find it by asking one at a time.
@@ -220,8 +228,8 @@ int import_cyrus_command(Context& c, const Args& args) {
   } else {
     for (const auto& q : quotas.value()) {
       auto known = internal_of.find(q.root);
-      auto name = store::MailboxName::from_internal(known == internal_of.end() ? q.root
-                                                                               : known->second);
+      auto name =
+          store::MailboxName::from_internal(known == internal_of.end() ? q.root : known->second);
       if (!name.ok()) {
         problems.push_back("quota root " + q.root + ": " + name.error().detail);
         continue;
@@ -270,11 +278,12 @@ int import_cyrus_command(Context& c, const Args& args) {
   } else {
     for (const auto& e : events) printf("%s\n", e.c_str());
     for (const auto& p : problems) printf("problem: %s\n", p.c_str());
-    printf("%s%d mailboxes (%d %s), %d messages %s (%d linked, %d copied, %lld bytes), "
-           "%d already here, %d quota roots, %zu problems\n",
-           o.dry_run ? "dry run: " : "", examined, created, o.dry_run ? "to create" : "created",
-           added, o.dry_run ? "to add" : "added", linked, o.dry_run ? 0 : added - linked,
-           static_cast<long long>(bytes), present, roots, problems.size());
+    printf(
+        "%s%d mailboxes (%d %s), %d messages %s (%d linked, %d copied, %lld bytes), "
+        "%d already here, %d quota roots, %zu problems\n",
+        o.dry_run ? "dry run: " : "", examined, created, o.dry_run ? "to create" : "created", added,
+        o.dry_run ? "to add" : "added", linked, o.dry_run ? 0 : added - linked,
+        static_cast<long long>(bytes), present, roots, problems.size());
   }
   return problems.empty() ? kOk : kFailed;
 }

@@ -39,6 +39,12 @@ TEST(CyrusStore, MailboxListDump) {
   EXPECT_FALSE((*boxes)[2].importable());  // a delayed delete
   EXPECT_FALSE((*boxes)[3].importable());  // remote (murder)
 
+  auto escaped = parse_mboxlist_dump(
+      "{\"user.b\": {\"uniqueid\": \"a\\\"b\\\\c\\/d\\n\\u00e9\", \"uidvalidity\": 5}}");
+  ASSERT_TRUE(escaped.ok()) << escaped.error();
+  EXPECT_EQ((*escaped)[0].name, "user.b");  // the key, when there is no "name"
+  EXPECT_EQ((*escaped)[0].uniqueid, "a\"b\\c/d\n\xc3\xa9");
+  EXPECT_EQ((*escaped)[0].uidvalidity, 5);  // a number as well as a string
   EXPECT_FALSE(parse_mboxlist_dump("{\"user.a\": {\"name\": ").ok());
   EXPECT_FALSE(parse_mboxlist_dump("user.a 0 default a\tlrs\t").ok());  // Cyrus 2.x format
 }

@@ -33,8 +33,12 @@ struct Source {
 };
 
 ImportedMailbox alice(std::vector<ImportedMessage> messages, int64_t uidnext) {
-  return ImportedMailbox{MailboxName::from_internal("user.alice").value(), "", "abcuniqueid123",
-                         1234567, uidnext, "alice\tlrswipkxtean\tanyone\tp\t",
+  return ImportedMailbox{MailboxName::from_internal("user.alice").value(),
+                         "",
+                         "abcuniqueid123",
+                         1234567,
+                         uidnext,
+                         "alice\tlrswipkxtean\tanyone\tp\t",
                          std::move(messages)};
 }
 
@@ -115,8 +119,8 @@ TEST(Import, AFileLeftByACrashedImportIsReplacedAndQuotaIsCharged) {
   TempStore t;
   t.create("user/alice");
   auto box = t.mailbox("user/alice");
-  ASSERT_FALSE(t.store().set_quota(MailboxName::from_internal("user.alice").value(), 100,
-                                   std::nullopt));
+  ASSERT_FALSE(
+      t.store().set_quota(MailboxName::from_internal("user.alice").value(), 100, std::nullopt));
   // Same UID validity as the source, as if created by an earlier run.
   ASSERT_FALSE(t.store().index().db().exec("UPDATE mailboxes SET uidvalidity = 1234567"));
   Source src(t);
