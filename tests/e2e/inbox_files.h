@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,7 @@ enum class PartitionFormat { kCyrus, kMaildir };
 
 // "Cyrus" or "Maildir", for test names.
 std::string format_name(PartitionFormat format);
+inline void PrintTo(PartitionFormat format, std::ostream* os) { *os << format_name(format); }
 // The settings lines that make the default partition of that format.
 std::vector<std::string> format_settings(PartitionFormat format);
 // The directory of user/<user>'s INBOX on a partition root of that format.
