@@ -153,27 +153,25 @@ std::optional<Error> deliver_batch(store::Store& st, const std::vector<MailboxRe
   std::sort(rows.begin(), rows.end(), [&](const auto& a, const auto& b) {
     return pool[parcels[a.first].boxes[a.second]].id < pool[parcels[b.first].boxes[b.second]].id;
   });
-  {
-    auto txn = store::Transaction::begin(index.db());
-    if (!txn.ok()) return txn.error();
-    for (const auto& [p, i] : rows) {
-      Parcel& parcel = parcels[p];
-      const MailboxRecord& box = pool[parcel.boxes[i]];
-      auto uid = index.allocate_uid(box.id);
-      if (!uid.ok()) return uid.error();
-      if (!uid.value()) return Error{Errc::kNotFound, "mailbox " + box.name + " was deleted"};
-      parcel.uids[i] = *uid.value();
-      const auto size = static_cast<int64_t>(parcel.stage.size());
-      store::MessageRecord row{box.id, parcel.uids[i], parcel.stage.guid(), size, now,
-                               parcel.stage.name(), true, std::string()};
-      if (auto e = index.insert_message(row)) return e;
-      if (duplicates) {
-        auto key = store::DuplicateKey::of(parcel.message_id, box.uniqueid, date);
-        if (auto e = index.duplicates().mark(key, parcel.uids[i], now)) return e;
-      }
-      if (auto e = quota.charge(box, size)) return e;
+  auto txn = store::Transaction::begin(index.db());
+  if (!txn.ok()) return txn.error();
+  for (const auto& [p, i] : rows) {
+    Parcel& parcel = parcels[p];
+    const MailboxRecord& box = pool[parcel.boxes[i]];
+    auto uid = index.allocate_uid(box.id);
+    if (!uid.ok()) return uid.error();
+    if (!uid.value()) return Error{Errc::kNotFound, "mailbox " + box.name + " was deleted"};
+    parcel.uids[i] = *uid.value();
+    const auto size = static_cast<int64_t>(parcel.stage.size());
+    // Durable at once (pending = 0): the COMMIT below follows the sync of its file.
+    store::MessageRecord row{box.id, parcel.uids[i], parcel.stage.guid(), size, now,
+                             parcel.stage.name(), false, std::string()};
+    if (auto e = index.insert_message(row)) return e;
+    if (duplicates) {
+      auto key = store::DuplicateKey::of(parcel.message_id, box.uniqueid, date);
+      if (auto e = index.duplicates().mark(key, parcel.uids[i], now)) return e;
     }
-    if (auto e = txn->commit()) return e;
+    if (auto e = quota.charge(box, size)) return e;
   }
   const std::string root = st.partition_root(partition);
   for (const auto& [p, i] : rows) {
@@ -185,14 +183,7 @@ std::optional<Error> deliver_batch(store::Store& st, const std::vector<MailboxRe
   }
   // One sync for the whole batch: the stage files' data, the links and the directories.
   if (::syncfs(partition_fd) != 0) return store::sys_error("syncfs " + root);
-  {
-    auto txn = store::Transaction::begin(index.db());
-    if (!txn.ok()) return txn.error();
-    for (const Parcel& parcel : parcels) {
-      if (auto e = index.clear_stage(partition, parcel.stage.name())) return e;
-    }
-    if (auto e = txn->commit()) return e;
-  }
+  if (auto e = txn->commit()) return e;
   for (Parcel& parcel : parcels) parcel.stage.remove();
   return std::nullopt;
 }

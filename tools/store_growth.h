@@ -9,18 +9,22 @@
 // RFC 5322 message (its own Message-ID, so its own GUID) delivered to `recipients` distinct
 // mailboxes drawn at random from every mailbox of the partition (the existing ones included), so
 // like a real multi-recipient delivery it is one inode hard-linked into each mailbox. The
-// deliveries go in batches of `batch` rows, each batch carried through the delivery protocol's
-// steps (docs/store-protocol.md) with one sync of each kind for the whole batch instead of one per
-// transaction:
-//   1. every message of the batch written to its own stage file (no fdatasync);
-//   2. one index transaction allocates the UIDs and inserts the rows (pending), with the quota
-//      charge and the duplicate mark a delivery makes; COMMIT;
-//   3. each row's <uid>. made as a hard link to its stage file (link_message, LinkMode::kNew);
-//   4. one syncfs() of the partition's file system makes every file and directory entry durable;
-//   5. one transaction marks the rows durable (clear_stage); the stage files are removed.
-// So a crash at any point leaves what recovery repairs (a pending row is made again from its kept
-// stage file). At the end the WAL is checkpointed into the index file, so the store looks like one
-// that has been running a while, and `cubbyctl check` accepts it.
+// deliveries go in batches of `batch` rows, each with one index transaction and one sync for the
+// whole batch instead of the delivery protocol's syncs per group (docs/store-protocol.md):
+//   1. every message of the batch is written to its own stage file (no fdatasync);
+//   2. in one index transaction: the UIDs are allocated and the rows inserted, already durable
+//      (pending = 0), with the quota charge and the duplicate mark a delivery makes; each row's
+//      <uid>. is made as a hard link to its stage file (link_message, LinkMode::kNew); one
+//      syncfs() of the partition's file system makes every file and directory entry durable;
+//      then COMMIT;
+//   3. the stage files are removed.
+// So a row is committed only once its file is durable. A crash before a COMMIT leaves that batch's
+// files without rows (strays: `cubbyctl check` names them, `cubbyctl reconstruct` adopts them) and
+// its stage files unlocked without rows, which recovery removes. Rows are written durable at once
+// rather than pending and then cleared: clear_stage()'s cost per stage file grows with the number
+// of mailboxes (its `mailbox IN (SELECT id FROM mailboxes WHERE partition = ?)`), which made the
+// fill slow on a big store. At the end the WAL is checkpointed into the index file, so the store
+// looks like one that has been running a while, and `cubbyctl check` accepts it.
 // Only Cyrus-format partitions; a Maildir partition is refused (kBadName).
 #pragma once
 
