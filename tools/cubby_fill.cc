@@ -28,11 +28,12 @@ constexpr int kOk = 0, kFailed = 1, kUsage = 64, kConfig = 78;
 constexpr const char* kUsageText =
     "usage: cubby-fill [-C settings] --mailboxes N --messages M [--recipients R] [--size BYTES]\n"
     "                  [--batch ROWS] [--seed S] [--partition NAME] [--prefix P] [--json]\n"
-    "  --mailboxes N    create user/<P><n> mailboxes until the index holds N (existing ones count)\n"
+    "  --mailboxes N    create user/<P><n> mailboxes until the index holds N (existing ones "
+    "count)\n"
     "  --messages M     add M deliveries (index rows), each message hard-linked into R mailboxes\n"
     "  --recipients R   mailboxes per message, drawn at random among all of them (default 10)\n"
     "  --size BYTES     bytes of each message (default 4096)\n"
-    "  --batch ROWS     deliveries per batch: per index transaction pair and per syncfs (default 20000)\n"
+    "  --batch ROWS     deliveries per index transaction and syncfs (default 20000)\n"
     "  --seed S         for the choice of recipients and the message text (default 1)\n"
     "  --partition NAME the partition to grow (default: the default partition)\n"
     "  --prefix P       name prefix of the new mailboxes (default g)\n"
@@ -59,18 +60,28 @@ int main(int argc, char** argv) {
   bool json = false;
   bool have_mailboxes = false, have_messages = false;
   cubby::tools::GrowthPlan plan;
-  enum { kMailboxes = 256, kMessages, kRecipients, kSize, kBatch, kSeed, kPartition, kPrefix, kJson };
+  enum {
+    kMailboxes = 256,
+    kMessages,
+    kRecipients,
+    kSize,
+    kBatch,
+    kSeed,
+    kPartition,
+    kPrefix,
+    kJson
+  };
   static const option longopts[] = {{"mailboxes", required_argument, nullptr, kMailboxes},
-                                     {"messages", required_argument, nullptr, kMessages},
-                                     {"recipients", required_argument, nullptr, kRecipients},
-                                     {"size", required_argument, nullptr, kSize},
-                                     {"batch", required_argument, nullptr, kBatch},
-                                     {"seed", required_argument, nullptr, kSeed},
-                                     {"partition", required_argument, nullptr, kPartition},
-                                     {"prefix", required_argument, nullptr, kPrefix},
-                                     {"json", no_argument, nullptr, kJson},
-                                     {"help", no_argument, nullptr, 'h'},
-                                     {nullptr, 0, nullptr, 0}};
+                                    {"messages", required_argument, nullptr, kMessages},
+                                    {"recipients", required_argument, nullptr, kRecipients},
+                                    {"size", required_argument, nullptr, kSize},
+                                    {"batch", required_argument, nullptr, kBatch},
+                                    {"seed", required_argument, nullptr, kSeed},
+                                    {"partition", required_argument, nullptr, kPartition},
+                                    {"prefix", required_argument, nullptr, kPrefix},
+                                    {"json", no_argument, nullptr, kJson},
+                                    {"help", no_argument, nullptr, 'h'},
+                                    {nullptr, 0, nullptr, 0}};
   int opt;
   while ((opt = getopt_long(argc, argv, "C:h", longopts, nullptr)) != -1) {
     uint64_t v = 0;
@@ -81,18 +92,43 @@ int main(int argc, char** argv) {
       return v;
     };
     switch (opt) {
-      case 'C': config_path = optarg; break;
-      case kMailboxes: plan.mailboxes = count(UINT32_MAX); have_mailboxes = true; break;
-      case kMessages: plan.messages = count(UINT64_MAX / 2); have_messages = true; break;
-      case kRecipients: plan.recipients = static_cast<uint32_t>(count(1000)); break;
-      case kSize: plan.size = static_cast<uint32_t>(count(64 << 20)); break;
-      case kBatch: plan.batch = static_cast<uint32_t>(count(10000000)); break;
-      case kSeed: plan.seed = count(UINT64_MAX); break;
-      case kPartition: plan.partition = optarg; break;
-      case kPrefix: plan.prefix = optarg; break;
-      case kJson: json = true; break;
-      case 'h': printf("%s", kUsageText); return kOk;
-      default: return complain(kUsage, kUsageText);
+      case 'C':
+        config_path = optarg;
+        break;
+      case kMailboxes:
+        plan.mailboxes = count(UINT32_MAX);
+        have_mailboxes = true;
+        break;
+      case kMessages:
+        plan.messages = count(UINT64_MAX / 2);
+        have_messages = true;
+        break;
+      case kRecipients:
+        plan.recipients = static_cast<uint32_t>(count(1000));
+        break;
+      case kSize:
+        plan.size = static_cast<uint32_t>(count(64 << 20));
+        break;
+      case kBatch:
+        plan.batch = static_cast<uint32_t>(count(10000000));
+        break;
+      case kSeed:
+        plan.seed = count(UINT64_MAX);
+        break;
+      case kPartition:
+        plan.partition = optarg;
+        break;
+      case kPrefix:
+        plan.prefix = optarg;
+        break;
+      case kJson:
+        json = true;
+        break;
+      case 'h':
+        printf("%s", kUsageText);
+        return kOk;
+      default:
+        return complain(kUsage, kUsageText);
     }
   }
   if (optind != argc || !have_mailboxes || !have_messages || plan.recipients == 0 ||
@@ -120,23 +156,24 @@ int main(int argc, char** argv) {
   const auto& r = report.value();
   const double rate = r.message_seconds > 0 ? r.messages / r.message_seconds : 0;
   if (json) {
-    printf("{\"mailboxes_created\": %llu, \"mailboxes\": %llu, \"messages\": %llu, \"files\": %llu, "
-           "\"bytes\": %llu, \"batches\": %llu, \"mailbox_seconds\": %.3f, \"message_seconds\": %.3f, "
-           "\"checkpoint_seconds\": %.3f, \"messages_per_second\": %.0f}\n",
-           static_cast<unsigned long long>(r.mailboxes_created),
-           static_cast<unsigned long long>(r.mailboxes), static_cast<unsigned long long>(r.messages),
-           static_cast<unsigned long long>(r.files), static_cast<unsigned long long>(r.bytes),
-           static_cast<unsigned long long>(r.batches), r.mailbox_seconds, r.message_seconds,
-           r.checkpoint_seconds, rate);
+    printf(
+        "{\"mailboxes_created\": %llu, \"mailboxes\": %llu, \"messages\": %llu, \"files\": %llu, "
+        "\"bytes\": %llu, \"batches\": %llu, \"mailbox_seconds\": %.3f, \"message_seconds\": %.3f, "
+        "\"checkpoint_seconds\": %.3f, \"messages_per_second\": %.0f}\n",
+        static_cast<unsigned long long>(r.mailboxes_created),
+        static_cast<unsigned long long>(r.mailboxes), static_cast<unsigned long long>(r.messages),
+        static_cast<unsigned long long>(r.files), static_cast<unsigned long long>(r.bytes),
+        static_cast<unsigned long long>(r.batches), r.mailbox_seconds, r.message_seconds,
+        r.checkpoint_seconds, rate);
   } else {
-    printf("mailboxes: %llu created in %.1f s, %llu on the partition\n"
-           "messages:  %llu deliveries (%llu files, %llu bytes) in %llu batches, %.1f s: %.0f/s\n"
-           "checkpoint of the index: %.1f s\n",
-           static_cast<unsigned long long>(r.mailboxes_created), r.mailbox_seconds,
-           static_cast<unsigned long long>(r.mailboxes), static_cast<unsigned long long>(r.messages),
-           static_cast<unsigned long long>(r.files), static_cast<unsigned long long>(r.bytes),
-           static_cast<unsigned long long>(r.batches), r.message_seconds, rate,
-           r.checkpoint_seconds);
+    printf(
+        "mailboxes: %llu created in %.1f s, %llu on the partition\n"
+        "messages:  %llu deliveries (%llu files, %llu bytes) in %llu batches, %.1f s: %.0f/s\n"
+        "checkpoint of the index: %.1f s\n",
+        static_cast<unsigned long long>(r.mailboxes_created), r.mailbox_seconds,
+        static_cast<unsigned long long>(r.mailboxes), static_cast<unsigned long long>(r.messages),
+        static_cast<unsigned long long>(r.files), static_cast<unsigned long long>(r.bytes),
+        static_cast<unsigned long long>(r.batches), r.message_seconds, rate, r.checkpoint_seconds);
   }
   return kOk;
 }

@@ -50,10 +50,10 @@ std::string rfc5322_date(time_t when) {
 // A short list of words for bodies that read like text (so a compressing file system or a
 // deduplicating one cannot make them cheaper than mail is).
 constexpr const char* kWords[] = {
-    "the",     "mailbox", "message", "delivery", "store",  "index",   "quota",   "server",
-    "cyrus",   "lmtp",    "report",  "meeting",  "today",  "attached", "please", "review",
+    "the",     "mailbox", "message", "delivery", "store",   "index",    "quota",  "server",
+    "cyrus",   "lmtp",    "report",  "meeting",  "today",   "attached", "please", "review",
     "project", "numbers", "budget",  "thanks",   "regards", "schedule", "update", "question",
-    "answer",  "week",    "monday",  "friday",   "office", "invoice", "order",   "shipping"};
+    "answer",  "week",    "monday",  "friday",   "office",  "invoice",  "order",  "shipping"};
 
 // Keeps as many Stage files open as a batch needs: the soft limit of open files goes up to the
 // hard one.
@@ -122,8 +122,9 @@ class QuotaCharges {
     if (it == roots_.end()) {
       auto root = index_.quotas().root_of(box.name);
       if (!root.ok()) return root.error();
-      it = roots_.emplace(box.id, root.value() ? std::optional<std::string>(root.value()->name)
-                                               : std::nullopt)
+      it = roots_
+               .emplace(box.id, root.value() ? std::optional<std::string>(root.value()->name)
+                                             : std::nullopt)
                .first;
     }
     if (!it->second) return std::nullopt;
@@ -164,8 +165,9 @@ std::optional<Error> deliver_batch(store::Store& st, const std::vector<MailboxRe
     parcel.uids[i] = *uid.value();
     const auto size = static_cast<int64_t>(parcel.stage.size());
     // Durable at once (pending = 0): the COMMIT below follows the sync of its file.
-    store::MessageRecord row{box.id, parcel.uids[i], parcel.stage.guid(), size, now,
-                             parcel.stage.name(), false, std::string()};
+    store::MessageRecord row{
+        box.id, parcel.uids[i], parcel.stage.guid(), size, now, parcel.stage.name(),
+        false,  std::string()};
     if (auto e = index.insert_message(row)) return e;
     if (duplicates) {
       auto key = store::DuplicateKey::of(parcel.message_id, box.uniqueid, date);
@@ -176,9 +178,9 @@ std::optional<Error> deliver_batch(store::Store& st, const std::vector<MailboxRe
   const std::string root = st.partition_root(partition);
   for (const auto& [p, i] : rows) {
     const Parcel& parcel = parcels[p];
-    auto link = store::link_message(parcel.stage.path(), root, pool[parcel.boxes[i]].dir,
-                                    parcel.uids[i], st.config().single_instance,
-                                    store::LinkMode::kNew);
+    auto link =
+        store::link_message(parcel.stage.path(), root, pool[parcel.boxes[i]].dir, parcel.uids[i],
+                            st.config().single_instance, store::LinkMode::kNew);
     if (!link.ok()) return link.error();
   }
   // One sync for the whole batch: the stage files' data, the links and the directories.
@@ -195,7 +197,8 @@ std::string growth_message(uint64_t seed, uint64_t n, uint32_t size, const std::
   std::string text;
   text.reserve(size + 128);
   text += "Return-Path: <sender@example.com>\r\n";
-  text += "Received: from fill.localhost by bench.localhost (cubby-fill) with LMTP; " + date + "\r\n";
+  text +=
+      "Received: from fill.localhost by bench.localhost (cubby-fill) with LMTP; " + date + "\r\n";
   text += "Message-ID: " + message_id(seed, n) + "\r\n";
   text += "Date: " + date + "\r\n";
   text += "From: Sender <sender@example.com>\r\n";
@@ -233,7 +236,8 @@ Result<GrowthReport, Error> grow_store(store::Store& st, const GrowthPlan& plan,
                                           "\" is a Maildir partition: only Cyrus-format "
                                           "partitions can be grown"});
   }
-  if (plan.batch == 0) return fail(Error{Errc::kBadName, "the batch must hold one delivery at least"});
+  if (plan.batch == 0)
+    return fail(Error{Errc::kBadName, "the batch must hold one delivery at least"});
   // A large page cache: a batch touches pages all over the messages table.
   if (auto e = st.index().db().exec("PRAGMA cache_size = -262144")) return fail(*e);
 
@@ -250,8 +254,8 @@ Result<GrowthReport, Error> grow_store(store::Store& st, const GrowthPlan& plan,
     return fail(Error{Errc::kNotFound, "no mailbox on partition \"" + partition + "\" to fill"});
   }
   raise_open_files_limit();
-  const uint32_t recipients =
-      static_cast<uint32_t>(std::min<uint64_t>(std::max<uint32_t>(plan.recipients, 1), pool.size()));
+  const uint32_t recipients = static_cast<uint32_t>(
+      std::min<uint64_t>(std::max<uint32_t>(plan.recipients, 1), pool.size()));
   // Stage files held open at once: one per message of a batch; leave room for SQLite and the rest.
   const uint64_t limit = open_files_limit();
   const uint64_t batch_files = std::max<uint64_t>(1, (limit > 128 ? limit - 64 : 64) - 64);
@@ -289,7 +293,8 @@ Result<GrowthReport, Error> grow_store(store::Store& st, const GrowthPlan& plan,
       const std::string to = pool[boxes[0]].name.substr(pool[boxes[0]].name.rfind('.') + 1);
       const std::string text = growth_message(plan.seed, n, plan.size, to, date);
       if (auto e = stage->append(text)) return fail(*e);
-      parcels.push_back(Parcel{std::move(stage.value()), message_id(plan.seed, n), std::move(boxes), {}});
+      parcels.push_back(
+          Parcel{std::move(stage.value()), message_id(plan.seed, n), std::move(boxes), {}});
       ++report.files;
       report.bytes += text.size();
       planned += k;

@@ -39,11 +39,11 @@
 namespace cubby::tools {
 
 struct GrowthPlan {
-  uint64_t mailboxes = 0;  // the index holds at least this many mailboxes afterwards
-  uint64_t messages = 0;   // deliveries (index rows, <uid>. links) to add
+  uint64_t mailboxes = 0;    // the index holds at least this many mailboxes afterwards
+  uint64_t messages = 0;     // deliveries (index rows, <uid>. links) to add
   uint32_t recipients = 10;  // mailboxes per message (fewer when there are fewer mailboxes)
   uint32_t size = 4096;      // bytes of each message as stored (at least a few hundred)
-  uint32_t batch = 20000;    // deliveries per batch (per pair of transactions and per syncfs)
+  uint32_t batch = 20000;    // deliveries per batch (one index transaction, one syncfs)
   uint64_t seed = 1;         // for the choice of recipients and the messages' words
   std::string partition;     // "" = the default partition
   std::string prefix = "g";  // new mailboxes are user/<prefix><n>

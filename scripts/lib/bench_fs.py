@@ -17,9 +17,9 @@ so that `cyrus.sh reset` stays fast. The peers the bench starts live in the name
 same mount.
 
 Clean-up, also after an error, ^C or SIGTERM: the mounts are undone and the image removed; the loop
-device is attached with autoclear, so it is freed when its last mount goes. A SIGKILL leaves no
-mount and no loop device either (the namespace's mounts go with its last process), only the image
-file in /var/tmp/cubby-bench-fs-*.
+device is attached with autoclear, so it is freed when its last mount goes. After a SIGKILL the
+mounts and the loop device go with the namespace's last process (once a server the bench started
+has ended too); only the image file stays, in /var/tmp/cubby-bench-fs-*.
 """
 
 import os

@@ -61,8 +61,9 @@ TEST(StoreGrowth, MakesTheMailboxesAndDeliveriesAskedForAndCheckAcceptsTheStore)
   EXPECT_EQ(count_rows(t.store(), "SELECT count(*) FROM messages WHERE pending = 1"), 0);
   EXPECT_EQ(count_rows(t.store(), "SELECT count(*) FROM messages WHERE size <> 2000"), 0);
   // Each message went to distinct mailboxes, as one inode (check verified the inode).
-  EXPECT_EQ(count_rows(t.store(), "SELECT count(*) FROM (SELECT stage, mailbox FROM messages "
-                                  "GROUP BY stage, mailbox HAVING count(*) > 1)"),
+  EXPECT_EQ(count_rows(t.store(),
+                       "SELECT count(*) FROM (SELECT stage, mailbox FROM messages "
+                       "GROUP BY stage, mailbox HAVING count(*) > 1)"),
             0);
   EXPECT_EQ(count_rows(t.store(), "SELECT count(DISTINCT stage) FROM messages"), 101);
   const auto box = t.mailbox("user/g0");
