@@ -11,10 +11,11 @@ mounts a tmpfs instead (no disk: syncs cost nothing, the CPU's ceiling).
 The peers' scripts (/work/shared/peers/*.sh) have their stores at fixed paths under /tmp/peers and
 no option to move them. So the bench runs in its own mount namespace (unshare --mount, private
 propagation: nothing it mounts is seen outside it) and, with --compare, mounts a directory of the
-new file system over /tmp/peers there, after stopping the peers (so a peer started before, outside,
-is not left running with its store hidden); the Cyrus template is copied in first, if there is one,
-so that `cyrus.sh reset` stays fast. The peers the bench starts live in the namespace and see the
-same mount.
+new file system over /tmp/peers there; the Cyrus template is copied in first, if there is one, so
+that `cyrus.sh reset` stays fast. The peers the bench starts live in the namespace and see the same
+mount. It refuses to start while a peer is running (someone else's benchmark): the peers' TCP
+ports are the machine's, and cyrus.sh's stop kills leftover Cyrus processes by their command line
+in every namespace, so two --compare runs at once disturb each other, with or without --fs.
 
 Clean-up, also after an error, ^C or SIGTERM: the mounts are undone and the image removed; the loop
 device is attached with autoclear, so it is freed when its last mount goes. After a SIGKILL the
@@ -137,9 +138,13 @@ class ScratchFileSystem:
         return tempfile.mkdtemp(prefix="cubby-bench-", dir=self.mountpoint)
 
     def take_peers(self):
-        """--compare: the peers' stores (/tmp/peers) on this file system, seen in this namespace only."""
-        for script in ("cyrus.sh", "dovecot.sh"):
-            run([f"{PEERS_SCRIPTS}/{script}", "stop"])
+        """--compare: the peers' stores (/tmp/peers) on this file system, seen in this namespace only.
+        Refused while a peer runs: it is someone else's (another benchmark), its TCP ports would
+        clash with ours, and its store would be hidden from its own scripts here."""
+        running = [s for s in ("cyrus.sh", "dovecot.sh") if run([f"{PEERS_SCRIPTS}/{s}", "status"]).returncode == 0]
+        if running:
+            raise RuntimeError(f"a peer is running ({', '.join(running)} status): another benchmark? "
+                               f"Wait for it, or stop it with {PEERS_SCRIPTS}/<peer>.sh stop")
         target = os.path.join(self.mountpoint, "peers")
         os.makedirs(target)
         os.chmod(target, 0o755)
@@ -220,6 +225,9 @@ def open_scratch(kind, workloads, grow, compare, keep, describe):
         raise SystemExit(f"bench: --fs {kind}: {e}")
     atexit.register(fs.close, keep)
     if compare:
-        fs.take_peers()
+        try:
+            fs.take_peers()
+        except RuntimeError as e:
+            raise SystemExit(f"bench: --fs {kind} --compare: {e}")
     describe(fs.description)
     return fs.scratch()
