@@ -27,6 +27,10 @@ links (issue 12), and its fsyncs/msg against the cubby row's. "No more fsyncs th
 most FSYNC_SLACK (0.1) more per message": group commit makes the figure vary by a few hundredths
 between runs of one build.
 
+--grow (scripts/lib/bench_grow.py) runs each workload also on a store first grown by cubby-fill and
+reports the index size per message; --fs (scripts/lib/bench_fs.py) puts the stores on a fresh
+journaled ext4, an XFS or a tmpfs made for the run. Their modules say how.
+
 How each figure is measured:
   seconds         wall time of smtp-source (connect to last QUIT).
   fsyncs/msg      fsync, fdatasync, sync_file_range and syncfs calls made by the server's processes
@@ -59,6 +63,9 @@ import sys
 import tempfile
 import threading
 import time
+
+import bench_fs
+import bench_grow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(ROOT, "build", "bin")  # --bin changes it
@@ -533,6 +540,7 @@ class Result:
     command: str = ""
     setup: str = ""  # what was done to the store before smtp-source ran, beyond the mailboxes
     errors: list = dataclasses.field(default_factory=list)
+    growth: dict | None = None  # --grow: the fill and the index's size (bench_grow.py)
 
     @property
     def expected(self):
@@ -573,10 +581,11 @@ def run_own(w, messages, args, directory):
         instance.install_sieve(users, SIEVE_FOLDER, SIEVE_SCRIPT)
         result.setup = (f"for each of the {len(users)} users: cubbyctl mailbox create user/<u>/{SIEVE_FOLDER}; "
                         f"cubbyctl sieve put <u> bench {os.path.join(directory, 'bench.sieve')}; cubbyctl sieve activate <u> bench")
+    result.growth = bench_grow.prepare(instance, w, args, BIN, log)  # --grow: fills a +grown store
     instance.start()
     since = time.time()
     try:
-        landed0, _ = store.messages()
+        landed0, inodes0 = store.messages()  # a +grown store holds messages already
         bytes0 = store.bytes_on_disk()
         io0 = tree_io(instance.master)
         sampler = RssSampler(instance.master)
@@ -588,10 +597,11 @@ def run_own(w, messages, args, directory):
         result.peak_rss_kib, result.workers = sampler.peak_kib, len(sampler.workers)
     finally:
         instance.stop()
+    bench_grow.finish(result.growth, instance)
     if instance.trace:
         result.syncs = instance.trace.counts(since)
-    landed, result.inodes = store.messages()
-    result.landed = landed - landed0
+    landed, inodes = store.messages()
+    result.landed, result.inodes = landed - landed0, inodes - inodes0
     if w.sieve:
         result.filed = store.messages(SIEVE_FOLDER)[0]
         if result.filed != result.expected:
@@ -807,6 +817,8 @@ def provenance(args):
         layout = ("a Cyrus-layout and a Maildir partition (rows cubby, cubby-maildir)" if args.compare
                   else "a Maildir partition (partitionformat: maildir)" if args.format == "maildir" else "a Cyrus-layout partition")
         lines.append(f"cubby: {BIN} ({built}); fresh store per workload, {layout}")
+    if getattr(args, "fs_description", None):
+        lines.append(f"stores: {args.fs_description}")
     version = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "postfix"], capture_output=True, text=True).stdout
     lines.append(f"driver: smtp-source (postfix {version or '?'}) -L{' -d' if args.reuse else ''}; "
                  f"machine: {os.cpu_count()} CPUs, {os.uname().release}")
@@ -1077,6 +1089,13 @@ def main():
                         "not W2S) and smtp-sink, then one table with ratios and the goals")
     parser.add_argument("--timeout", type=int, default=900, help="seconds one workload may take (default 900)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (stores, logs, traces)")
+    parser.add_argument("--grow", metavar="MAILBOXES,MESSAGES", help="own instance: run each workload on an empty store and again (as <workload>+grown) "
+                        "on one first grown by cubby-fill to MAILBOXES mailboxes and MESSAGES deliveries (e.g. 10k,1M); adds the index size per message "
+                        "and the grown/empty ratio (scripts/lib/bench_grow.py)")
+    parser.add_argument("--grow-recipients", type=int, default=10, metavar="R", help="with --grow: mailboxes each filler message is hard-linked into (default 10, as W2)")
+    parser.add_argument("--fs", choices=bench_fs.KINDS, default="root", help="where the stores live: root (a temporary directory on the root file system, the default), "
+                        "or a fresh ext4 (journaled) or xfs on a loop device, or a tmpfs, made for the run and removed after it; with --compare the peers' stores too "
+                        "(scripts/lib/bench_fs.py)")
     args = parser.parse_args()
     global BIN
     if args.bin:
@@ -1097,6 +1116,17 @@ def main():
         parser.error("--bin, --tcp-port and --format are for the private instance, not --target")
     if args.target and any(WORKLOADS[n].sieve for n in names if n in WORKLOADS):
         parser.error("W2S installs Sieve scripts in the private instance: not with --target")
+    if args.grow and (args.target or args.compare):
+        parser.error("--grow grows the private instance's store: no --target or --compare")
+    if args.grow and args.format == "maildir":
+        parser.error("--grow fills a Cyrus-layout partition (cubby-fill refuses Maildir): not with --format maildir")
+    if args.fs != "root" and args.target:
+        parser.error("--fs makes the file system of the private instance (and of the peers with --compare): no --target")
+    if args.grow_recipients < 1:
+        parser.error("--grow-recipients must be at least 1")
+    args.grow_plan = bench_grow.parse(args.grow) if args.grow else None
+    if args.grow_plan and not os.access(os.path.join(BIN, "cubby-fill"), os.X_OK):
+        raise SystemExit(f"bench: cubby-fill not built in {BIN} (--grow needs it)")
     if args.target:
         if args.target.startswith("unix:"):
             args.target = "unix:" + user_path(args.target[len("unix:") :])
@@ -1110,7 +1140,17 @@ def main():
     if os.geteuid() != 0 and (args.pid or not args.target) and not args.no_strace:
         log("bench: not root: strace and /proc/<pid>/io of other users' processes may be refused")
 
-    scratch = tempfile.mkdtemp(prefix="cubby-bench-")
+    runs = [WORKLOADS[n] for n in names]
+    if args.grow_plan:
+        runs = bench_grow.pair(runs, dataclasses.replace)
+    if args.fs != "root":
+        bench_fs.enter_namespace(os.path.abspath(__file__), sys.argv[1:])
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # the file system is undone
+    sized = compare_workloads(names) if args.compare else runs
+    scratch = bench_fs.open_scratch(
+        args.fs, [(max(1, round(w.messages * args.scale)), w.size, w.recipients, bench_grow.is_grown(w)) for w in sized],
+        args.grow_plan + (args.grow_recipients,) if args.grow_plan else None, args.compare, args.keep,
+        lambda text: setattr(args, "fs_description", text))
     if args.compare:
         try:
             return run_compare(args, names, scratch)
@@ -1121,8 +1161,8 @@ def main():
                 shutil.rmtree(scratch, ignore_errors=True)
     results = []
     try:
-        for name in names:
-            w = WORKLOADS[name]
+        for w in runs:
+            name = w.name
             messages = max(1, round(w.messages * args.scale))
             directory = os.path.join(scratch, name)
             os.makedirs(directory)
@@ -1147,10 +1187,13 @@ def main():
         print()
         print("goal (issue 13; Sieve at delivery):")
         print(sieve_goal(by_name.get("W2S"), by_name.get("W2")))
+    if args.grow_plan:
+        print()
+        print(bench_grow.table(results, lambda r: r.expected / r.seconds if r.seconds and ok(r) else None, args))
     print()
     print(provenance(args))
     failed = [r for r in results if r.errors or (r.landed is not None and r.landed != r.expected)]
-    return 1 if failed or len(results) < len(names) else 0
+    return 1 if failed or len(results) < len(runs) else 0
 
 
 if __name__ == "__main__":
