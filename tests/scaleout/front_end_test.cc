@@ -4,7 +4,8 @@
 // 20 recipients spread over the back ends must arrive exactly once each, on the right back end, as
 // one inode per back end per message, with the replies in RCPT order (each back end's 250 carries
 // its own servername in SESSIONID). With one back end stopped, its recipients get 451 4.4.3 and
-// the others are delivered.
+// the others are delivered. With PostgreSQL stopped, users the front end knows keep receiving
+// and a user it does not know yet is deferred.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -90,7 +91,7 @@ class FrontEndTest : public ::testing::Test {
     options.settings = {"directory_backend: postgresql", "directory_conninfo: " + pg_->conninfo(),
                         "directory_cache_seconds: 30s", "servername: fe"};
     options.extra_services = {"  lmtpfe cmd=\"lmtpd -P -a\" listen=\"127.0.0.1:" +
-                              std::to_string(front_port_) + "\" prefork=1"};
+                              std::to_string(front_port_) + "\" prefork=1 maxchild=1"};
     front_ = std::make_unique<CubbyInstance>(options);
     auto error = front_->start();
     ASSERT_FALSE(error) << *error;
@@ -150,6 +151,7 @@ class FrontEndTest : public ::testing::Test {
 
   void expect_stored_once(const std::map<std::string, std::vector<int>>& sent);
   void defer_only_the_recipients_of_a_back_end_that_is_down();
+  void keep_delivering_to_known_users_while_postgres_is_down();
 
   std::unique_ptr<test::PgCluster> pg_;
   std::vector<std::unique_ptr<TempDir>> roots_;
@@ -193,8 +195,40 @@ TEST_F(FrontEndTest, ThreeBackEndsOneFrontEnd) {
   EXPECT_EQ(client.command("QUIT").code, 221);
   expect_stored_once(sent);
 
-  // Then one back end goes down (in the same test: each set-up costs four masters and an initdb).
+  // Then one back end goes down (in the same test: each set-up costs four masters and an initdb),
+  // and then PostgreSQL.
   defer_only_the_recipients_of_a_back_end_that_is_down();
+  keep_delivering_to_known_users_while_postgres_is_down();
+}
+
+// PostgreSQL stopped: users the front end has looked up keep receiving mail (its cache), a user
+// it has not looked up yet is deferred (451 4.4.3 at RCPT), not bounced.
+void FrontEndTest::keep_delivering_to_known_users_while_postgres_is_down() {
+  directory::PostgresDirectory admin(pg_->conninfo());
+  ASSERT_EQ(admin.assign("newbie", {"127.0.0.1:" + std::to_string(backends_[0]->tcp_port()),
+                                    "default"}),
+            std::nullopt);
+  ASSERT_EQ(pg_->stop(), "");
+  LmtpClient client;
+  ASSERT_TRUE(client.connect_tcp(front_port_)) << client.error();
+  ASSERT_EQ(client.read_reply().code, 220);
+  ASSERT_EQ(client.command("LHLO test.example").code, 250);
+  ASSERT_EQ(client.command("MAIL FROM:<sender@example.org>").code, 250);
+  EXPECT_EQ(client.command("RCPT TO:<user0@example.org>").code, 250);
+  auto newbie = client.command("RCPT TO:<newbie@example.org>");
+  EXPECT_EQ(newbie.code, 451) << newbie.text();
+  EXPECT_EQ(newbie.enhanced(), "4.4.3") << newbie.text();
+  EXPECT_EQ(client.command("RCPT TO:<user1@example.org>").code, 250);
+  ASSERT_EQ(client.command("DATA").code, 354);
+  ASSERT_TRUE(client.send_data("Subject: pg down\r\nX-Test-Id: pgdown\r\n\r\nhello\r\n"));
+  auto final = client.read_replies(2);
+  ASSERT_EQ(final.size(), 2u);
+  EXPECT_EQ(final[0].code, 250) << final[0].text();
+  EXPECT_EQ(final[1].code, 250) << final[1].text();
+  for (int b = 0; b < 2; ++b) {
+    ASSERT_TRUE(backends_[b]->wait_settled(20s));
+    EXPECT_EQ(stored_on(b).count("pgdown"), 1u) << "be" << b;
+  }
 }
 
 void FrontEndTest::expect_stored_once(const std::map<std::string, std::vector<int>>& sent) {
