@@ -204,11 +204,21 @@ TEST_F(FrontEndTest, ThreeBackEndsOneFrontEnd) {
 // PostgreSQL stopped: users the front end has looked up keep receiving mail (its cache), a user
 // it has not looked up yet is deferred (451 4.4.3 at RCPT), not bounced.
 void FrontEndTest::keep_delivering_to_known_users_while_postgres_is_down() {
-  directory::PostgresDirectory admin(pg_->conninfo());
-  ASSERT_EQ(admin.assign("newbie", {"127.0.0.1:" + std::to_string(backends_[0]->tcp_port()),
-                                    "default"}),
-            std::nullopt);
+  // Placed with cubbyctl (on the front end's settings), as an administrator would.
+  const std::string be0 = "127.0.0.1:" + std::to_string(backends_[0]->tcp_port());
+  auto set = front_->ctl({"directory", "set", "newbie", be0});
+  ASSERT_EQ(set.exit_code, 0) << set.describe();
+  auto located = front_->ctl({"directory", "locate", "newbie"});
+  ASSERT_EQ(located.exit_code, 0) << located.describe();
+  EXPECT_EQ(located.out, be0 + " default\n");
+  EXPECT_EQ(front_->ctl({"directory", "locate", "nosuchuser"}).exit_code, 2);
+  auto listed = front_->ctl({"directory", "list", "--json"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.describe();
+  EXPECT_NE(listed.out.find("\"user\":\"newbie\""), std::string::npos) << listed.out;
+
   ASSERT_EQ(pg_->stop(), "");
+  // cubbyctl asks PostgreSQL itself, never a cache: it fails while the front end delivers.
+  EXPECT_EQ(front_->ctl({"directory", "locate", "user0"}).exit_code, 1);
   LmtpClient client;
   ASSERT_TRUE(client.connect_tcp(front_port_)) << client.error();
   ASSERT_EQ(client.read_reply().code, 220);
