@@ -164,6 +164,20 @@ constexpr OptionSpec kOptions[] = {
   integer("store_commit_batch", "256", 1, kIntMax,
           "Most transactions committed together in one index transaction (group commit)."),
 
+  // The mailbox directory (docs/scale-out.md).
+  choice("directory_backend", "local", "local|postgresql",
+         "Where lmtpd -P (the LMTP front end) looks up each user's back end: local (no directory; "
+         "a single machine) or postgresql (directory_conninfo)."),
+  text("directory_conninfo", "",
+       "libpq connection string of the mailbox directory, e.g. 'host=db1,db2 dbname=cubby "
+       "target_session_attrs=any'."),
+  duration("directory_cache_seconds", "30s",
+           "How long the front end answers a known user from its cache without asking the "
+           "directory; 0 asks every time."),
+  duration("directory_stale_seconds", "10m",
+           "How long past directory_cache_seconds a cached answer is still used while the "
+           "directory is unreachable."),
+
   // Processes.
   duration("master_shutdown_timeout", "300s",
            "On SIGTERM, how long the master lets workers finish before killing them."),

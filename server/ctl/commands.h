@@ -33,6 +33,8 @@ int stats_command(Context& c, const Args& args);
 int recover_command(Context& c, const Args& args);
 int sieve_command(Context& c, const Args& args);  // put get list activate deactivate delete check test
 int import_cyrus_command(Context& c, const Args& args);  // import-cyrus (import_command.cc)
+// list locate set remove; needs no store (directory_commands.cc)
+int directory_command(const conf::Settings& settings, const Args& args, bool json);
 
 // Shared by the commands.
 struct Found {

@@ -71,6 +71,8 @@ int main(int argc, char** argv) {
   // the store: as root, do that as the service user, so that what it creates belongs to lmtpd's
   // user.
   if (command == "status") return cubby::server::status_command(settings.value(), args, json);
+  // `directory` talks to PostgreSQL (directory_commands.cc): no store, no service user needed.
+  if (command == "directory") return ctl::directory_command(settings.value(), args, json);
   if (auto e = cubby::server::become_service_user(settings.value())) {
     return ctl::complain(ctl::kConfig, *e);
   }

@@ -181,6 +181,8 @@ const char* usage_text() {
          "                                          hard-linked); run again for what arrived since\n"
          "  config                     the effective settings and where each comes from\n"
          "  status [--metrics]         ask the running cubby-master about services and workers\n"
+         "  directory list | directory locate|remove <user>   the mailbox directory in PostgreSQL\n"
+         "  directory set <user> <backend> [partition]        (docs/scale-out.md)\n"
          "exit codes: 0 done, 1 problems found or failed, 2 no such mailbox/message/root,\n"
          "            3 name taken, 64 usage, 78 configuration error";
 }

@@ -3,8 +3,11 @@
 // sockets systemd passes (LISTEN_FDS), or the one connection inetd/xinetd put on stdin; see
 // server/lmtpd/activation.h and docs/master.md.
 //
-//   lmtpd [-C settings] [-a] [-D] [-U uses] [-T seconds]
+//   lmtpd [-C settings] [-a] [-P] [-D] [-U uses] [-T seconds]
 //     -a  pre-authenticate TCP peers (as Cyrus: only for trusted networks)
+//     -P  LMTP front end (as Cyrus's lmtpproxyd): no store; each recipient is looked up in the
+//         mailbox directory (directory_*) and the message forwarded to the back ends
+//         (server/proxy/, docs/scale-out.md)
 //     -D  log to stderr at debug level
 //     -U  exit after serving this many connections
 //     -T  exit after this many seconds (T to 2T-1, at random) without a session, once one was
@@ -30,7 +33,11 @@
 #include "conf/settings.h"
 #include "server/lmtpd/access_policy.h"
 #include "server/lmtpd/activation.h"
+#include "directory/open_directory.h"
 #include "server/lmtpd/delivery_metrics.h"
+#include "server/lmtpd/front_end_carrier.h"
+#include "server/lmtpd/message_carrier.h"
+#include "server/proxy/front_end_backend.h"
 #include "server/lmtpd/store_backend.h"
 #include "server/lmtpd/worker.h"
 #include "server/lmtpd/worker_recycling.h"
@@ -39,6 +46,7 @@
 #include "server/process/worker_protocol.h"
 #include "store/committer.h"
 #include "store/config.h"
+#include "store/recipient.h"
 #include "store/recovery.h"
 #include "store/store.h"
 
@@ -65,19 +73,20 @@ cubby::lmtp::EngineConfig engine_config(const cubby::conf::Settings& s) {
 
 int main(int argc, char** argv) {
   std::string config_path = "/etc/cubby/imapd.conf";
-  bool preauth = false, debug = false;
+  bool preauth = false, debug = false, front_end = false;
   long uses = 0, idle_seconds = 60;
   int opt;
-  while ((opt = getopt(argc, argv, "C:aDU:T:X")) != -1) {
+  while ((opt = getopt(argc, argv, "C:aPDU:T:X")) != -1) {
     switch (opt) {
       case 'C': config_path = optarg; break;
       case 'a': preauth = true; break;
+      case 'P': front_end = true; break;
       case 'D': debug = true; break;
       case 'U': uses = std::strtol(optarg, nullptr, 10); break;
       case 'T': idle_seconds = std::max(0L, std::strtol(optarg, nullptr, 10)); break;
       case 'X': break;  // Cyrus's stdin mode: we detect it by ourselves
       default:
-        fprintf(stderr, "usage: lmtpd [-C settings] [-a] [-D] [-U uses] [-T seconds]\n");
+        fprintf(stderr, "usage: lmtpd [-C settings] [-a] [-P] [-D] [-U uses] [-T seconds]\n");
         return 64;
     }
   }
@@ -120,44 +129,74 @@ int main(int argc, char** argv) {
       activation.mode != cubby::server::Activation::Mode::kMaster)
     CUBBY_LOG_WARNING("%s", identity->warning.c_str());
 
-  auto store_config = cubby::store::StoreConfig::from(*settings);
-  if (!store_config.ok()) {
-    fprintf(stderr, "lmtpd: %s\n", store_config.error().c_str());
-    CUBBY_LOG_ERR("%s", store_config.error().c_str());
-    return kExitConfig;
-  }
-  auto store = cubby::store::Store::open(store_config.value());
-  if (!store.ok()) {
-    CUBBY_LOG_ERR("cannot open the store: %s", store.error().detail.c_str());
-    return kExitTempFail;
-  }
-  // A worker that died may have left stage files and pending rows; repair before serving.
-  auto recovered = cubby::store::recover(store_config.value(), (*store)->index());
-  if (!recovered.ok()) {
-    CUBBY_LOG_ERR("recovery failed: %s", recovered.error().detail.c_str());
-    return kExitTempFail;
-  }
-  if (!recovered->nothing_done()) {
-    CUBBY_LOG_NOTICE("recovery: %d uncommitted stage files removed, %d committed made durable, "
-                     "%d links restored%s, %zu lost",
-                     recovered->stage_files_removed, recovered->stage_files_retired,
-                     recovered->links_restored,
-                     recovered->remade_after_failed_sync
-                         ? " (all made anew: a worker died with a failed sync unsettled)"
-                         : "",
-                     recovered->lost.size());
-  }
-  for (const auto& lost : recovered->lost) CUBBY_LOG_ERR("recovery: message lost: %s", lost.c_str());
-
-  auto committer = cubby::store::Committer::start(store_config.value());
-  if (!committer.ok()) {
-    CUBBY_LOG_ERR("cannot start the committer: %s", committer.error().detail.c_str());
-    return kExitTempFail;
-  }
-
+  // Declared first so that it outlives the carriers that post to it.
   boost::asio::io_context io;
-  cubby::server::CountingStoreBackend backend(**store, *settings, &io);
-  cubby::server::SessionContext context{io, backend, **committer, engine_config(*settings),
+  // A mailbox server: the store, its recovery and committer. A front end (-P): the directory.
+  std::unique_ptr<cubby::store::Store> store;
+  std::unique_ptr<cubby::store::Committer> committer;
+  std::unique_ptr<cubby::directory::Directory> directory;
+  std::unique_ptr<cubby::lmtp::Backend> backend;
+  std::unique_ptr<cubby::server::MessageCarrier> carrier;
+  if (front_end) {
+    auto opened = cubby::directory::open_directory(*settings);
+    if (!opened.ok()) {
+      fprintf(stderr, "lmtpd -P: %s\n", opened.error().c_str());
+      CUBBY_LOG_ERR("front end: %s", opened.error().c_str());
+      return kExitConfig;
+    }
+    directory = std::move(opened.value());
+    backend = std::make_unique<cubby::proxy::FrontEndBackend>(
+        *directory, cubby::store::AddressRules::from(*settings), cubby::proxy::spool_directory());
+    cubby::proxy::ForwardSettings forwarding;
+    forwarding.lhlo_name = settings->get_string("servername");
+    forwarding.timeout = settings->get_duration("lmtp_idle_timeout");
+    carrier = std::make_unique<cubby::server::ForwardingCarrier>(
+        io, forwarding,
+        static_cast<size_t>(std::clamp<int64_t>(settings->get_int("lmtp_max_connections"), 1, 64)));
+  } else {
+    auto store_config = cubby::store::StoreConfig::from(*settings);
+    if (!store_config.ok()) {
+      fprintf(stderr, "lmtpd: %s\n", store_config.error().c_str());
+      CUBBY_LOG_ERR("%s", store_config.error().c_str());
+      return kExitConfig;
+    }
+    auto opened = cubby::store::Store::open(store_config.value());
+    if (!opened.ok()) {
+      CUBBY_LOG_ERR("cannot open the store: %s", opened.error().detail.c_str());
+      return kExitTempFail;
+    }
+    store = std::move(opened.value());
+    // A worker that died may have left stage files and pending rows; repair before serving.
+    auto recovered = cubby::store::recover(store_config.value(), store->index());
+    if (!recovered.ok()) {
+      CUBBY_LOG_ERR("recovery failed: %s", recovered.error().detail.c_str());
+      return kExitTempFail;
+    }
+    if (!recovered->nothing_done()) {
+      CUBBY_LOG_NOTICE("recovery: %d uncommitted stage files removed, %d committed made durable, "
+                       "%d links restored%s, %zu lost",
+                       recovered->stage_files_removed, recovered->stage_files_retired,
+                       recovered->links_restored,
+                       recovered->remade_after_failed_sync
+                           ? " (all made anew: a worker died with a failed sync unsettled)"
+                           : "",
+                       recovered->lost.size());
+    }
+    for (const auto& lost : recovered->lost)
+      CUBBY_LOG_ERR("recovery: message lost: %s", lost.c_str());
+
+    auto started = cubby::store::Committer::start(store_config.value());
+    if (!started.ok()) {
+      CUBBY_LOG_ERR("cannot start the committer: %s", started.error().detail.c_str());
+      return kExitTempFail;
+    }
+    committer = std::move(started.value());
+    auto store_backend = std::make_unique<cubby::server::CountingStoreBackend>(*store, *settings, &io);
+    carrier = std::make_unique<cubby::server::StoreCarrier>(io, *store_backend, *committer);
+    backend = std::move(store_backend);
+  }
+
+  cubby::server::SessionContext context{io, *backend, *carrier, engine_config(*settings),
                                         settings->get_duration("lmtp_idle_timeout"),
                                         settings->get_bool("chatty")};
   context.request_deadline = settings->get_duration("lmtp_request_deadline");
@@ -223,6 +262,7 @@ int main(int argc, char** argv) {
     recycler.start();
   }
   io.run();
-  (*committer)->stop();  // finishes queued deliveries and the last checkpoint
+  carrier.reset();                      // a front end: waits for its forwarding threads
+  if (committer) committer->stop();  // finishes queued deliveries and the last checkpoint
   return 0;
 }

@@ -2,7 +2,6 @@
 #include "server/lmtpd/session.h"
 
 #include "conf/log.h"
-#include "server/lmtpd/delivery_metrics.h"
 #include "server/lmtpd/tls.h"
 
 namespace cubby::server {
@@ -225,21 +224,10 @@ void Session::wait_auth_delay(std::chrono::milliseconds delay) {
 }
 
 void Session::submit(lmtp::DeliveryRequest request) {
-  auto batch = context_.backend.batch(request);
-  auto info = std::make_shared<lmtp::MessageInfo>(std::move(request.info));
-  auto self = shared_from_this();
-  // While the committer has the message nothing else may be pending on the io_context (the
-  // session does not read meanwhile): without this guard a draining worker's run() would return
-  // before the reply is sent.
-  auto work = asio::make_work_guard(context_.io);
-  delivery_started(info->session_id);  // metrics (delivery_metrics.h)
-  context_.committer.submit(std::move(batch), [self, info, work](store::DeliveryResult result) {
-    asio::post(self->context_.io, [self, info, work, result = std::move(result)] {
-      auto replies = self->context_.backend.replies(result, *info);  // logs each outcome
-      delivery_finished(info->session_id, result, replies);        // metrics (delivery_metrics.h)
-      self->engine_.delivered(std::move(replies));
-      self->pump();
-    });
+  context_.carrier.carry(std::move(request), [self = shared_from_this()](
+                                                 std::vector<lmtp::Reply> replies) {
+    self->engine_.delivered(std::move(replies));
+    self->pump();
   });
 }
 

@@ -2,8 +2,9 @@
 // holds no read buffer: in the clear it waits for readability and then reads into one buffer the
 // worker's sessions share (its event loop is one thread); under TLS it has its own.
 //
-// The async chain: read → Engine::feed → if the engine offers a delivery, hand it to the committer
-// (its result comes back through the io_context and goes into Engine::delivered) → write whatever
+// The async chain: read → Engine::feed → if the engine offers a delivery, hand it to the context's
+// MessageCarrier (the committer, or a front end's back ends; its replies come back through the
+// io_context and go into Engine::delivered) → write whatever
 // replies are queued → read again, unless the engine is closed or waits for its delivery. Every
 // read and write has the idle deadline (lmtp_idle_timeout); when it passes the engine writes its
 // 421 and the connection closes. Besides, a whole command line, and a whole message, must arrive
@@ -11,8 +12,8 @@
 // lmtp_min_data_rate s per byte received), so a peer trickling a byte at a time cannot hold a
 // session for ever: when it passes, the engine writes `421 4.4.2`, drops the transaction and the
 // connection closes. No state is shared with other sessions except through the worker's
-// SessionContext (the store, the committer, the settings and the access policy, all owned by the
-// worker or the process).
+// SessionContext (the engine's backend, the message carrier, the settings and the access policy,
+// all owned by the worker or the process).
 //
 // The byte stream is the plain socket until STARTTLS, then an OpenSSL stream over the same socket
 // (read_some()/write_all() go through whichever is current). The TLS handshake is bounded by the
@@ -32,16 +33,15 @@
 #include "auth/peer.h"
 #include "server/lmtp/engine.h"
 #include "server/lmtpd/access_policy.h"
+#include "server/lmtpd/message_carrier.h"
 #include "server/lmtpd/sasl_authenticator.h"
-#include "server/lmtpd/store_backend.h"
-#include "store/committer.h"
 
 namespace cubby::server {
 
 struct SessionContext {
   boost::asio::io_context& io;
-  StoreBackend& backend;
-  store::Committer& committer;
+  lmtp::Backend& backend;   // judges RCPTs, opens the message sink
+  MessageCarrier& carrier;  // takes finished messages away
   lmtp::EngineConfig engine;
   std::chrono::milliseconds idle_timeout{360000};
   bool chatty = false;

@@ -1,0 +1,20 @@
+// open_directory: the directory the settings name, with the front end's cache in front of it.
+//
+// directory_backend: postgresql gives a DirectoryCache (directory_cache_seconds,
+// directory_stale_seconds) over a PostgresDirectory (directory_conninfo). `local` means there is
+// no directory (a single machine): an error saying so, as is an empty directory_conninfo. Nothing
+// is connected yet: the first lookup connects.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "conf/result.h"
+#include "conf/settings.h"
+#include "directory/directory.h"
+
+namespace cubby::directory {
+
+Result<std::unique_ptr<Directory>, std::string> open_directory(const conf::Settings& settings);
+
+}  // namespace cubby::directory

@@ -1,0 +1,73 @@
+// The front end's parts without a running back end or PostgreSQL: what a recipient is told when
+// the directory cannot answer or names no user, and what forward() answers for back ends that
+// cannot be reached (each group's own recipients only, in RCPT order). Deliveries that succeed
+// are tests/scaleout's (real back ends).
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "directory/directory_cache.h"
+#include "directory/postgres_directory.h"
+#include "server/proxy/forwarder.h"
+#include "server/proxy/front_end_backend.h"
+
+namespace cubby::proxy {
+namespace {
+
+lmtp::RecipientVerdict routed(const std::string& address, const std::string& backend) {
+  lmtp::RecipientVerdict v;
+  v.accepted = true;
+  v.target = backend;
+  v.request.address = address;
+  return v;
+}
+
+TEST(FrontEndBackend, AnUnreachableDirectoryDefersAndASharedAddressIsUnknown) {
+  // Nothing listens on port 1: the directory is unreachable and the cache knows nobody.
+  directory::DirectoryCache cache(std::make_unique<directory::PostgresDirectory>(
+                                      "host=127.0.0.1 port=1 user=cubby dbname=postgres"),
+                                  {});
+  FrontEndBackend backend(cache, store::AddressRules{}, "/tmp");
+  lmtp::RecipientRequest alice;
+  alice.address = "alice@example.org";
+  auto verdict = backend.check_recipient(alice);
+  EXPECT_FALSE(verdict.accepted);
+  EXPECT_EQ(verdict.rejection.code, 451);
+  EXPECT_EQ(verdict.rejection.enhanced, "4.4.3");
+
+  lmtp::RecipientRequest shared;
+  shared.address = "+shared.news@example.org";
+  verdict = backend.check_recipient(shared);
+  EXPECT_FALSE(verdict.accepted);
+  EXPECT_EQ(verdict.rejection.code, 550);
+  EXPECT_EQ(verdict.rejection.enhanced, "5.1.1");
+}
+
+TEST(Forwarder, BackEndsThatCannotBeReachedDeferTheirOwnRecipientsInOrder) {
+  auto sink = SpoolSink::open("/tmp");
+  ASSERT_TRUE(sink.ok()) << sink.error();
+  sink.value()->write("Subject: hello\r\n\r\nbody\r\n");
+  ASSERT_EQ(sink.value()->failure(), nullptr);
+  lmtp::DeliveryRequest request;
+  request.sink = std::move(sink.value());
+  request.info.mail_from = "sender@example.org";
+  request.recipients = {routed("a@x", "127.0.0.1:1"), routed("b@x", "unix:/nonexistent/lmtp"),
+                        routed("c@x", "127.0.0.1:1"), routed("d@x", "no-colon-here")};
+  ForwardSettings settings;
+  settings.connect_timeout = std::chrono::seconds(2);
+  settings.timeout = std::chrono::seconds(5);
+  const auto replies = forward(request, settings);
+  ASSERT_EQ(replies.size(), 4u);
+  for (const auto& r : replies) {
+    EXPECT_EQ(r.code, 451) << r.text;
+    EXPECT_EQ(r.enhanced, "4.4.3") << r.text;
+  }
+  // Each says which back end failed: the replies are in RCPT order.
+  EXPECT_NE(replies[0].text.find("127.0.0.1:1"), std::string::npos) << replies[0].text;
+  EXPECT_NE(replies[1].text.find("/nonexistent/lmtp"), std::string::npos) << replies[1].text;
+  EXPECT_NE(replies[2].text.find("127.0.0.1:1"), std::string::npos) << replies[2].text;
+  EXPECT_NE(replies[3].text.find("no-colon-here"), std::string::npos) << replies[3].text;
+}
+
+}  // namespace
+}  // namespace cubby::proxy
