@@ -27,7 +27,7 @@ struct Fixture {
   TempStore t{2};
   Fixture() {
     t.create("user/alice");
-    t.create("user/alice/Work");
+    t.create_postable("user/alice/Work");
     t.create("user/bob");
     deliver({"user.alice", "user.bob"}, kShared);
     deliver({"user.alice.Work"}, kWork);
@@ -40,7 +40,10 @@ struct Fixture {
     std::vector<DeliveryBatch> batches;
     batches.push_back(testing::batch_to(t.stage(body), to));
     auto r = testing::commit_group(t, std::move(batches));
-    for (const auto& o : r.at(0).outcomes) ASSERT_FALSE(o.error) << o.error->detail;
+    for (const auto& o : r.at(0).outcomes) {
+      ASSERT_FALSE(o.error) << o.error->detail;
+      ASSERT_FALSE(o.fell_back);
+    }
   }
   std::optional<Error> convert(PartitionFormat to, const std::string& into = "",
                                std::optional<ConvertStep> stop = std::nullopt,
@@ -179,7 +182,9 @@ class ConvertStopped : public ::testing::TestWithParam<std::tuple<PartitionForma
 TEST_P(ConvertStopped, RerunFinishesWithEveryMessageOnce) {
   const auto [to, step] = GetParam();
   Fixture f;
-  if (to == PartitionFormat::kCyrus) ASSERT_FALSE(f.convert(PartitionFormat::kMaildir));
+  if (to == PartitionFormat::kCyrus) {
+    ASSERT_FALSE(f.convert(PartitionFormat::kMaildir));
+  }
   auto stopped = f.convert(to, "", step);
   ASSERT_TRUE(stopped);
   EXPECT_NE(stopped->detail.find("stopped"), std::string::npos) << stopped->detail;
