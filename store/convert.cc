@@ -23,6 +23,7 @@
 #include "store/maildir_quota.h"
 #include "store/mailbox_name.h"
 #include "store/sqlite.h"
+#include "store/stage_file.h"
 
 namespace cubby::store {
 namespace {
@@ -49,6 +50,16 @@ bool is_system_flag(const std::string& flag) {
 std::optional<Error> stopped_after(const ConvertRequest& request, ConvertStep step) {
   if (request.stop_after != step) return std::nullopt;
   return Error{Errc::kIo, "stopped after step " + std::to_string(static_cast<int>(step))};
+}
+
+// Whether a live process holds the stage file `name` of the partition at `root` (its committer
+// locks it until the checkpoint has retired it; recovery.h).
+bool stage_in_use(const std::string& root, const std::string& name) {
+  const std::string path = stage_dir(root) + "/" + name;
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) return false;
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) return false;  // released when fd closes
+  return errno == EWOULDBLOCK;
 }
 
 std::string uid_file(int64_t uid) { return std::to_string(uid) + "."; }
@@ -243,6 +254,7 @@ std::optional<Error> clean_old(Store& store, const Journal& j, std::vector<std::
       to_sync.insert(parent_dir(dir));
     } else if (errno == ENOTEMPTY || errno == EEXIST) {
       to_sync.insert(dir);
+      notes->push_back(dir + ": left in place, it holds files that are not the converted messages");
     } else if (errno != ENOENT) {
       return sys_error("rmdir " + dir);
     }
@@ -556,7 +568,12 @@ std::optional<Error> Conversion::convert(const ConvertUnit& unit, const ConvertR
           struct stat st;
           if (::lstat(m.source.c_str(), &st) != 0) m.source.clear();
         }
-        if (m.source.empty() && row.pending) {
+        if (row.pending && stage_in_use(old_root, row.stage)) {
+          // A live worker's checkpoint has still to fsync the old directory and retire the
+          // stage file: wait for it, so that it never looks for a directory this removes.
+          waiting = true;
+          waited_for = store.external_name(p.box.name) + " uid " + std::to_string(row.uid);
+        } else if (m.source.empty() && row.pending) {
           waiting = true;
           waited_for = store.external_name(p.box.name) + " uid " + std::to_string(row.uid);
         } else if (m.source.empty() && p.from == PartitionFormat::kCyrus) {
@@ -569,8 +586,8 @@ std::optional<Error> Conversion::convert(const ConvertUnit& unit, const ConvertR
     }
     if (!waiting) break;
     if (attempt >= 100) {
-      return Error{Errc::kBusy, waited_for + " is committed but its file is not made yet (a "
-                                             "delivery in progress, or unsettled: run cubbyctl "
+      return Error{Errc::kBusy, waited_for + " is still being delivered after 10 s (a delivery "
+                                             "in progress, or unsettled: see cubbyctl check and "
                                              "recover); run the conversion again"};
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -7,7 +7,8 @@
 // steps, each safe to repeat:
 //   1. mark: its mailboxes are marked `converting` in one transaction. From then on a delivery's
 //      commit refuses them (451, the MTA retries: nothing is lost); deliveries committed before the
-//      mark are waited for until their files stand.
+//      mark are waited for (up to 10 s) until their files stand and a live worker's checkpoint has
+//      retired their stage files (so it never fsyncs an old directory this removes).
 //   2. link: every message gets its new name, a hard link to the same inode (a durable copy,
 //      renamed into place, where no link can be made: another file system), under a name that
 //      depends only on the row (uid, uidvalidity, internal date, size): a rerun finds what an

@@ -241,6 +241,40 @@ TEST(Convert, FolderAloneMustFollowItsUser) {
   EXPECT_EQ(second.error().code, Errc::kBusy);
 }
 
+TEST(Convert, NewFolderFollowsItsConvertedInbox) {
+  Fixture f;
+  ASSERT_FALSE(f.convert(PartitionFormat::kMaildir));
+  auto folder = f.t.create("user/alice/New");
+  EXPECT_TRUE(f.t.store().is_maildir(folder));
+  EXPECT_EQ(folder.dir, "alice/.New");
+  EXPECT_TRUE(fs::is_directory(f.spool() + "/alice/.New/new"));
+  EXPECT_FALSE(f.t.store().is_maildir(f.t.create("user/carol")));  // the partition's format
+  f.expect_clean();
+}
+
+TEST(Convert, PartitionLeavesSharedMailboxesInTheCyrusLayout) {
+  Fixture f;
+  f.t.create("shared");
+  ConvertReport r;
+  auto c = Conversion::start(f.t.store(), &r);
+  ASSERT_TRUE(c.ok());
+  const ConvertRequest request{PartitionFormat::kMaildir, "", {}};
+  auto units = c->partition_units("default", request);
+  ASSERT_TRUE(units.ok());
+  EXPECT_EQ(units->size(), 2u);  // alice (with Work), bob
+  for (const auto& u : *units) ASSERT_FALSE(c->convert(u, request));
+  EXPECT_EQ(r.units, 2);
+  EXPECT_EQ(r.mailboxes, 3);
+  ASSERT_EQ(r.notes.size(), 1u);
+  EXPECT_NE(r.notes[0].find("shared"), std::string::npos) << r.notes[0];
+  EXPECT_TRUE(f.t.store().is_maildir(f.t.mailbox("user/bob")));
+  EXPECT_FALSE(f.t.store().is_maildir(f.t.mailbox("shared")));
+  // alice's and bob's copies of the shared message are still one inode, now in new/.
+  EXPECT_EQ(testing::stat_of(f.path("user/alice", 1)).st_ino,
+            testing::stat_of(f.path("user/bob", 1)).st_ino);
+  f.expect_clean();
+}
+
 TEST(Convert, FlagLetters) {
   EXPECT_EQ(maildir_letters({"\\Seen", "\\Answered", "$Forwarded", "\\Deleted", "\\Draft",
                              "\\Flagged", "$label"}),
