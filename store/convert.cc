@@ -1,6 +1,7 @@
 // Converting mailboxes between the Cyrus layout and Maildir++; see convert.h for the steps and why
 // each is safe to repeat.
 #include "store/convert.h"
+#include "store/convert_journal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -100,189 +101,19 @@ struct BoxPlan {
   std::vector<Move> moves;
 };
 
-std::string journal_text(const ConvertRequest& request, const std::string& target,
-                         const std::vector<BoxPlan>& plans) {
-  std::ostringstream out;
-  out << "cubby-convert 1\n";
-  out << "to\t" << format_word(request.to) << "\n";
-  out << "partition\t" << target << "\n";
+ConvertJournal journal_of(const ConvertRequest& request, const std::string& target,
+                          const std::vector<BoxPlan>& plans) {
+  ConvertJournal j;
+  j.to = format_word(request.to);
+  j.partition = target;
   for (const auto& p : plans) {
-    out << "box\t" << p.box.id << "\t" << p.box.name << "\t" << p.box.partition << "\t"
-        << format_word(p.from) << "\t" << p.box.dir << "\n";
+    ConvertJournal::Box b{p.box.id, p.box.name, p.box.partition, format_word(p.from), p.box.dir, {}};
     for (const auto& m : p.moves) {
-      out << "file\t" << p.box.id << "\t"
-          << (p.from == PartitionFormat::kMaildir ? m.row.file : uid_file(m.row.uid)) << "\n";
+      b.files.push_back(p.from == PartitionFormat::kMaildir ? m.row.file : uid_file(m.row.uid));
     }
-  }
-  return out.str();
-}
-
-struct Journal {
-  std::string to, partition;
-  struct Box {
-    int64_t id = 0;
-    std::string name, partition, format, dir;
-    std::vector<std::string> files;
-  };
-  std::vector<Box> boxes;
-};
-
-std::vector<std::string> split_tabs(const std::string& line) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  for (;;) {
-    size_t tab = line.find('\t', pos);
-    out.push_back(line.substr(pos, tab == std::string::npos ? std::string::npos : tab - pos));
-    if (tab == std::string::npos) break;
-    pos = tab + 1;
-  }
-  return out;
-}
-
-Result<Journal, Error> parse_journal(const std::string& text, const std::string& path) {
-  Journal j;
-  std::istringstream in(text);
-  std::string line;
-  bool first = true;
-  std::map<int64_t, size_t> by_id;
-  while (std::getline(in, line)) {
-    if (first) {
-      if (line != "cubby-convert 1") break;
-      first = false;
-      continue;
-    }
-    auto f = split_tabs(line);
-    if (f[0] == "to" && f.size() == 2) {
-      j.to = f[1];
-    } else if (f[0] == "partition" && f.size() == 2) {
-      j.partition = f[1];
-    } else if (f[0] == "box" && f.size() == 6) {
-      Journal::Box b;
-      b.id = std::stoll(f[1]);
-      b.name = f[2];
-      b.partition = f[3];
-      b.format = f[4];
-      b.dir = f[5];
-      by_id[b.id] = j.boxes.size();
-      j.boxes.push_back(std::move(b));
-    } else if (f[0] == "file" && f.size() == 3) {
-      auto it = by_id.find(std::stoll(f[1]));
-      if (it != by_id.end()) j.boxes[it->second].files.push_back(f[2]);
-    }
-  }
-  if (first || j.to.empty() || j.partition.empty()) {
-    return fail(Error{Errc::kCorrupt, path + ": not a conversion journal"});
+    j.boxes.push_back(std::move(b));
   }
   return j;
-}
-
-// Removes what a switched unit left at its old places (convert.h step 5).
-std::optional<Error> clean_old(Store& store, const Journal& j, std::vector<std::string>* notes) {
-  // Deeper directories first: a Cyrus INBOX directory holds its folders' directories, a Maildir
-  // INBOX its ".Folder" ones.
-  std::vector<const Journal::Box*> boxes;
-  for (const auto& b : j.boxes) boxes.push_back(&b);
-  std::sort(boxes.begin(), boxes.end(),
-            [](const auto* a, const auto* b) { return a->dir.size() > b->dir.size(); });
-  std::set<std::string> to_sync;
-  for (const auto* b : boxes) {
-    const std::string root = store.config().partition_root(b->partition);
-    if (root.empty()) {
-      notes->push_back("old partition " + b->partition + " of " + b->name +
-                       " is no longer configured: its old files were left");
-      continue;
-    }
-    const std::string dir = root + "/" + b->dir;
-    struct stat st;
-    if (::lstat(dir.c_str(), &st) != 0) continue;  // removed by an earlier run
-    if (!S_ISDIR(st.st_mode)) return Error{Errc::kIo, dir + ": not a directory"};
-    if (b->format == "maildir") {
-      auto name = MailboxName::from_internal(b->name);
-      if (!name.ok()) return name.error();
-      struct stat sub;
-      const bool whole = ::lstat((dir + "/new").c_str(), &sub) == 0 &&
-                         ::lstat((dir + "/cur").c_str(), &sub) == 0;
-      for (size_t i = 0; whole && i < b->files.size(); ++i) {  // (else removed by an earlier run)
-        auto gone = unlink_maildir_message(root, *name, b->files[i]);
-        if (!gone.ok()) return gone.error();
-      }
-      bool empty = true;
-      for (const char* sub : {"new", "cur", "tmp"}) {
-        const std::string path = dir + "/" + sub;
-        if (::rmdir(path.c_str()) != 0 && errno != ENOENT) {
-          empty = false;
-          to_sync.insert(path);
-        }
-      }
-      if (!empty) {
-        notes->push_back(dir + ": left in place, it holds files Cubby did not deliver");
-        continue;
-      }
-      // Dovecot's index and list files and the Maildir++ marker files go with the messages.
-      if (DIR* d = ::opendir(dir.c_str())) {
-        std::vector<std::string> names;
-        while (dirent* ent = ::readdir(d)) {
-          const std::string n = ent->d_name;
-          if (n == "maildirfolder" || n == "maildirsize" || n.rfind("dovecot", 0) == 0 ||
-              n == "subscriptions") {
-            names.push_back(n);
-          }
-        }
-        ::closedir(d);
-        bool folders = false;
-        if (DIR* d2 = ::opendir(dir.c_str())) {
-          while (dirent* ent = ::readdir(d2)) {
-            if (ent->d_name[0] == '.' && std::string(ent->d_name) != "." &&
-                std::string(ent->d_name) != "..") {
-              folders = true;
-            }
-          }
-          ::closedir(d2);
-        }
-        if (!folders) {
-          for (const auto& n : names) (void)::unlink((dir + "/" + n).c_str());
-        }
-      }
-    } else {
-      for (const auto& file : b->files) {
-        const std::string path = dir + "/" + file;
-        if (::unlink(path.c_str()) != 0 && errno != ENOENT) return sys_error("unlink " + path);
-      }
-      (void)::unlink((dir + "/" + kMailboxHeaderFile).c_str());
-    }
-    if (::rmdir(dir.c_str()) == 0) {
-      to_sync.insert(parent_dir(dir));
-    } else if (errno == ENOTEMPTY || errno == EEXIST) {
-      to_sync.insert(dir);
-      notes->push_back(dir + ": left in place, it holds files that are not the converted messages");
-    } else if (errno != ENOENT) {
-      return sys_error("rmdir " + dir);
-    }
-  }
-  for (const auto& dir : to_sync) {
-    struct stat st;
-    if (::stat(dir.c_str(), &st) != 0) continue;  // removed as a deeper directory's parent
-    if (auto e = fsync_dir(dir)) return e;
-  }
-  // A Cyrus mailbox keeps its header file for reconstruct.
-  if (j.to == "cyrus") {
-    for (const auto& b : j.boxes) {
-      if (auto box = store.index().mailbox_by_id(b.id)) {
-        if (auto e = store.write_header(*box)) return e;
-      }
-    }
-  }
-  return std::nullopt;
-}
-
-// Whether the index shows the journal's unit switched (or its mailboxes gone).
-bool switched(Store& store, const Journal& j) {
-  for (const auto& b : j.boxes) {
-    auto box = store.index().mailbox_by_id(b.id);
-    if (!box) continue;
-    if (box->converting || box->partition != j.partition || box->format != j.to) return false;
-  }
-  return true;
 }
 
 // Makes `target` (in the open directory `dir_fd`, path `dir`) the file `source`: a hard link, or
@@ -386,10 +217,10 @@ std::optional<Error> Conversion::finish_journals() {
     const std::string path = dir + "/" + n;
     auto text = read_small_file(path);
     if (!text.ok()) return text.error();
-    auto j = parse_journal(*text, path);
+    auto j = ConvertJournal::parse(*text, path);
     if (!j.ok()) return j.error();
-    if (!switched(*store_, *j)) continue;  // a rerun of the conversion redoes it
-    if (auto e = clean_old(*store_, *j, &report_->notes)) return e;
+    if (!journal_switched(*store_, *j)) continue;  // a rerun of the conversion redoes it
+    if (auto e = clean_old_places(*store_, *j, &report_->notes)) return e;
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) return sys_error("unlink " + path);
     if (auto e = fsync_dir(dir)) return e;
     ++report_->finished;
@@ -760,7 +591,7 @@ std::optional<Error> Conversion::convert(const ConvertUnit& unit, const ConvertR
 
   // 3. journal
   const std::string journal = journal_dir() + "/" + plans.front().box.uniqueid + ".journal";
-  if (auto e = write_file_atomically(journal, journal_text(request, target, plans))) {
+  if (auto e = write_file_atomically(journal, journal_of(request, target, plans).str())) {
     return e;
   }
   if (auto e = stopped_after(request, ConvertStep::kJournal)) return e;
@@ -823,9 +654,9 @@ std::optional<Error> Conversion::convert(const ConvertUnit& unit, const ConvertR
   // 5. clean
   auto text = read_small_file(journal);
   if (!text.ok()) return text.error();
-  auto j = parse_journal(*text, journal);
+  auto j = ConvertJournal::parse(*text, journal);
   if (!j.ok()) return j.error();
-  if (auto e = clean_old(store, *j, &report_->notes)) return e;
+  if (auto e = clean_old_places(store, *j, &report_->notes)) return e;
   if (::unlink(journal.c_str()) != 0 && errno != ENOENT) return sys_error("unlink " + journal);
   if (auto e = fsync_dir(journal_dir())) return e;
   return stopped_after(request, ConvertStep::kClean);
