@@ -15,7 +15,6 @@
 #include <chrono>
 #include <map>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include "store/maildir_file_name.h"

@@ -176,6 +176,42 @@ TEST(Convert, IntoAnotherPartitionKeepsOneInodePerDelivery) {
   f.expect_clean();
 }
 
+// A target partition on another file system (/dev/shm when it is one): copies, fsynced and
+// renamed into place, one per delivery, shared by its recipients there.
+TEST(Convert, IntoAnotherFileSystemCopiesOncePerDelivery) {
+  Fixture f;
+  struct stat tmp_st, shm_st;
+  if (::stat(f.t.root().c_str(), &tmp_st) != 0 || ::stat("/dev/shm", &shm_st) != 0 ||
+      tmp_st.st_dev == shm_st.st_dev) {
+    GTEST_SKIP() << "no second file system at /dev/shm";
+  }
+  char tmpl[] = "/dev/shm/cubby-convert-XXXXXX";
+  ASSERT_TRUE(::mkdtemp(tmpl));
+  const std::string other = tmpl;
+  f.t.config().partitions["far"] = other + "/spool";
+  f.t.reopen();
+  const auto mtime = testing::stat_of(f.path("user/alice", 1)).st_mtime;
+  ConvertReport r;
+  auto c = Conversion::start(f.t.store(), &r);
+  ASSERT_TRUE(c.ok());
+  const ConvertRequest request{PartitionFormat::kMaildir, "far", {}};
+  // Stopped after the links once, then finished: the copies made the first time are kept.
+  auto units = c->partition_units("default", request);
+  ASSERT_TRUE(units.ok());
+  ConvertRequest stopping = request;
+  stopping.stop_after = ConvertStep::kLink;
+  ASSERT_TRUE(c->convert(units->front(), stopping));
+  for (const auto& u : *units) ASSERT_FALSE(c->convert(u, request));
+  EXPECT_EQ(r.copied, 3);  // alice's 3 messages, once although her conversion ran twice
+  EXPECT_EQ(r.linked, 1);  // bob's copy of the shared message is a link of alice's
+  f.expect_alice_whole();                 // alice's and bob's shared message: one inode on "far"
+  EXPECT_EQ(testing::stat_of(f.path("user/alice", 1)).st_dev, shm_st.st_dev);
+  EXPECT_EQ(testing::stat_of(f.path("user/alice", 1)).st_mtime, mtime);  // the internal date
+  EXPECT_EQ(f.files_named(other, ".convert"), 0u);  // no copy left half-way in tmp/
+  f.expect_clean();
+  std::filesystem::remove_all(other);
+}
+
 // Stopped after each step, as SIGKILL would stop it; the rerun finishes, nothing doubled.
 class ConvertStopped : public ::testing::TestWithParam<std::tuple<PartitionFormat, ConvertStep>> {};
 
