@@ -37,8 +37,9 @@ struct Letter {
   const char* flag;
 };
 // Maildir info letters (cr.yp.to/proto/maildir.html), in ASCII order, with Dovecot's flags.
-constexpr Letter kLetters[] = {{'D', "\\Draft"},    {'F', "\\Flagged"}, {'P', "$Forwarded"},
-                               {'R', "\\Answered"}, {'S', "\\Seen"},    {'T', "\\Deleted"}};
+// ($Forwarded is a keyword to Dovecot, not 'P'.)
+constexpr Letter kLetters[] = {{'D', "\\Draft"},    {'F', "\\Flagged"}, {'R', "\\Answered"},
+                               {'S', "\\Seen"},     {'T', "\\Deleted"}};
 
 bool is_system_flag(const std::string& flag) {
   for (const auto& l : kLetters) {
@@ -162,7 +163,7 @@ std::string converted_maildir_name(const MailboxRecord& box, const MessageRecord
          ",W=" + std::to_string(crlf_size);
 }
 
-std::string maildir_letters(const std::vector<std::string>& flags) {
+std::string system_flag_letters(const std::vector<std::string>& flags) {
   std::string out;
   for (const auto& l : kLetters) {
     for (const auto& f : flags) {
@@ -175,7 +176,7 @@ std::string maildir_letters(const std::vector<std::string>& flags) {
   return out;
 }
 
-std::vector<std::string> flags_of_letters(const std::string& letters) {
+std::vector<std::string> system_flags_of_letters(const std::string& letters) {
   std::vector<std::string> out;
   for (const auto& l : kLetters) {
     if (letters.find(l.letter) != std::string::npos) out.push_back(l.flag);
@@ -474,12 +475,12 @@ std::optional<Error> Conversion::convert(const ConvertUnit& unit, const ConvertR
           for (const auto& f : old_flags) {
             if (!is_system_flag(f)) kept.push_back(f);
           }
-          for (auto& f : flags_of_letters(std::string(maildir_flags(m.source)))) kept.push_back(f);
+          for (auto& f : system_flags_of_letters(std::string(maildir_flags(m.source)))) kept.push_back(f);
           flags = kept;
           m.flags_changed = flags != old_flags;
         }
         m.flags = flags;
-        const std::string letters = maildir_letters(flags);
+        const std::string letters = system_flag_letters(flags);
         const bool cur = !letters.empty();
         m.target_dir = p.new_dir + (cur ? "/cur" : "/new");
         m.target_name = cur ? m.file + ":2," + letters : m.file;
@@ -512,7 +513,7 @@ std::optional<Error> Conversion::convert(const ConvertUnit& unit, const ConvertR
           for (const auto& f : old_flags) {
             if (!is_system_flag(f)) kept.push_back(f);
           }
-          for (auto& f : flags_of_letters(std::string(maildir_flags(m.source)))) kept.push_back(f);
+          for (auto& f : system_flags_of_letters(std::string(maildir_flags(m.source)))) kept.push_back(f);
           m.flags = kept;
           m.flags_changed = kept != old_flags;
         }

@@ -28,7 +28,7 @@
 // unit killed before its switch stays marked (deliveries to it get 451) until a rerun finishes it.
 //
 // Flags: a Maildir message with system flags (message_flags: \Seen \Answered \Flagged \Deleted
-// \Draft $Forwarded) goes to cur/<name>:2,<letters>, one without to new/; back to Cyrus, the
+// \Draft) goes to cur/<name>:2,<letters>, one without to new/; back to Cyrus, the
 // letters of the info (as Dovecot last set them) replace the system flags in message_flags,
 // keywords stay. Maildir files without a row (mail stored through Dovecot) are not Cubby's and stay
 // where they are, with their directory; a row whose Maildir file is gone (expunged by Dovecot) is
@@ -114,7 +114,7 @@ std::string converted_maildir_name(const MailboxRecord& box, const MessageRecord
                                    uint64_t crlf_size);
 // IMAP system flags as Maildir info letters (sorted, "" when none) and back; keywords have no
 // letter and are left out.
-std::string maildir_letters(const std::vector<std::string>& flags);
-std::vector<std::string> flags_of_letters(const std::string& letters);
+std::string system_flag_letters(const std::vector<std::string>& flags);
+std::vector<std::string> system_flags_of_letters(const std::string& letters);
 
 }  // namespace cubby::store

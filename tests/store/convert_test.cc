@@ -312,10 +312,10 @@ TEST(Convert, PartitionLeavesSharedMailboxesInTheCyrusLayout) {
 }
 
 TEST(Convert, FlagLetters) {
-  EXPECT_EQ(maildir_letters({"\\Seen", "\\Answered", "$Forwarded", "\\Deleted", "\\Draft",
+  EXPECT_EQ(system_flag_letters({"\\Seen", "\\Answered", "$Forwarded", "\\Deleted", "\\Draft",
                              "\\Flagged", "$label"}),
-            "DFPRST");
-  EXPECT_EQ(flags_of_letters("RS"), (std::vector<std::string>{"\\Answered", "\\Seen"}));
+            "DFRST");
+  EXPECT_EQ(system_flags_of_letters("RS"), (std::vector<std::string>{"\\Answered", "\\Seen"}));
 }
 
 }  // namespace
