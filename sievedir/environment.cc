@@ -30,6 +30,11 @@ std::vector<std::string> split_path(const std::string& name) {
 
 }  // namespace
 
+SieveHistory::SieveHistory(std::string path) : SieveHistory(std::move(path), Bounds()) {}
+
+SieveHistory::SieveHistory(std::string path, Bounds bounds)
+    : path_(std::move(path)), bounds_(std::move(bounds)) {}
+
 store::Db* SieveHistory::db() {
   if (db_) return &*db_;
   if (failed_) return nullptr;
@@ -39,31 +44,106 @@ store::Db* SieveHistory::db() {
     CUBBY_LOG_ERR("sieve history %s: %s", path_.c_str(), db.error().detail.c_str());
     return nullptr;
   }
-  if (auto e = db->exec("CREATE TABLE IF NOT EXISTS history(key TEXT PRIMARY KEY, mark INTEGER "
-                        "NOT NULL) WITHOUT ROWID")) {
+  auto fail = [&](const store::Error& e) {
     failed_ = true;
-    CUBBY_LOG_ERR("sieve history %s: %s", path_.c_str(), e->detail.c_str());
+    CUBBY_LOG_ERR("sieve history %s: %s", path_.c_str(), e.detail.c_str());
     return nullptr;
+  };
+  if (auto e = db->exec("CREATE TABLE IF NOT EXISTS history(key TEXT PRIMARY KEY, mark INTEGER "
+                        "NOT NULL, expires INTEGER) WITHOUT ROWID")) {
+    return fail(*e);
+  }
+  // A history made before marks had a period: add the column (its rows age out by max_age).
+  bool has_expires = false;
+  {
+    store::Statement columns(*db, "PRAGMA table_info(history)");
+    for (;;) {
+      auto row = columns.step();
+      if (!row.ok()) return fail(row.error());
+      if (!row.value()) break;
+      if (columns.text_at(1) == "expires") has_expires = true;
+    }
+  }
+  if (!has_expires) {
+    if (auto e = db->exec("ALTER TABLE history ADD COLUMN expires INTEGER")) return fail(*e);
+  }
+  if (auto e = db->exec("CREATE INDEX IF NOT EXISTS history_expires ON history(expires);"
+                        "CREATE INDEX IF NOT EXISTS history_mark ON history(mark)")) {
+    return fail(*e);
   }
   db_.emplace(std::move(db.value()));
+  prune();
   return &*db_;
+}
+
+void SieveHistory::maybe_prune() {
+  if (now() - last_prune_ >= bounds_.prune_interval.count()) prune();
+}
+
+size_t SieveHistory::prune() {
+  store::Db* d = db();
+  if (!d) return 0;
+  const int64_t t = now();
+  last_prune_ = t;
+  size_t removed = 0;
+  auto run = [&](const char* sql, int64_t a) {
+    store::Statement s(*d, sql);
+    if (auto e = s.bind(1, a).run()) {
+      CUBBY_LOG_ERR("sieve history %s: pruning: %s", path_.c_str(), e->detail.c_str());
+      return false;
+    }
+    removed += static_cast<size_t>(d->changes());
+    return true;
+  };
+  if (!run("DELETE FROM history WHERE expires < ?", t)) return removed;
+  if (!run("DELETE FROM history WHERE mark < ?", t - bounds_.max_age.count())) return removed;
+  const size_t n = size();
+  if (n > bounds_.max_entries) {
+    run("DELETE FROM history WHERE key IN (SELECT key FROM history ORDER BY mark LIMIT ?)",
+        static_cast<int64_t>(n - bounds_.max_entries));
+  }
+  if (removed > 0) {
+    CUBBY_LOG_INFO("sieve history %s: %zu old marks pruned", path_.c_str(), removed);
+  }
+  return removed;
+}
+
+size_t SieveHistory::size() {
+  store::Db* d = db();
+  if (!d) return 0;
+  store::Statement s(*d, "SELECT count(*) FROM history");
+  auto row = s.step();
+  if (!row.ok() || !row.value()) return 0;
+  return static_cast<size_t>(s.int_at(0));
 }
 
 bool SieveHistory::seen(const std::string& key, std::chrono::seconds period) {
   store::Db* d = db();
   if (!d) return false;
+  maybe_prune();
   store::Statement s(*d, "SELECT mark FROM history WHERE key = ?");
   s.bind(1, key);
   auto row = s.step();
   if (!row.ok() || !row.value()) return false;
-  return s.int_at(0) + period.count() > static_cast<int64_t>(std::time(nullptr));
+  return s.int_at(0) + period.count() > static_cast<int64_t>(now());
 }
 
-void SieveHistory::mark(const std::string& key) {
+void SieveHistory::mark(const std::string& key, std::chrono::seconds period) {
   store::Db* d = db();
   if (!d) return;
-  store::Statement s(*d, "INSERT OR REPLACE INTO history(key, mark) VALUES(?, ?)");
-  if (auto e = s.bind(1, key).bind(2, static_cast<int64_t>(std::time(nullptr))).run()) {
+  maybe_prune();
+  const int64_t t = now();
+  store::Statement s(*d, "INSERT OR REPLACE INTO history(key, mark, expires) VALUES(?, ?, ?)");
+  if (auto e = s.bind(1, key).bind(2, t).bind(3, t + period.count()).run()) {
+    CUBBY_LOG_ERR("sieve history %s: %s", path_.c_str(), e->detail.c_str());
+  }
+}
+
+void SieveHistory::forget(const std::string& key) {
+  store::Db* d = db();
+  if (!d) return;
+  store::Statement s(*d, "DELETE FROM history WHERE key = ?");
+  if (auto e = s.bind(1, key).run()) {
     CUBBY_LOG_ERR("sieve history %s: %s", path_.c_str(), e->detail.c_str());
   }
 }

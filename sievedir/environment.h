@@ -6,6 +6,8 @@
 #pragma once
 
 #include <chrono>
+#include <ctime>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -17,19 +19,43 @@
 
 namespace cubby::sievedir {
 
-// The persistent history RFC 5230 and RFC 7352 need: key -> time it was marked. Opened lazily;
-// an unusable database is logged once and then answers "never seen".
+// The persistent history RFC 5230 and RFC 7352 need: key -> when it was marked and until when it
+// matters (mark + period). Opened lazily; an unusable database is logged once and then answers
+// "never seen".
+//
+// Pruned so that it cannot grow without end: a mark whose period is over, a mark older than
+// `max_age` whatever its period (and an old row without a period: one from before periods were
+// kept), and beyond `max_entries` the oldest marks, are deleted. prune() runs when the history is
+// opened and then, from seen() and mark(), at most once per `prune_interval`; it is one
+// transaction of indexed deletes, so a worker pays for it a few times an hour, not per message.
 class SieveHistory {
  public:
-  explicit SieveHistory(std::string path) : path_(std::move(path)) {}
+  struct Bounds {
+    std::chrono::seconds max_age{std::chrono::hours(24 * 365)};
+    size_t max_entries = 1'000'000;
+    std::chrono::seconds prune_interval{std::chrono::minutes(10)};
+    std::function<std::time_t()> clock;  // the time in seconds (empty: time(nullptr))
+  };
+  explicit SieveHistory(std::string path);
+  SieveHistory(std::string path, Bounds bounds);
   bool seen(const std::string& key, std::chrono::seconds period);
-  void mark(const std::string& key);
+  // Marks `key` now, to be kept at least `period`.
+  void mark(const std::string& key, std::chrono::seconds period);
+  // Removes the mark of `key` (a send that failed after it was marked).
+  void forget(const std::string& key);
+  // Deletes what the rules above say may go; returns how many marks went (0 when unusable).
+  size_t prune();
+  size_t size();
 
  private:
   store::Db* db();
+  std::time_t now() const { return bounds_.clock ? bounds_.clock() : std::time(nullptr); }
+  void maybe_prune();
   std::string path_;
+  Bounds bounds_;
   std::optional<store::Db> db_;
   bool failed_ = false;
+  std::time_t last_prune_ = 0;
 };
 
 // The internal mailbox name of a script's '/'-separated mailbox for the owner of `inbox`.

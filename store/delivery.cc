@@ -13,6 +13,7 @@
 #include "store/mailbox_name.h"
 #include "store/maildir_delivery.h"
 #include "store/maildir_file_name.h"
+#include "store/maildir_flags.h"
 #include "store/maildir_layout.h"
 #include "store/message_link.h"
 #include "store/sqlite.h"
@@ -256,15 +257,41 @@ std::optional<Error> DeliveryGroup::attempt(CommitState& cs, Item& item, size_t 
                     stage.name(), true, std::string()};
   // On a Maildir partition the name in new/ is chosen here, so the COMMIT records it: recovery
   // then finds the message by it, in new/ or wherever Dovecot moved it.
+  std::vector<std::string> index_flags = t.request.flags;  // Sieve imap4flags (delivery.h)
   if (maildir) {
     row.file = maildir_namer().next(stage.maildir_sizes());
+    // Flags go into the name, as Dovecot saves them (maildir_flags.h): the file then goes to
+    // cur/. Only keywords without a letter stay in the index, and a failure costs the flags
+    // their place in the name, never the message.
+    if (!index_flags.empty()) {
+      const std::string root = config_.partition_root(box.partition);
+      Fd dir;
+      std::optional<Error> problem = open_dir_beneath(root, box.dir, &dir);
+      if (!problem) {
+        auto info = maildir_info(dir.get(), root + "/" + box.dir, index_flags);
+        if (info.ok()) {
+          row.file = maildir_name_with_info(row.file, info->letters);
+          index_flags = info->unmapped;
+        } else {
+          problem = info.error();
+        }
+      }
+      if (problem) {
+        CUBBY_LOG_WARNING("store: the flags of a delivery to %s stay in the index: %s",
+                          box.name.c_str(), problem->detail.c_str());
+      } else if (!index_flags.empty()) {
+        CUBBY_LOG_NOTICE("store: %zu keyword(s) of a delivery to %s have no Maildir letter "
+                         "(26 in use, or dovecot-uidlist.lock held); kept in the index",
+                         index_flags.size(), box.name.c_str());
+      }
+    }
   }
   if (auto e = index_.insert_message(row)) {
     *fatal = e;
     return std::nullopt;
   }
-  if (!t.request.flags.empty()) {  // Sieve imap4flags (delivery.h)
-    if (auto e = index_.set_flags(box.id, row.uid, t.request.flags)) {
+  if (!index_flags.empty()) {
+    if (auto e = index_.set_flags(box.id, row.uid, index_flags)) {
       *fatal = e;
       return std::nullopt;
     }

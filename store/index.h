@@ -7,7 +7,8 @@
 //   mailboxes(id, name, uniqueid, partition, dir, uidvalidity, uidnext, created, acl, format,
 //             converting)
 //   messages(mailbox, uid, guid, size, internaldate, stage, pending, file)
-//   message_flags(mailbox, uid, flags): a Sieve script's flags, deleted with the message (trigger)
+//   message_flags(mailbox, uid, flags): a Sieve script's flags or an imported message's
+//   (import.h), deleted with the message (trigger)
 // `uidnext` only grows (invariant 4: a UID is never reused, even after a failed delivery or a
 // crash, because it is allocated inside the committing transaction). `stage` names the stage file
 // the message was linked from: it identifies the delivery transaction (all rows of one transaction
@@ -102,8 +103,9 @@ class Index {
   // Raises uidnext to at least `uid + 1` (used when adopting files).
   [[nodiscard]] std::optional<Error> raise_uidnext(int64_t mailbox, int64_t uid);
   [[nodiscard]] std::optional<Error> insert_message(const MessageRecord& m);
-  // IMAP flags a Sieve script set on a delivery: message_flags(mailbox, uid, flags), the flags
-  // joined by single spaces. A message without a row has no flags.
+  // IMAP flags a Sieve script set on a delivery, or an import brought (import.h):
+  // message_flags(mailbox, uid, flags), the flags joined by single spaces. A message without a
+  // row has no flags.
   [[nodiscard]] std::optional<Error> set_flags(int64_t mailbox, int64_t uid,
                                                const std::vector<std::string>& flags);
   std::vector<std::string> flags_of(int64_t mailbox, int64_t uid);

@@ -71,12 +71,14 @@ Result<std::optional<std::string>, Error> find_maildir_message(const std::string
   }
   auto dir = maildir_mailbox_dir(name);
   if (!dir) return fail(dir.error());
+  // A name delivered with flags (<base>:2,<letters>) is looked for by its base, as any other.
+  const std::string base(maildir_base_name(file_name));
   for (MaildirSubdir subdir : {MaildirSubdir::kNew, MaildirSubdir::kCur}) {
     auto fd = open_maildir_subdir(partition_root, name, subdir);
     if (!fd) return fail(fd.error());
     const std::string rel = *dir + "/" + subdir_name(subdir);
     auto entry =
-        entry_of(fd->get(), partition_root + "/" + rel, file_name, subdir == MaildirSubdir::kCur);
+        entry_of(fd->get(), partition_root + "/" + rel, base, subdir == MaildirSubdir::kCur);
     if (!entry) return fail(entry.error());
     if (!entry->empty()) return std::optional<std::string>(rel + "/" + *entry);
   }

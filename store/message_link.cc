@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "store/fs.h"
+#include "store/maildir_file_name.h"
 
 namespace cubby::store {
 
@@ -96,13 +97,15 @@ Error as_io(Error e) {
   return e;
 }
 
-// Makes new/<file_name> from the stage file: a hard link, or a durable copy in tmp/ renamed into
-// new/ (so new/ never shows a partial file). An existing entry is an error.
-std::optional<Error> publish(const std::string& stage_path, int new_fd, const std::string& dir,
-                             const std::string& file_name, bool single_instance, bool* linked) {
-  const std::string target = dir + "/new/" + file_name;
+// Makes <sub>/<file_name> (sub: new, or cur for a name with flags) from the stage file: a hard
+// link, or a durable copy in tmp/ renamed into place (so new/ and cur/ never show a partial file).
+// An existing entry is an error.
+std::optional<Error> publish(const std::string& stage_path, int sub_fd, const std::string& dir,
+                             const std::string& sub, const std::string& file_name,
+                             bool single_instance, bool* linked) {
+  const std::string target = dir + "/" + sub + "/" + file_name;
   if (single_instance) {
-    if (::linkat(AT_FDCWD, stage_path.c_str(), new_fd, file_name.c_str(), 0) == 0) {
+    if (::linkat(AT_FDCWD, stage_path.c_str(), sub_fd, file_name.c_str(), 0) == 0) {
       *linked = true;
       return std::nullopt;
     }
@@ -110,12 +113,12 @@ std::optional<Error> publish(const std::string& stage_path, int new_fd, const st
       return sys_error("link " + stage_path + " to " + target);
     }
   }
-  const std::string tmp = dir + "/tmp/" + file_name;
+  const std::string tmp = dir + "/tmp/" + std::string(maildir_base_name(file_name));
   if (auto e = copy_file(stage_path, tmp)) {
     ::unlink(tmp.c_str());
     return e;
   }
-  if (::renameat2(AT_FDCWD, tmp.c_str(), new_fd, file_name.c_str(), RENAME_NOREPLACE) != 0) {
+  if (::renameat2(AT_FDCWD, tmp.c_str(), sub_fd, file_name.c_str(), RENAME_NOREPLACE) != 0) {
     auto e = sys_error("rename " + tmp + " to " + target);
     ::unlink(tmp.c_str());
     return e;
@@ -186,7 +189,11 @@ Result<MessageLink, Error> link_maildir_message(const std::string& stage_path,
                                                 const std::string& rel_dir,
                                                 const std::string& file_name,
                                                 bool single_instance, LinkMode mode) {
-  if (file_name.empty() || file_name.find('/') != std::string::npos || file_name[0] == '.') {
+  // A name with flags (<base>:2,<letters>, maildir_flags.h) is delivered into cur/; the message
+  // is found by its base name wherever it is.
+  const std::string base(maildir_base_name(file_name));
+  const bool flagged = base.size() != file_name.size();
+  if (base.empty() || file_name.find('/') != std::string::npos || file_name[0] == '.') {
     return fail(Error{Errc::kIo, "not a Maildir file name: \"" + file_name + "\""});
   }
   Fd new_dir;
@@ -196,13 +203,13 @@ Result<MessageLink, Error> link_maildir_message(const std::string& stage_path,
   out.dir = dir + "/new";
   if (mode != LinkMode::kNew) {
     struct stat st;
-    if (::fstatat(new_dir.get(), file_name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (::fstatat(new_dir.get(), base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
       out.existed = true;
       if (mode == LinkMode::kMissing) {
         out.made = false;
         return out;
       }
-      auto present = refresh(stage_path, new_dir.get(), dir, file_name);
+      auto present = refresh(stage_path, new_dir.get(), dir, base);
       if (!present) return fail(as_io(present.error()));
       if (*present) {
         out.linked = true;
@@ -210,9 +217,9 @@ Result<MessageLink, Error> link_maildir_message(const std::string& stage_path,
       }
       out.existed = false;  // Dovecot moved it meanwhile: cur/ is looked at
     } else if (errno != ENOENT) {
-      return fail(sys_error("stat " + dir + "/new/" + file_name));
+      return fail(sys_error("stat " + dir + "/new/" + base));
     }
-    auto cur = in_cur(root, rel_dir, file_name);
+    auto cur = in_cur(root, rel_dir, base);
     if (!cur) return fail(cur.error());
     if (*cur) {
       out.existed = true;
@@ -222,7 +229,18 @@ Result<MessageLink, Error> link_maildir_message(const std::string& stage_path,
       return out;
     }
   }
-  if (auto e = publish(stage_path, new_dir.get(), dir, file_name, single_instance, &out.linked)) {
+  if (!flagged) {
+    if (auto e = publish(stage_path, new_dir.get(), dir, "new", file_name, single_instance,
+                         &out.linked)) {
+      return fail(as_io(*e));
+    }
+    return out;
+  }
+  Fd cur_dir;
+  if (auto e = open_dir_beneath(root, rel_dir + "/cur", &cur_dir)) return fail(as_io(*e));
+  out.dir = dir + "/cur";
+  if (auto e = publish(stage_path, cur_dir.get(), dir, "cur", file_name, single_instance,
+                       &out.linked)) {
     return fail(as_io(*e));
   }
   return out;

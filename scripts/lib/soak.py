@@ -181,6 +181,8 @@ class Instance:
 
     def deliveries(self):
         r = self.ctl("stats", "--json", check=False)
+        if r.returncode != 0:
+            return None  # not a count of zero: the interval is reported as unknown
         try:
             data = json.loads(r.stdout)
         except json.JSONDecodeError:
@@ -277,6 +279,7 @@ def main():
     kills = reloads = 0
     rows = []
     last_deliveries, last_t = inst.deliveries() or 0, start
+    rate_t = start
     header = (f"{'t(s)':>6} {'deliv/s':>8} {'total':>8} {'W1 runs/fail':>12} {'W2 runs/fail':>12} "
               f"{'deliver ok/fail':>15} {'workers':>7} {'max RSS KiB':>11} {'max fds':>7} "
               f"{'oldest':>14} {'master RSS/fds':>14} {'kills':>5} {'HUPs':>4}")
@@ -313,7 +316,9 @@ def main():
             oldest = min(workers, key=lambda w: start_time(w) or 1 << 62) if workers else None
             row = {
                 "t": now - start,
-                "rate": ((total or 0) - last_deliveries) / (now - last_t),
+                # Unknown when `cubbyctl stats` failed; the next good count then covers both
+                # intervals, measured from the last good one.
+                "rate": None if total is None else (total - last_deliveries) / (now - rate_t),
                 "total": total or 0,
                 "workers": len(workers),
                 "max_rss": max(rss, default=0),
@@ -327,12 +332,15 @@ def main():
             }
             rows.append(row)
             c = [loop.counts() for loop in loops]
-            log(f"{row['t']:6.0f} {row['rate']:8.1f} {row['total']:8d} {c[0][0]:>6}/{c[0][1]:<5} "
+            rate = "?" if row["rate"] is None else f"{row['rate']:.1f}"
+            log(f"{row['t']:6.0f} {rate:>8} {row['total']:8d} {c[0][0]:>6}/{c[0][1]:<5} "
                 f"{c[1][0]:>6}/{c[1][1]:<5} {c[2][0] - c[2][1]:>8}/{c[2][1]:<6} {row['workers']:7d} "
                 f"{row['max_rss']:11d} {row['max_fds']:7d} "
                 f"{str(row['oldest_rss']) + '/' + str(row['oldest_fds']):>14} "
                 f"{str(row['master_rss']) + '/' + str(row['master_fds']):>14} {kills:5d} {reloads:4d}")
-            last_deliveries, last_t = total or last_deliveries, now
+            last_t = now
+            if total is not None:
+                last_deliveries, rate_t = total, now
 
     for loop in loops:
         loop.stop_flag.set()
@@ -386,9 +394,10 @@ def main():
                 verdict_ok = False
         log(f"soak: max worker fds over the run: {max(r['max_fds'] for r in rows)}; "
             f"max worker VmRSS: {max(r['max_rss'] for r in rows)} KiB")
-        rates = [r["rate"] for r in rows]
-        log(f"soak: deliveries/s per interval: min {min(rates):.1f}, max {max(rates):.1f}, "
-            f"mean {sum(rates) / len(rates):.1f}")
+        rates = [r["rate"] for r in rows if r["rate"] is not None]
+        if rates:
+            log(f"soak: deliveries/s per interval: min {min(rates):.1f}, max {max(rates):.1f}, "
+                f"mean {sum(rates) / len(rates):.1f} ({len(rows) - len(rates)} unknown)")
     log(f"soak: {'PASS' if verdict_ok else 'FAIL'}")
     if not args.dir and not args.keep and verdict_ok:
         shutil.rmtree(directory, ignore_errors=True)

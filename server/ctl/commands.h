@@ -33,6 +33,7 @@ int stats_command(Context& c, const Args& args);
 int recover_command(Context& c, const Args& args);
 int convert_command(Context& c, const Args& args);  // Cyrus layout <-> Maildir++ (store/convert.h)
 int sieve_command(Context& c, const Args& args);  // put get list activate deactivate delete check test
+int import_cyrus_command(Context& c, const Args& args);  // import-cyrus (import_command.cc)
 
 // Shared by the commands.
 struct Found {

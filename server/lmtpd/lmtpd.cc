@@ -156,7 +156,7 @@ int main(int argc, char** argv) {
   }
 
   boost::asio::io_context io;
-  cubby::server::CountingStoreBackend backend(**store, *settings);
+  cubby::server::CountingStoreBackend backend(**store, *settings, &io);
   cubby::server::SessionContext context{io, backend, **committer, engine_config(*settings),
                                         settings->get_duration("lmtp_idle_timeout"),
                                         settings->get_bool("chatty")};

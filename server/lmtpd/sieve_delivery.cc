@@ -1,11 +1,6 @@
 // Sieve at delivery; see sieve_delivery.h.
 #include "server/lmtpd/sieve_delivery.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -73,14 +68,18 @@ SieveRules SieveRules::from(const conf::Settings& s, const std::string& config_d
   r.sendmail = s.get_string("sendmail");
   r.history_path = config_directory + "/sieve-history.sqlite";
   r.limits.max_script_bytes = static_cast<size_t>(s.get_int("sieve_maxscriptsize")) * 1024;
+  r.outbox.max_children = static_cast<size_t>(s.get_int("sieve_sendmail_max_children"));
+  r.outbox.timeout = s.get_duration("sieve_sendmail_timeout");
   return r;
 }
 
-SieveDelivery::SieveDelivery(store::Store& store, SieveRules rules)
+SieveDelivery::SieveDelivery(store::Store& store, SieveRules rules, boost::asio::io_context* io)
     : store_(store),
       rules_(std::move(rules)),
       scripts_(rules_.sievedir),
-      history_(rules_.history_path) {}
+      history_(rules_.history_path) {
+  if (io && enabled()) outbox_ = std::make_unique<Outbox>(*io, rules_.sendmail, rules_.outbox);
+}
 
 bool SieveDelivery::has_script(const std::string& target) const {
   if (!enabled()) return false;
@@ -189,8 +188,7 @@ RecipientPlan SieveDelivery::plan(const std::string& target, bool ignore_quota,
                          message_id.c_str(), a.address.c_str());
           break;
         }
-        Sendout s{from, a.address,
-                  std::string(kLoopHeader) + ": " + rcpt + "\r\n" + message,
+        Sendout s{{from, a.address, std::string(kLoopHeader) + ": " + rcpt + "\r\n" + message},
                   message_id.empty() ? "" : key, std::chrono::hours(24 * 14)};
         p.sendouts.push_back(std::move(s));
         actions.push_back("redirect");
@@ -198,7 +196,7 @@ RecipientPlan SieveDelivery::plan(const std::string& target, bool ignore_quota,
       }
       case sieve::Action::Kind::kVacation:
         if (a.sent) {
-          p.sendouts.push_back(Sendout{"", a.address, vacation_message(a, rcpt, message_id),
+          p.sendouts.push_back(Sendout{{"", a.address, vacation_message(a, rcpt, message_id)},
                                        sievedir::StoreEnvironment::vacation_key(user, a.address, a.handle),
                                        a.period});
           actions.push_back("vacation");
@@ -211,7 +209,7 @@ RecipientPlan SieveDelivery::plan(const std::string& target, bool ignore_quota,
     p.targets.push_back(keep_target({}));
   }
   for (const auto& d : outcome.duplicates) {
-    p.history_keys.push_back(sievedir::StoreEnvironment::duplicate_key(user, d.key));
+    p.history_keys.emplace_back(sievedir::StoreEnvironment::duplicate_key(user, d.key), d.period);
   }
   p.action.clear();
   for (const auto& a : actions) p.action += (p.action.empty() ? "" : ",") + a;
@@ -220,50 +218,27 @@ RecipientPlan SieveDelivery::plan(const std::string& target, bool ignore_quota,
 }
 
 void SieveDelivery::finish(const RecipientPlan& plan) {
-  for (const auto& key : plan.history_keys) history_.mark(key);
+  for (const auto& [key, period] : plan.history_keys) history_.mark(key, period);
   for (const auto& s : plan.sendouts) {
-    if (auto e = run_sendmail(rules_.sendmail, s.envelope_from, s.to, s.message)) {
-      CUBBY_LOG_ERR("sieve: sending to %s through %s: %s", s.to.c_str(), rules_.sendmail.c_str(),
-                    e->c_str());
+    if (!outbox_) {
+      CUBBY_LOG_ERR("sieve: cannot send to %s: no event loop to run %s on", s.mail.to.c_str(),
+                    rules_.sendmail.c_str());
       continue;
     }
-    if (!s.history_key.empty()) history_.mark(s.history_key);
+    // Recorded now, not when sendmail is done: the next message from the same sender may be
+    // planned before this child exits, and must not be answered twice. A failed send forgets it.
+    if (!s.history_key.empty()) history_.mark(s.history_key, s.period);
+    // `this` outlives every callback: the Outbox is a member, and its destructor calls none.
+    outbox_->send(s.mail, [this, to = s.mail.to, key = s.history_key](std::optional<std::string> error) {
+      if (!error) {
+        CUBBY_LOG_INFO("sieve: sent to %s through %s", to.c_str(), rules_.sendmail.c_str());
+        return;
+      }
+      CUBBY_LOG_ERR("sieve: sending to %s through %s failed: %s (the delivery stands)", to.c_str(),
+                    rules_.sendmail.c_str(), error->c_str());
+      if (!key.empty()) history_.forget(key);
+    });
   }
-}
-
-std::optional<std::string> run_sendmail(const std::string& program, const std::string& from,
-                                        const std::string& to, const std::string& message) {
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return std::string("pipe: ") + std::strerror(errno);
-  const std::string sender = from.empty() ? "<>" : from;
-  const pid_t pid = fork();
-  if (pid < 0) {
-    close(fds[0]);
-    close(fds[1]);
-    return std::string("fork: ") + std::strerror(errno);
-  }
-  if (pid == 0) {
-    dup2(fds[0], 0);
-    const char* argv[] = {program.c_str(), "-i", "-f", sender.c_str(), "--", to.c_str(), nullptr};
-    execv(program.c_str(), const_cast<char* const*>(argv));
-    _exit(127);
-  }
-  close(fds[0]);
-  void (*old)(int) = signal(SIGPIPE, SIG_IGN);
-  size_t done = 0;
-  while (done < message.size()) {
-    const ssize_t n = write(fds[1], message.data() + done, message.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  close(fds[1]);
-  signal(SIGPIPE, old);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return std::nullopt;
-  return "exit status " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
 }  // namespace cubby::server

@@ -4,7 +4,10 @@
 // transaction (each a hard link of the one stage file, with its flags), `discard` none, `reject`
 // and `ereject` none and a `550 5.7.1` reply. `redirect` and `vacation` are mail sent, after the
 // commit, through the `sendmail` program, only for a recipient whose delivery succeeded (or was
-// discarded). Failure is never loss: a script that cannot be read, does not compile or fails at
+// discarded). Sending never holds up the replies: each message is an asynchronous sendmail child
+// of the worker's event loop (outbox.h: bounded in number, each with a timeout); a failed send is
+// logged and the delivery stands; a sent one's history (vacation, redirect) is recorded when
+// sendmail has exited 0. Failure is never loss: a script that cannot be read, does not compile or fails at
 // run time gives the implicit keep; the reason is logged once per version of the script file.
 //
 // Loop protection: every redirected message gets an `X-Cubby-Loop: <recipient>` header; a message
@@ -20,6 +23,7 @@
 #include <vector>
 
 #include "conf/settings.h"
+#include "server/lmtpd/outbox.h"
 #include "server/lmtp/backend.h"
 #include "sieve/sieve.h"
 #include "sievedir/environment.h"
@@ -35,14 +39,13 @@ struct SieveRules {
   std::string sendmail;
   std::string history_path;  // the vacation/redirect/duplicate history (SQLite)
   sieve::Limits limits;
+  Outbox::Limits outbox;  // sieve_sendmail_max_children, sieve_sendmail_timeout
   static SieveRules from(const conf::Settings& settings, const std::string& config_directory);
 };
 
 // A message to hand to sendmail after the delivery.
 struct Sendout {
-  std::string envelope_from;  // "" = the null sender <>
-  std::string to;
-  std::string message;
+  OutgoingMail mail;
   std::string history_key;  // recorded once sent ("" = none)
   std::chrono::seconds period{0};
 };
@@ -52,13 +55,15 @@ struct RecipientPlan {
   std::vector<store::DeliveryTarget> targets;  // what to store (empty: discard or reject)
   std::optional<lmtp::Reply> reply;            // reject/ereject: the recipient's reply
   std::vector<Sendout> sendouts;               // redirect and vacation
-  std::vector<std::string> history_keys;       // duplicate marks to record on success
+  // Duplicate marks (key, period) to record on success.
+  std::vector<std::pair<std::string, std::chrono::seconds>> history_keys;
   std::string action;  // for the log: no-sieve, keep, fileinto, discard, reject, ...
 };
 
 class SieveDelivery {
  public:
-  SieveDelivery(store::Store& store, SieveRules rules);
+  // Mail is sent through sendmail children of `io` (none: sends are logged as impossible).
+  SieveDelivery(store::Store& store, SieveRules rules, boost::asio::io_context* io = nullptr);
   bool enabled() const { return !rules_.sievedir.empty(); }
   // Whether the owner of `target` (an internal mailbox name) has an active script.
   bool has_script(const std::string& target) const;
@@ -68,10 +73,13 @@ class SieveDelivery {
   RecipientPlan plan(const std::string& target, bool ignore_quota, const std::string& rcpt,
                      const std::string& from, const std::string& message,
                      const std::string& message_id);
-  // After the commit: sends what the plan says and records its history.
+  // After the commit: records the plan's duplicate marks and starts sending its mail (the history
+  // of each message is recorded once sendmail has taken it). Returns at once.
   void finish(const RecipientPlan& plan);
 
   sievedir::ScriptCache& cache() { return cache_; }
+  sievedir::SieveHistory& history() { return history_; }
+  Outbox* outbox() { return outbox_.get(); }
 
  private:
   store::Store& store_;
@@ -79,10 +87,7 @@ class SieveDelivery {
   sievedir::ScriptStore scripts_;
   sievedir::ScriptCache cache_;
   sievedir::SieveHistory history_;
+  std::unique_ptr<Outbox> outbox_;  // last: its children are killed before the history goes
 };
-
-// Runs `sendmail -i -f <from> -- <to>` with `message` on its stdin; nullopt on exit status 0.
-std::optional<std::string> run_sendmail(const std::string& program, const std::string& from,
-                                        const std::string& to, const std::string& message);
 
 }  // namespace cubby::server

@@ -64,12 +64,15 @@ struct RecipientRules {
 
 class StoreBackend : public lmtp::Backend {
  public:
-  StoreBackend(store::Store& store, const conf::Settings& settings)
+  // `io`: the worker's event loop, which runs Sieve's sendmail children (sieve_delivery.h).
+  StoreBackend(store::Store& store, const conf::Settings& settings,
+               boost::asio::io_context* io = nullptr)
       : StoreBackend(store, RecipientRules::from(settings),
-                     SieveRules::from(settings, store.config().config_directory)) {}
+                     SieveRules::from(settings, store.config().config_directory), io) {}
   // Without `sieve` rules (or with an empty sievedir) no script runs.
-  StoreBackend(store::Store& store, RecipientRules rules, SieveRules sieve = {})
-      : store_(store), rules_(std::move(rules)), sieve_(store, std::move(sieve)) {}
+  StoreBackend(store::Store& store, RecipientRules rules, SieveRules sieve = {},
+               boost::asio::io_context* io = nullptr)
+      : store_(store), rules_(std::move(rules)), sieve_(store, std::move(sieve), io) {}
 
   lmtp::RecipientVerdict check_recipient(const lmtp::RecipientRequest& request) override;
   Result<std::unique_ptr<lmtp::MessageSink>, lmtp::Reply> open_message(
@@ -81,8 +84,8 @@ class StoreBackend : public lmtp::Backend {
   // the session id (a session has one transaction in flight at most).
   store::DeliveryBatch batch(lmtp::DeliveryRequest& request);
   // Logs the outcomes and returns one Reply per recipient: with Sieve, the combination of that
-  // recipient's targets (250 when any was stored; a reject's 550 5.7.1), and sends its redirects
-  // and vacation answers.
+  // recipient's targets (250 when any was stored; a reject's 550 5.7.1), and starts sending its
+  // redirects and vacation answers (without waiting for them).
   std::vector<lmtp::Reply> replies(const store::DeliveryResult& result,
                                    const lmtp::MessageInfo& info);
 

@@ -5,6 +5,7 @@
 // script that records its argv and stdin); a redirect loop stops. Also the sievedir layout.
 #include <sys/stat.h>
 
+#include <chrono>
 #include <fstream>
 #include <gtest/gtest.h>
 
@@ -27,10 +28,19 @@ struct SieveFixture {
     std::ofstream(sendmail) << "#!/bin/sh\nprintf 'ARGV %s\\n' \"$*\" >> " << sent
                             << "\ncat >> " << sent << "\nprintf '\\n.END\\n' >> " << sent << "\n";
     ::chmod(sendmail.c_str(), 0755);
-    SieveRules sieve{sievedir, sendmail, t.root() + "/sieve-history.sqlite", {}};
+    make_backend();
+  }
+  void make_backend(Outbox::Limits outbox = {}) {
+    SieveRules sieve{sievedir, sendmail, t.root() + "/sieve-history.sqlite", {}, outbox};
     RecipientRules rules;
     rules.address.unix_sep = true;
-    backend = std::make_unique<StoreBackend>(t.store(), rules, sieve);
+    backend.reset();
+    backend = std::make_unique<StoreBackend>(t.store(), rules, sieve, &io);
+  }
+  // Runs the event loop until every sendmail child has exited.
+  void settle() {
+    io.run();
+    io.restart();
   }
   void script(const std::string& user, const std::string& source) {
     sievedir::ScriptStore scripts(sievedir);
@@ -73,8 +83,13 @@ struct SieveFixture {
   std::vector<std::string> flags(const std::string& external, int64_t uid) {
     return t.store().index().flags_of(t.mailbox(external).id, uid);
   }
-  std::string sent_log() { return store::testing::read_file(sent); }
+  std::string sent_log() {
+    settle();
+    return store::testing::read_file(sent);
+  }
+  // The sends so far, once every sendmail child has exited.
   int sends() {
+    settle();
     const std::string log = sent_log();
     int n = 0;
     for (size_t p = log.find("ARGV "); p != std::string::npos; p = log.find("ARGV ", p + 1)) ++n;
@@ -83,6 +98,7 @@ struct SieveFixture {
 
   TempStore t;
   std::string sievedir, sent, sendmail;
+  boost::asio::io_context io;  // runs the sendmail children; outlives the backend
   std::unique_ptr<StoreBackend> backend;
   int count = 0;
 };
@@ -217,6 +233,65 @@ TEST(SieveDelivery, BrokenScriptKeepsTheMessageAndIsCompiledAndLoggedOnce) {
   EXPECT_FALSE(f.backend->sieve().cache().first_failure(*file, "compile"));
 }
 
+size_t count_of(const std::string& haystack, const std::string& needle) {
+  size_t n = 0;
+  for (size_t p = haystack.find(needle); p != std::string::npos; p = haystack.find(needle, p + 1)) ++n;
+  return n;
+}
+
+// "A broken script keeps the message and logs once": a script that does not compile and one that
+// fails at run time each log once per version of the file, not once per message, across several
+// deliveries; a changed file is compiled again (and, still broken, logged again; fixed, it runs).
+TEST(SieveDelivery, BrokenScriptsLogOncePerFileVersionAndAreRecompiledWhenChanged) {
+  SieveFixture f;
+  f.t.create("user/alice");
+  f.t.create("user/dave");
+  f.t.create("user/dave/Work");
+  f.script("alice", "require \"ihave\";\nerror \"boom\";");  // compiles, fails when run
+  sievedir::ScriptStore scripts(f.sievedir);
+  ASSERT_FALSE(scripts.put("dave", "main", "keep;", 5));
+  ASSERT_FALSE(scripts.activate("dave", "main"));
+  const std::string dave_script = f.sievedir + "/d/dave/main.script";
+  std::ofstream(dave_script) << "if true { keep;";  // broken after it was put
+  testing::internal::CaptureStderr();
+  for (int i = 0; i < 4; ++i) {
+    auto replies = f.deliver(kMessage, {"alice@example.com", "dave@example.com"});
+    EXPECT_EQ(replies[0], "250 2.1.5 Success SESSIONID=<sid>\r\n");
+    EXPECT_EQ(replies[1], "250 2.1.5 Success SESSIONID=<sid>\r\n");
+  }
+  std::string log = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(count_of(log, "sieve: runtime error in script"), 1u) << log;
+  EXPECT_EQ(count_of(log, "sieve: cannot compile script"), 1u) << log;
+  EXPECT_NE(log.find("boom"), std::string::npos) << log;
+  EXPECT_EQ(f.backend->sieve().cache().compiles(), 2u);  // once per script
+  for (const char* box : {"user/alice", "user/dave"}) {
+    auto msgs = f.messages(box);
+    ASSERT_EQ(msgs.size(), 4u) << box;
+    for (const auto& m : msgs) {
+      EXPECT_EQ(f.flags(box, m.second), std::vector<std::string>{"$SieveFailed"}) << box;
+    }
+  }
+
+  // Changed but still broken: compiled again and logged again, once.
+  std::ofstream(dave_script) << "if true { keep; ";
+  testing::internal::CaptureStderr();
+  for (int i = 0; i < 3; ++i) f.deliver(kMessage, {"dave@example.com"});
+  log = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(count_of(log, "sieve: cannot compile script"), 1u) << log;
+  EXPECT_EQ(f.backend->sieve().cache().compiles(), 3u);
+
+  // Fixed: compiled again and obeyed.
+  std::ofstream(dave_script) << "require \"fileinto\";\nfileinto \"Work\";";
+  testing::internal::CaptureStderr();
+  f.deliver(kMessage, {"dave@example.com"});
+  f.deliver(kMessage, {"dave@example.com"});
+  log = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(count_of(log, "sieve: cannot compile script"), 0u) << log;
+  EXPECT_EQ(f.backend->sieve().cache().compiles(), 4u);
+  EXPECT_EQ(f.messages("user/dave/Work").size(), 2u);
+  EXPECT_EQ(f.messages("user/dave").size(), 7u);
+}
+
 TEST(SieveDelivery, VacationOncePerSenderAndNeverToListsBulkOrAutoSubmitted) {
   SieveFixture f;
   f.t.create("user/alice");
@@ -257,6 +332,82 @@ TEST(SieveDelivery, RedirectIsSentWithALoopMarkAndALoopStops) {
   EXPECT_EQ(f.deliver("X-Cubby-Loop: alice@example.com\r\n" + kMessage, {"alice@example.com"})[0],
             "250 2.1.5 Success SESSIONID=<sid>\r\n");
   EXPECT_EQ(f.sends(), 1);
+  EXPECT_EQ(f.messages("user/alice").size(), 1u);
+}
+
+// Sending never holds up the replies (outbox.h): a sendmail that takes 3 s to run does not
+// delay the 250, and while it runs the same sender is not answered a second time.
+TEST(SieveDelivery, ASlowSendmailDoesNotDelayTheReplies) {
+  SieveFixture f;
+  std::ofstream(f.sendmail) << "#!/bin/sh\nsleep 3\nprintf 'ARGV %s\\n' \"$*\" >> " << f.sent
+                            << "\ncat >> " << f.sent << "\n";
+  f.t.create("user/alice");
+  f.script("alice", "require \"vacation\";\nvacation :subject \"away\" \"I am away.\";");
+  const std::string m = "From: bob@example.org\r\nTo: alice@example.com\r\nSubject: hi\r\n\r\nb\r\n";
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(f.deliver(m, {"alice@example.com"}, "bob@example.org")[0],
+            "250 2.1.5 Success SESSIONID=<sid>\r\n");
+  EXPECT_EQ(f.deliver(m, {"alice@example.com"}, "bob@example.org")[0],
+            "250 2.1.5 Success SESSIONID=<sid>\r\n");
+  const auto replied = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(replied, std::chrono::milliseconds(1500));
+  ASSERT_NE(f.backend->sieve().outbox(), nullptr);
+  EXPECT_EQ(f.backend->sieve().outbox()->running(), 1u);  // one answer, under way
+  EXPECT_EQ(f.messages("user/alice").size(), 2u);        // both stored already
+  EXPECT_EQ(f.sends(), 1);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(2900));
+}
+
+// A sendmail that fails: logged once, the message delivered all the same, and the vacation answer
+// not remembered as sent (the next message from that sender is answered).
+TEST(SieveDelivery, AFailedSendIsLoggedAndTheDeliveryStands) {
+  SieveFixture f;
+  const std::string broken = f.t.root() + "/broken";
+  std::ofstream(broken) << "";
+  std::ofstream(f.sendmail) << "#!/bin/sh\nif [ -e " << broken << " ]; then cat >/dev/null; exit 75; fi\n"
+                            << "printf 'ARGV %s\\n' \"$*\" >> " << f.sent << "\ncat >> " << f.sent
+                            << "\n";
+  f.t.create("user/alice");
+  f.script("alice", "require [\"vacation\", \"copy\"];\nredirect :copy \"carol@example.net\";\n"
+                    "vacation :subject \"away\" \"I am away.\";");
+  const std::string m = "From: bob@example.org\r\nTo: alice@example.com\r\nSubject: hi\r\n\r\nb\r\n";
+  testing::internal::CaptureStderr();
+  const auto reply = f.deliver(m, {"alice@example.com"}, "bob@example.org")[0];
+  f.settle();
+  const std::string log = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(reply, "250 2.1.5 Success SESSIONID=<sid>\r\n");
+  EXPECT_EQ(f.messages("user/alice").size(), 1u);
+  for (const char* to : {"carol@example.net", "bob@example.org"}) {
+    const std::string line = std::string("sending to ") + to + " through " + f.sendmail +
+                             " failed: exit status 75 (the delivery stands)";
+    size_t n = 0;
+    for (size_t p = log.find(line); p != std::string::npos; p = log.find(line, p + 1)) ++n;
+    EXPECT_EQ(n, 1u) << line << "\n" << log;
+  }
+  EXPECT_EQ(f.sends(), 0);
+  ASSERT_EQ(::unlink(broken.c_str()), 0);
+  f.deliver(m, {"alice@example.com"}, "bob@example.org");
+  EXPECT_EQ(f.sends(), 2);  // the redirect and, since the failed one was forgotten, the answer
+  EXPECT_NE(f.sent_log().find("ARGV -i -f <> -- bob@example.org"), std::string::npos);
+}
+
+TEST(SieveDelivery, ASendmailThatHangsIsKilledAtItsTimeout) {
+  SieveFixture f;
+  f.make_backend(Outbox::Limits{4, std::chrono::milliseconds(300), 1000});
+  std::ofstream(f.sendmail) << "#!/bin/sh\nexec sleep 30\n";
+  f.t.create("user/alice");
+  f.script("alice", "require \"copy\";\nredirect :copy \"carol@example.net\";");
+  testing::internal::CaptureStderr();
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(f.deliver(kMessage, {"alice@example.com"})[0], "250 2.1.5 Success SESSIONID=<sid>\r\n");
+  f.settle();
+  const auto took = std::chrono::steady_clock::now() - start;
+  const std::string log = testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("sending to carol@example.net through " + f.sendmail +
+                     " failed: killed after 300 ms (sieve_sendmail_timeout)"),
+            std::string::npos)
+      << log;
+  EXPECT_LT(took, std::chrono::seconds(5));
   EXPECT_EQ(f.messages("user/alice").size(), 1u);
 }
 

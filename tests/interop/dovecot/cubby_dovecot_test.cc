@@ -287,6 +287,42 @@ TEST_F(CubbyDovecot, DetailIntoWorkFolder) {
   ASSERT_EQ(imap.select("INBOX"), 0);
 }
 
+// Sieve's flags on a Maildir partition are in the file name, as Dovecot saves them: IMAP shows
+// \Seen \Flagged and the keyword of a `fileinto :flags` at once (docs/sieve.md).
+TEST_F(CubbyDovecot, SieveFlagsAreWhatImapFetchFlagsShows) {
+  ASSERT_NO_FATAL_FAILURE(users({"alice"}));
+  ASSERT_EQ(cubby_->ctl({"mailbox", "create", "user/alice/Work"}).exit_code, 0);
+  const std::string script = root_.path() + "/flags.sieve";
+  std::ofstream(script) << "require [\"fileinto\", \"imap4flags\"];\n"
+                           "fileinto :flags [\"\\\\Seen\", \"\\\\Flagged\", \"$Work\"] \"Work\";\n"
+                           "keep;\n";
+  auto put = cubby_->ctl({"sieve", "put", "alice", "main", script});
+  ASSERT_EQ(put.exit_code, 0) << put.out << put.err;
+  ASSERT_EQ(cubby_->ctl({"sieve", "activate", "alice", "main"}).exit_code, 0);
+  ASSERT_NO_FATAL_FAILURE(start_dovecot());
+  LmtpClient c = client();
+  ASSERT_EQ(c.deliver("sender@example.org", {"alice@e2e.test"}, message("flags")), "");
+  ASSERT_NO_FATAL_FAILURE(hand_over());
+  auto cur = files_in(spool() + "/alice/.Work/cur");
+  ASSERT_EQ(cur.size(), 1u);
+  EXPECT_TRUE(cur[0].ends_with(":2,FSa")) << cur[0];
+  EXPECT_EQ(files_in(spool() + "/alice/new").size(), 1u);  // the keep: no flags, new/
+  ImapClient imap(dovecot_->imap_port());
+  ASSERT_TRUE(imap.login("alice", DovecotInstance::kPassword));
+  ASSERT_EQ(imap.select("Work"), 1);
+  ImapReply flags = imap.command("UID FETCH " + std::to_string(imap.uids().at(0)) + " FLAGS");
+  ASSERT_TRUE(flags.ok()) << flags.status;
+  ASSERT_EQ(flags.untagged.size(), 1u);
+  const std::string& line = flags.untagged[0];
+  EXPECT_NE(line.find("\\Seen"), std::string::npos) << line;
+  EXPECT_NE(line.find("\\Flagged"), std::string::npos) << line;
+  EXPECT_NE(line.find("$Work"), std::string::npos) << line;
+  ASSERT_EQ(imap.select("INBOX"), 1);
+  flags = imap.command("UID FETCH " + std::to_string(imap.uids().at(0)) + " FLAGS");
+  ASSERT_EQ(flags.untagged.size(), 1u);
+  EXPECT_EQ(flags.untagged[0].find("\\Seen"), std::string::npos) << flags.untagged[0];
+}
+
 TEST_F(CubbyDovecot, BrokenNewAndGarbageMaildirsizeAffectOnlyThatRecipient) {
   ASSERT_NO_FATAL_FAILURE(users({"alice", "bob", "carol", "dave"}));
   fs::remove(spool() + "/bob/new");
