@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "store/maildir_file_name.h"
+#include "store/maildir_flags.h"
 #include "store/maildir_layout.h"
 #include "store/maildir_link.h"
 #include "store/maildir_quota.h"
@@ -99,6 +100,8 @@ struct BoxPlan {
   PartitionFormat from = PartitionFormat::kCyrus;
   std::string new_dir;  // relative to the target partition root
   std::vector<Move> moves;
+  // From Maildir: the old folder's dovecot-keywords (letter 'a' + i), read when first needed.
+  std::optional<std::vector<std::string>> old_keywords;
 };
 
 ConvertJournal journal_of(const ConvertRequest& request, const std::string& target,
@@ -306,7 +309,7 @@ std::optional<Error> Conversion::convert(const ConvertUnit& unit, const ConvertR
     auto name = MailboxName::from_internal(box->name);
     if (!name.ok()) return name.error();
     BoxPlan p{*box, *name, store.is_maildir(*box) ? PartitionFormat::kMaildir : PartitionFormat::kCyrus,
-              "", {}};
+              "", {}, {}};
     const std::string target = request.partition.empty() ? box->partition : request.partition;
     if (box->converting || p.from != request.to || box->partition != target) all_done = false;
     plans.push_back(std::move(p));
@@ -424,6 +427,42 @@ std::optional<Error> Conversion::convert(const ConvertUnit& unit, const ConvertR
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 
+  // The flags a message has now: from Cyrus, the index's; from Maildir, those of its name as
+  // Dovecot last set them (system flags, and keywords through the old folder's dovecot-keywords)
+  // with the keywords the index keeps for want of a letter (system flags in the index are older
+  // than the name's and give way to it).
+  auto flags_now = [&](BoxPlan& p, const Move& m, const std::vector<std::string>& indexed)
+      -> Result<std::vector<std::string>, Error> {
+    if (p.from != PartitionFormat::kMaildir) return indexed;
+    if (!p.old_keywords) {
+      const std::string old_root = config.partition_root(p.box.partition);
+      Fd fd;
+      if (auto e = open_dir_beneath(old_root, p.box.dir, &fd)) return fail(*e);
+      auto listed = read_maildir_keywords(fd.get(), old_root + "/" + p.box.dir);
+      if (!listed.ok()) return fail(listed.error());
+      p.old_keywords = *listed;
+    }
+    std::vector<std::string> out;
+    auto add = [&](const std::string& f) {
+      for (const auto& o : out) {
+        if (strcasecmp(o.c_str(), f.c_str()) == 0) return;
+      }
+      out.push_back(f);
+    };
+    for (const auto& f : indexed) {
+      if (!is_system_flag(f)) add(f);
+    }
+    const std::string letters(maildir_flags(m.source.substr(m.source.rfind('/') + 1)));
+    for (const auto& f : system_flags_of_letters(letters)) add(f);
+    for (char c : letters) {
+      const size_t i = static_cast<size_t>(c - 'a');
+      if (c >= 'a' && c <= 'z' && i < p.old_keywords->size() && !(*p.old_keywords)[i].empty()) {
+        add((*p.old_keywords)[i]);
+      }
+    }
+    return out;
+  };
+
   // 2. link
   std::map<std::pair<std::string, std::string>, std::string> shared;  // (stage, guid) -> copy
   bool shared_loaded = false;
@@ -442,12 +481,13 @@ std::optional<Error> Conversion::convert(const ConvertUnit& unit, const ConvertR
   std::map<std::pair<dev_t, ino_t>, uint64_t> crlf_sizes;
   std::set<std::string> dirs_to_sync;
   for (auto& p : plans) {
-    Fd dir_fd, cur_fd, tmp_fd;
+    Fd dir_fd, cur_fd, tmp_fd, box_fd;
     if (to_maildir) {
       if (auto e = create_maildir_mailbox(target_root, p.name)) return e;
       if (auto e = open_dir_beneath(target_root, p.new_dir + "/new", &dir_fd)) return e;
       if (auto e = open_dir_beneath(target_root, p.new_dir + "/cur", &cur_fd)) return e;
       if (auto e = open_dir_beneath(target_root, p.new_dir + "/tmp", &tmp_fd)) return e;
+      if (auto e = open_dir_beneath(target_root, p.new_dir, &box_fd)) return e;
     } else {
       if (auto e = make_dirs_beneath(target_root, p.new_dir, &dir_fd)) return e;
     }
@@ -468,22 +508,26 @@ std::optional<Error> Conversion::convert(const ConvertUnit& unit, const ConvertR
           if (!w.ok()) return w.error();
           known = crlf_sizes.emplace(key, *w).first;
         }
-        m.file = converted_maildir_name(p.box, m.row, known->second);
-        std::vector<std::string> flags = old_flags;
-        if (p.from == PartitionFormat::kMaildir) {  // a partition move: Dovecot's flags go along
-          std::vector<std::string> kept;
-          for (const auto& f : old_flags) {
-            if (!is_system_flag(f)) kept.push_back(f);
-          }
-          for (auto& f : system_flags_of_letters(std::string(maildir_flags(m.source)))) kept.push_back(f);
-          flags = kept;
-          m.flags_changed = flags != old_flags;
+        const std::string base = converted_maildir_name(p.box, m.row, known->second);
+        // Every flag the message has now; then, as a delivery does (maildir_flags.h), the system
+        // flags and the keywords with a letter in this folder's dovecot-keywords go into the
+        // name and only the keywords without one stay in the index.
+        auto flags = flags_now(p, m, old_flags);
+        if (!flags.ok()) return flags.error();
+        std::string letters;
+        m.flags = *flags;
+        if (!m.flags.empty()) {
+          auto info = maildir_info(box_fd.get(), dir_path, m.flags);
+          if (!info.ok()) return info.error();
+          letters = info->letters;
+          m.flags = info->unmapped;
         }
-        m.flags = flags;
-        const std::string letters = system_flag_letters(flags);
+        m.flags_changed = m.flags != old_flags;
+        if (!m.flags.empty() || !letters.empty()) dirs_to_sync.insert(dir_path);  // dovecot-keywords
+        m.file = maildir_name_with_info(base, letters);
         const bool cur = !letters.empty();
         m.target_dir = p.new_dir + (cur ? "/cur" : "/new");
-        m.target_name = cur ? m.file + ":2," + letters : m.file;
+        m.target_name = m.file;
         auto where = find_maildir_message(target_root, p.name, m.file);
         if (!where.ok()) return where.error();
         if (*where) {
@@ -497,7 +541,7 @@ std::optional<Error> Conversion::convert(const ConvertUnit& unit, const ConvertR
           }
           if (auto e = make_target(m.source, cur ? cur_fd.get() : dir_fd.get(),
                                    target_root + "/" + m.target_dir, m.target_name, tmp_fd.get(),
-                                   dir_path + "/tmp", "." + m.file + ".convert", shared_path,
+                                   dir_path + "/tmp", "." + base + ".convert", shared_path,
                                    report_, &made)) {
             return e;
           }
@@ -508,15 +552,11 @@ std::optional<Error> Conversion::convert(const ConvertUnit& unit, const ConvertR
         m.file.clear();
         m.target_dir = p.new_dir;
         m.target_name = uid_file(m.row.uid);
-        if (p.from == PartitionFormat::kMaildir) {  // Dovecot's flags, as it last set them
-          std::vector<std::string> kept;
-          for (const auto& f : old_flags) {
-            if (!is_system_flag(f)) kept.push_back(f);
-          }
-          for (auto& f : system_flags_of_letters(std::string(maildir_flags(m.source)))) kept.push_back(f);
-          m.flags = kept;
-          m.flags_changed = kept != old_flags;
-        }
+        // Dovecot's flags, as it last set them, keyword letters decoded: all in the index now.
+        auto flags = flags_now(p, m, old_flags);
+        if (!flags.ok()) return flags.error();
+        m.flags = *flags;
+        m.flags_changed = m.flags != old_flags;
         struct stat st;
         const std::string path = dir_path + "/" + m.target_name;
         if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&

@@ -27,12 +27,15 @@
 // A rerun first finishes every journal whose unit has switched, then converts what is left. A
 // unit killed before its switch stays marked (deliveries to it get 451) until a rerun finishes it.
 //
-// Flags: a Maildir message with system flags (message_flags: \Seen \Answered \Flagged \Deleted
-// \Draft) goes to cur/<name>:2,<letters>, one without to new/; back to Cyrus, the
-// letters of the info (as Dovecot last set them) replace the system flags in message_flags,
-// keywords stay. Maildir files without a row (mail stored through Dovecot) are not Cubby's and stay
-// where they are, with their directory; a row whose Maildir file is gone (expunged by Dovecot) is
-// dropped when converting to Cyrus. Dovecot's dovecot-uidlist is not written: Dovecot numbers the
+// Flags: converted to Maildir, a message's flags go into its name as a delivery puts them there
+// (maildir_flags.h): the system flags and the keywords that get a letter in the folder's
+// dovecot-keywords (added there as needed) make cur/<name>:2,<letters>, and only keywords without
+// a letter stay in message_flags; a message without flags goes to new/. Back to Cyrus, the
+// letters of the name (as Dovecot last set them; keyword letters read through the old folder's
+// dovecot-keywords) become flags in message_flags, beside the keywords the index kept. A row's
+// Maildir `file` is its name with the info, as at delivery. Maildir files without a row (mail
+// stored through Dovecot) are not Cubby's and stay where they are, with their directory; a row
+// whose Maildir file is gone (expunged by Dovecot) is dropped when converting to Cyrus. Dovecot's dovecot-uidlist is not written: Dovecot numbers the
 // converted messages itself (docs/dovecot.md).
 //
 // Only one conversion runs at a time ({configdirectory}/convert/lock, flock).

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "store/check.h"
@@ -98,11 +99,15 @@ TEST(Convert, CyrusToMaildirInPlaceAndBack) {
   EXPECT_FALSE(alice.converting);
   EXPECT_TRUE(f.t.store().is_maildir(alice));
   EXPECT_FALSE(f.t.store().is_maildir(f.t.mailbox("user/bob")));
-  // The unseen message in new/, the \Seen one in cur/ with its info; one name each.
+  // The unseen message in new/, the \Seen one in cur/ with its info, its keyword a letter from
+  // dovecot-keywords (maildir_flags.h) and no longer in the index; one name each.
   EXPECT_EQ(testing::count_entries(f.spool() + "/alice/new"), 1u);
   EXPECT_EQ(testing::count_entries(f.spool() + "/alice/cur"), 1u);
   EXPECT_NE(f.path("user/alice", 2).find("/cur/"), std::string::npos);
-  EXPECT_EQ(maildir_flags(f.path("user/alice", 2)), "S");
+  EXPECT_EQ(maildir_flags(f.path("user/alice", 2)), "Sa");
+  EXPECT_EQ(testing::read_file(f.spool() + "/alice/dovecot-keywords"), "0 $label\n");
+  EXPECT_TRUE(f.t.store().index().flags_of(alice.id, 2).empty());
+  EXPECT_EQ(maildir_flags(f.t.store().index().message(alice.id, 2)->file), "Sa");
   EXPECT_EQ(testing::count_entries(f.spool() + "/alice/.Work/new"), 1u);
   EXPECT_FALSE(fs::exists(f.spool() + "/user/alice"));  // the old names are gone
   f.expect_alice_whole();
@@ -134,7 +139,7 @@ TEST(Convert, CyrusToMaildirInPlaceAndBack) {
   EXPECT_EQ(f.t.store().index().flags_of(alice.id, 1),
             (std::vector<std::string>{"\\Answered", "\\Seen"}));
   EXPECT_EQ(f.t.store().index().flags_of(alice.id, 2),
-            (std::vector<std::string>{"$label", "\\Seen"}));
+            (std::vector<std::string>{"\\Seen", "$label"}));
   EXPECT_EQ(testing::stat_of(f.path("user/alice", 1)).st_ino,
             testing::stat_of(f.path("user/bob", 1)).st_ino);
   EXPECT_EQ(testing::read_file(f.path("user/alice/Work", 1)), kWork);
@@ -145,6 +150,70 @@ TEST(Convert, CyrusToMaildirInPlaceAndBack) {
   EXPECT_EQ((*root)->storage_limit, 1000);
   EXPECT_EQ((*root)->message_limit, 50);
   EXPECT_EQ((*root)->message_used, 4);
+  f.expect_clean();
+}
+
+// Keywords go into the Maildir name through dovecot-keywords and come back from it: one set by
+// Sieve (in the index on Cyrus), one Dovecot added while the mailbox was Maildir (a letter only),
+// one that found no free letter (kept in the index), over Cyrus -> Maildir -> Cyrus -> Maildir.
+TEST(Convert, KeywordsSurviveCyrusMaildirCyrus) {
+  Fixture f;
+  auto alice = f.t.mailbox("user/alice");
+  ASSERT_FALSE(f.t.store().index().set_flags(alice.id, 1, {"$Forwarded"}));
+  ASSERT_FALSE(f.convert(PartitionFormat::kMaildir));
+  EXPECT_EQ(testing::read_file(f.spool() + "/alice/dovecot-keywords"),
+            "0 $Forwarded\n1 $label\n");  // in the order met: uid 1, then uid 2
+  EXPECT_EQ(maildir_flags(f.path("user/alice", 1)), "a");
+  EXPECT_EQ(maildir_flags(f.path("user/alice", 2)), "Sb");
+  EXPECT_TRUE(f.t.store().index().flags_of(alice.id, 1).empty());
+  // bob's name for the shared inode is his own, and carries nothing.
+  EXPECT_EQ(testing::stat_of(f.path("user/alice", 1)).st_ino,
+            testing::stat_of(f.path("user/bob", 1)).st_ino);
+  EXPECT_TRUE(f.t.store().index().flags_of(f.t.mailbox("user/bob").id, 1).empty());
+  f.expect_clean();
+
+  // Dovecot: a keyword "Work" gets letter c and goes on uid 1, which is also read.
+  {
+    std::ofstream(f.spool() + "/alice/dovecot-keywords", std::ios::app) << "2 Work\n";
+    const std::string now = f.path("user/alice", 1);
+    const std::string base(maildir_base_name(fs::path(now).filename().string()));
+    ASSERT_EQ(::rename(now.c_str(), (f.spool() + "/alice/cur/" + base + ":2,Sac").c_str()), 0);
+  }
+  ASSERT_FALSE(f.convert(PartitionFormat::kCyrus));
+  alice = f.t.mailbox("user/alice");
+  EXPECT_EQ(f.t.store().index().flags_of(alice.id, 1),
+            (std::vector<std::string>{"\\Seen", "$Forwarded", "Work"}));
+  EXPECT_EQ(f.t.store().index().flags_of(alice.id, 2),
+            (std::vector<std::string>{"\\Seen", "$label"}));
+  f.expect_clean();
+
+  // Back to Maildir: the new dovecot-keywords is made again, in the order met; the letters follow.
+  ASSERT_FALSE(f.convert(PartitionFormat::kMaildir));
+  alice = f.t.mailbox("user/alice");
+  EXPECT_EQ(testing::read_file(f.spool() + "/alice/dovecot-keywords"),
+            "0 $Forwarded\n1 Work\n2 $label\n");
+  EXPECT_EQ(maildir_flags(f.path("user/alice", 1)), "Sab");
+  EXPECT_EQ(maildir_flags(f.path("user/alice", 2)), "Sc");
+  EXPECT_TRUE(f.t.store().index().flags_of(alice.id, 1).empty());
+  f.expect_clean();
+}
+
+TEST(Convert, KeywordWithoutFreeLetterStaysInTheIndex) {
+  Fixture f;
+  auto alice = f.t.mailbox("user/alice");
+  std::vector<std::string> many = {"\\Seen"};
+  for (char c = 'A'; c <= 'Z'; ++c) many.push_back(std::string("k") + c);
+  many.push_back("Extra");  // the 27th keyword
+  ASSERT_FALSE(f.t.store().index().set_flags(alice.id, 1, many));
+  ASSERT_FALSE(f.convert(PartitionFormat::kMaildir));
+  alice = f.t.mailbox("user/alice");
+  EXPECT_EQ(maildir_flags(f.path("user/alice", 1)), "Sabcdefghijklmnopqrstuvwxyz");
+  EXPECT_EQ(f.t.store().index().flags_of(alice.id, 1), std::vector<std::string>{"Extra"});
+  ASSERT_FALSE(f.convert(PartitionFormat::kCyrus));
+  alice = f.t.mailbox("user/alice");
+  auto back = f.t.store().index().flags_of(alice.id, 1);
+  EXPECT_EQ(std::set<std::string>(back.begin(), back.end()),
+            std::set<std::string>(many.begin(), many.end()));
   f.expect_clean();
 }
 
