@@ -26,6 +26,9 @@ CheckReport check(Store& store) {
       r.problems.push_back(ext + ": directory " + dir + " is missing");
       continue;
     }
+    if (box.converting) {
+      r.problems.push_back(ext + ": is being converted (run the cubbyctl convert again to finish)");
+    }
     const bool maildir = store.is_maildir(box);
     if (maildir) {
       for (const char* sub : {"/new", "/cur", "/tmp"}) {

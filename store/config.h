@@ -43,6 +43,13 @@ struct StoreConfig {
     auto it = partition_formats.find(partition);
     return it == partition_formats.end() ? PartitionFormat::kCyrus : it->second;
   }
+  // The format of a mailbox on `partition` whose row records `recorded` (MailboxRecord::format):
+  // the recorded one once `cubbyctl convert` has set it, else the partition's.
+  PartitionFormat mailbox_format(const std::string& partition, const std::string& recorded) const {
+    if (recorded == "maildir") return PartitionFormat::kMaildir;
+    if (recorded == "cyrus") return PartitionFormat::kCyrus;
+    return partition_format(partition);
+  }
   // Checks that there is at least one partition, that the default partition exists and that every
   // partition-<name>-format line names a partition.
   static Result<StoreConfig, std::string> from(const conf::Settings& settings);

@@ -183,6 +183,15 @@ std::optional<Error> DeliveryGroup::attempt(CommitState& cs, Item& item, size_t 
       return std::nullopt;
     }
   }
+  // cubbyctl convert (convert.h) may be moving the mailbox, or have moved it since stage() looked
+  // it up: the row as this transaction reads it decides, and the MTA retries later.
+  auto current = index_.mailbox_by_id(box.id);
+  if (!current) return Error{Errc::kNotFound, "mailbox " + box.name + " was deleted"};
+  if (current->converting || current->partition != box.partition || current->dir != box.dir ||
+      current->format != box.format) {
+    return Error{Errc::kIo, "mailbox " + box.name + " is being converted or moved (cubbyctl "
+                                                    "convert); try again later"};
+  }
   if (check_rights) {
     if (auto e = check_post_right(box.acl, item.poster, box.name)) return e;
   }
@@ -197,7 +206,7 @@ std::optional<Error> DeliveryGroup::attempt(CommitState& cs, Item& item, size_t 
       }
     }
   }
-  const bool maildir = config_.partition_format(box.partition) == PartitionFormat::kMaildir;
+  const bool maildir = config_.mailbox_format(box.partition, box.format) == PartitionFormat::kMaildir;
   std::string maildir_user;
   if (maildir) {
     // The quota shared with Dovecot (maildir_delivery.h), read once per commit and user.

@@ -63,9 +63,21 @@ Result<ImportResult, Error> import_mailbox(Store& store, const ImportedMailbox& 
   if (!store.config().partitions.count(partition)) {
     return fail(Error{Errc::kBadName, "no partition \"" + partition + "\""});
   }
-  if (store.config().partition_format(partition) == PartitionFormat::kMaildir) {
-    return fail(Error{Errc::kBadName, "partition \"" + partition +
-                                          "\" is a Maildir++ partition: import needs a Cyrus one"});
+  // A mailbox already here decides by its own format and place (cubbyctl convert may have moved
+  // it); a new one is made in the partition's format.
+  auto existing = store.index().find_mailbox(box.name.internal());
+  if (existing ? store.is_maildir(*existing)
+               : store.config().partition_format(partition) == PartitionFormat::kMaildir) {
+    return fail(Error{Errc::kBadName, existing ? store.external_name(existing->name) +
+                                                     " is a Maildir++ mailbox: import needs a "
+                                                     "Cyrus one"
+                                               : "partition \"" + partition +
+                                                     "\" is a Maildir++ partition: import "
+                                                     "needs a Cyrus one"});
+  }
+  if (existing && existing->converting) {
+    return fail(Error{Errc::kBusy, store.external_name(existing->name) +
+                                       " is being converted (cubbyctl convert): run it again"});
   }
   auto found = mailbox_for(store, box, partition, dry_run, &result.created);
   if (!found.ok()) return fail(found.error());
@@ -91,7 +103,7 @@ Result<ImportResult, Error> import_mailbox(Store& store, const ImportedMailbox& 
     return result;
   }
   const MailboxRecord mailbox = *found.value();
-  const std::string root = store.partition_root(partition);
+  const std::string root = store.partition_root(mailbox.partition);
 
   // Step 2: the links (or copies).
   std::vector<Linked> linked;

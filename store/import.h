@@ -22,7 +22,9 @@
 // linked (rows sharing it share that inode, as cubbyctl check expects of a transaction) and
 // "import:<mailbox id>:<uid>" when copied.
 //
-// Only Cyrus-format partitions take imports (a Maildir partition's files belong to Dovecot).
+// Only Cyrus-format mailboxes take imports (a Maildir partition's files belong to Dovecot): a new
+// mailbox on a Cyrus partition, or one already here whose own format is Cyrus (mailboxes.format,
+// cubbyctl convert), on whatever partition it now is; one being converted is refused (kBusy).
 #pragma once
 
 #include <cstdint>
@@ -63,8 +65,9 @@ struct ImportResult {
 
 // Imports `box` as described above. With `dry_run` nothing is changed and the result says what
 // would be done. kCorrupt when the mailbox exists with another UID validity; kBadName for a
-// Maildir partition or an unknown one; kIo and kNotFound (a source file gone) for the rest, in
-// which case nothing of this mailbox's new messages is committed.
+// Maildir mailbox or partition or an unknown partition; kBusy for a mailbox being converted; kIo
+// and kNotFound (a source file gone) for the rest, in which case nothing of this mailbox's new
+// messages is committed.
 [[nodiscard]] Result<ImportResult, Error> import_mailbox(Store& store, const ImportedMailbox& box,
                                                          bool dry_run);
 

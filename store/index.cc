@@ -12,11 +12,12 @@ namespace cubby::store {
 namespace {
 
 constexpr const char* kMailboxColumns =
-    "id, name, uniqueid, partition, dir, uidvalidity, uidnext, created, acl";
+    "id, name, uniqueid, partition, dir, uidvalidity, uidnext, created, acl, format, converting";
 
 MailboxRecord read_mailbox(const Statement& s) {
   return MailboxRecord{s.int_at(0), s.text_at(1), s.text_at(2), s.text_at(3), s.text_at(4),
-                       s.int_at(5), s.int_at(6),  s.int_at(7),  s.text_at(8)};
+                       s.int_at(5), s.int_at(6),  s.int_at(7),  s.text_at(8), s.text_at(9),
+                       s.int_at(10) != 0};
 }
 
 MessageRecord read_message(const Statement& s) {
@@ -207,6 +208,23 @@ std::optional<Error> Index::set_acl(int64_t id, const std::string& acl) {
 std::optional<Error> Index::rename_mailbox(int64_t id, const std::string& name,
                                            const std::string& dir) {
   return st_->rename_mailbox.bind(1, name).bind(2, dir).bind(3, id).run();
+}
+
+std::optional<Error> Index::set_location(int64_t id, const std::string& partition,
+                                        const std::string& dir, const std::string& format) {
+  Statement s(*db_,
+              "UPDATE mailboxes SET partition = ?, dir = ?, format = ?, converting = 0 WHERE id = ?");
+  return s.bind(1, partition).bind(2, dir).bind(3, format).bind(4, id).run();
+}
+
+std::optional<Error> Index::set_converting(int64_t id, bool converting) {
+  Statement s(*db_, "UPDATE mailboxes SET converting = ? WHERE id = ?");
+  return s.bind(1, int64_t{converting}).bind(2, id).run();
+}
+
+std::optional<Error> Index::set_message_file(int64_t mailbox, int64_t uid, const std::string& file) {
+  Statement s(*db_, "UPDATE messages SET file = ?, pending = 0 WHERE mailbox = ? AND uid = ?");
+  return s.bind(1, file).bind(2, mailbox).bind(3, uid).run();
 }
 
 std::optional<Error> Index::delete_mailbox(int64_t id) {

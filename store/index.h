@@ -4,7 +4,8 @@
 //
 // One Index is one connection, used by one thread. Workers keep two: one for RCPT-time lookups on
 // the event-loop thread and one for the committer thread. The schema:
-//   mailboxes(id, name, uniqueid, partition, dir, uidvalidity, uidnext, created, acl)
+//   mailboxes(id, name, uniqueid, partition, dir, uidvalidity, uidnext, created, acl, format,
+//             converting)
 //   messages(mailbox, uid, guid, size, internaldate, stage, pending, file)
 //   message_flags(mailbox, uid, flags): a Sieve script's flags or an imported message's
 //   (import.h), deleted with the message (trigger)
@@ -40,6 +41,11 @@ struct MailboxRecord {
   int64_t uidnext = 1;
   int64_t created = 0;
   std::string acl;
+  // The mailbox's own format, recorded by `cubbyctl convert` (convert.h): "cyrus" or "maildir";
+  // "" for a mailbox that follows its partition's configured format (StoreConfig::mailbox_format).
+  std::string format;
+  // Set while `cubbyctl convert` moves the mailbox: deliveries refuse it (451) until it is done.
+  bool converting = false;
 };
 
 struct MessageRecord {
@@ -82,6 +88,14 @@ class Index {
   [[nodiscard]] std::optional<Error> set_acl(int64_t id, const std::string& acl);
   [[nodiscard]] std::optional<Error> rename_mailbox(int64_t id, const std::string& name, const std::string& dir);
   [[nodiscard]] std::optional<Error> delete_mailbox(int64_t id);  // and its message rows
+  // cubbyctl convert (convert.h), inside its transactions: the mailbox's new place and format
+  // (clearing `converting`), the converting mark, a message's new Maildir name ("" on Cyrus; the
+  // row is durable then, its file made and fsynced by the conversion).
+  [[nodiscard]] std::optional<Error> set_location(int64_t id, const std::string& partition,
+                                                  const std::string& dir, const std::string& format);
+  [[nodiscard]] std::optional<Error> set_converting(int64_t id, bool converting);
+  [[nodiscard]] std::optional<Error> set_message_file(int64_t mailbox, int64_t uid,
+                                                      const std::string& file);
 
   // Inside a transaction: the next UID of `mailbox` (and uidnext moves past it); nullopt if the
   // mailbox no longer exists.

@@ -52,7 +52,7 @@ std::optional<Error> check_maildir_delivery_quota(const MaildirQuota& quota,
 
 std::optional<Error> check_maildir_rcpt_quota(const StoreConfig& config, const MailboxRecord& box,
                                               int64_t size, bool strict) {
-  if (config.partition_format(box.partition) != PartitionFormat::kMaildir) return std::nullopt;
+  if (config.mailbox_format(box.partition, box.format) != PartitionFormat::kMaildir) return std::nullopt;
   auto quota = user_maildir_quota(config, box);
   if (!quota.ok()) return quota.error();
   if (!*quota) return std::nullopt;

@@ -76,6 +76,13 @@ CREATE TRIGGER message_flags_follow AFTER DELETE ON messages BEGIN
   DELETE FROM message_flags WHERE mailbox = OLD.mailbox AND uid = OLD.uid;
 END;
 )sql",
+    // 6: a mailbox's own format once `cubbyctl convert` has moved it ("" follows its partition's
+    // configured format; "cyrus" or "maildir"), and the mark that keeps deliveries out of a
+    // mailbox while it is being converted (store/convert.h).
+    R"sql(
+ALTER TABLE mailboxes ADD COLUMN format TEXT NOT NULL DEFAULT '';
+ALTER TABLE mailboxes ADD COLUMN converting INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 constexpr int kCurrent = 1 + static_cast<int>(sizeof kSteps / sizeof kSteps[0]);

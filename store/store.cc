@@ -153,7 +153,7 @@ std::string Store::mailbox_dir(const MailboxRecord& m) const {
 }
 
 bool Store::is_maildir(const MailboxRecord& m) const {
-  return config_.partition_format(m.partition) == PartitionFormat::kMaildir;
+  return config_.mailbox_format(m.partition, m.format) == PartitionFormat::kMaildir;
 }
 
 std::string Store::message_path(const MailboxRecord& m, int64_t uid) const {
@@ -188,7 +188,18 @@ Result<MailboxRecord, Error> Store::create_mailbox(const MailboxName& name,
                                          " already exists"});
   }
   const std::string root = partition_root(partition);
-  if (config_.partition_format(partition) == PartitionFormat::kMaildir) {
+  // A folder takes the format its INBOX was converted to (cubbyctl convert), so that a user's
+  // mailboxes stay one Maildir++ (or one Cyrus tree) on a partition being moved.
+  PartitionFormat format = config_.partition_format(partition);
+  std::string recorded;
+  if (name.is_user() && !name.is_inbox()) {
+    if (auto inbox = index_.find_mailbox(name.inbox()->internal());
+        inbox && inbox->partition == partition && !inbox->format.empty()) {
+      format = config_.mailbox_format(inbox->partition, inbox->format);
+      recorded = inbox->format;
+    }
+  }
+  if (format == PartitionFormat::kMaildir) {
     // Maildir++ (maildir_layout.h): the directories first, then the row; no header file (the
     // index alone keeps the mailbox's uniqueid, UIDs and ACL). What has no Maildir++ name (a
     // shared mailbox, a folder name holding '.') is refused here.
@@ -196,7 +207,11 @@ Result<MailboxRecord, Error> Store::create_mailbox(const MailboxName& name,
     if (!rel.ok()) return fail(rel.error());
     if (auto e = create_maildir_mailbox(root, name)) return fail(*e);
     const Acl acl = Acl::for_new_mailbox(owner_of(name), config_.default_acl);
-    return index_.insert_mailbox(internal, partition, *rel, acl.str());
+    auto record = index_.insert_mailbox(internal, partition, *rel, acl.str());
+    if (!record.ok() || recorded.empty()) return record;
+    if (auto e = index_.set_location(record->id, partition, *rel, recorded)) return fail(*e);
+    record->format = recorded;
+    return record;
   }
   const std::string rel = name.relative_dir(config_.hash_spool);
   const std::string dir = root + "/" + rel;
@@ -210,6 +225,10 @@ Result<MailboxRecord, Error> Store::create_mailbox(const MailboxName& name,
   const Acl acl = Acl::for_new_mailbox(owner_of(name), config_.default_acl);
   auto record = index_.insert_mailbox(internal, partition, rel, acl.str());
   if (!record.ok()) return fail(record.error());
+  if (!recorded.empty()) {
+    if (auto e = index_.set_location(record->id, partition, rel, recorded)) return fail(*e);
+    record->format = recorded;
+  }
   if (auto e = write_header(record.value())) return fail(*e);
   return record;
 }

@@ -247,7 +247,8 @@ Result<GrowthReport, Error> grow_store(store::Store& st, const GrowthPlan& plan,
 
   std::vector<MailboxRecord> pool;
   for (auto& m : st.index().list_mailboxes()) {
-    if (m.partition == partition) pool.push_back(std::move(m));
+    // Only Cyrus-layout mailboxes: cubbyctl convert may have made some Maildir++ (or be at it).
+    if (m.partition == partition && !st.is_maildir(m) && !m.converting) pool.push_back(std::move(m));
   }
   report.mailboxes = pool.size();
   if (plan.messages > 0 && pool.empty()) {

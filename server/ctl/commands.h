@@ -31,6 +31,7 @@ int verify_command(Context& c, const Args& args);
 int check_command(Context& c, const Args& args);
 int stats_command(Context& c, const Args& args);
 int recover_command(Context& c, const Args& args);
+int convert_command(Context& c, const Args& args);  // Cyrus layout <-> Maildir++ (store/convert.h)
 int sieve_command(Context& c, const Args& args);  // put get list activate deactivate delete check test
 int import_cyrus_command(Context& c, const Args& args);  // import-cyrus (import_command.cc)
 // list locate set remove; needs no store (directory_commands.cc)

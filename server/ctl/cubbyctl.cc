@@ -94,6 +94,7 @@ int main(int argc, char** argv) {
   if (command == "check") return ctl::check_command(c, args);
   if (command == "stats") return ctl::stats_command(c, args);
   if (command == "recover") return ctl::recover_command(c, args);
+  if (command == "convert") return ctl::convert_command(c, args);
   if (command == "sieve") return ctl::sieve_command(c, args);
   if (command == "import-cyrus") return ctl::import_cyrus_command(c, args);
   return ctl::complain(ctl::kUsage, ctl::usage_text());

@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "store/check.h"
+#include "store/convert.h"
 #include "tests/store/temp_store.h"
 
 namespace cubby::store {
@@ -74,6 +75,44 @@ TEST(Import, KeepsTheMailboxAndItsUidsAndLinksTheFiles) {
   EXPECT_EQ(t.store().index().flags_of(box.id, 4), std::vector<std::string>{"\\Seen"});
   EXPECT_EQ(inode(t.store().message_path(box, 1)), inode(m1.path));
   EXPECT_EQ(inode(t.store().message_path(box, 4)), inode(m4.path));
+  EXPECT_TRUE(check(t.store()).problems.empty());
+}
+
+// A mailbox cubbyctl convert made Maildir++ on a Cyrus partition is not imported into (its
+// format is its own, not the partition's), and one being converted is refused for now.
+TEST(Import, RefusesAMailboxConvertedToMaildir) {
+  TempStore t;
+  Source src(t);
+  auto m1 = src.add(1, "one\r\n");
+  ASSERT_TRUE(import_mailbox(t.store(), alice({m1}, 2), false).ok());
+  {
+    ConvertReport report;
+    auto c = Conversion::start(t.store(), &report);
+    ASSERT_TRUE(c.ok()) << c.error().detail;
+    auto units = c->user_units("user.alice");
+    ASSERT_TRUE(units.ok()) << units.error().detail;
+    for (const auto& u : *units) {
+      // Stopped after the mark, as a kill there would leave it.
+      ASSERT_TRUE(c->convert(u, ConvertRequest{PartitionFormat::kMaildir, "", ConvertStep::kMark}));
+    }
+  }
+  auto m2 = src.add(2, "two\r\n");
+  auto busy = import_mailbox(t.store(), alice({m1, m2}, 3), false);
+  ASSERT_FALSE(busy.ok());
+  EXPECT_EQ(busy.error().code, Errc::kBusy);
+  {
+    ConvertReport report;
+    auto c = Conversion::start(t.store(), &report);
+    ASSERT_TRUE(c.ok()) << c.error().detail;
+    auto units = c->user_units("user.alice");
+    ASSERT_TRUE(units.ok()) << units.error().detail;
+    for (const auto& u : *units) ASSERT_FALSE(c->convert(u, ConvertRequest{}));
+  }
+  ASSERT_TRUE(t.store().is_maildir(t.mailbox("user/alice")));
+  auto r = import_mailbox(t.store(), alice({m1, m2}, 3), false);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::kBadName);
+  EXPECT_EQ(t.store().index().messages(t.mailbox("user/alice").id).size(), 1u);
   EXPECT_TRUE(check(t.store()).problems.empty());
 }
 
