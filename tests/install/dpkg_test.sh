@@ -20,7 +20,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 if [ -z "${CUBBY_PRIVATE_ROOT:-}" ] && [ "$(id -u)" = 0 ] && [ $# = 2 ]; then
   rc=0
   build_dir=$(cd "$1" && pwd) source_dir=$(cd "$2" && pwd)
-  CUBBY_PRIVATE_ROOT=1 "$here/private_root.sh" --bind "$source_dir" --bind "$build_dir" \
+  CUBBY_PRIVATE_ROOT=1 "$here/private_root.sh" --bind "$here" --bind "$source_dir" --bind "$build_dir" \
     "$here/dpkg_test.sh" "$build_dir" "$source_dir" || rc=$?
   [ "$rc" = 125 ] || exit "$rc"
   echo "note: no private root here (namespaces or overlayfs not allowed): on the machine itself"
