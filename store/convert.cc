@@ -478,6 +478,15 @@ std::optional<Error> Conversion::convert(const ConvertUnit& unit, const ConvertR
       }
     }
   };
+  // Moving into another partition: the copy an earlier mailbox's message already has there
+  // (recipients of one delivery keep sharing one file), or "" when there is none to link to.
+  auto shared_copy = [&](const std::string& from_partition, const MessageRecord& row) {
+    std::string path;
+    if (request.partition.empty() || request.partition == from_partition) return path;
+    load_shared();
+    if (auto it = shared.find({row.stage, row.guid}); it != shared.end()) path = it->second;
+    return path;
+  };
   std::map<std::pair<dev_t, ino_t>, uint64_t> crlf_sizes;
   std::set<std::string> dirs_to_sync;
   for (auto& p : plans) {
@@ -533,12 +542,7 @@ std::optional<Error> Conversion::convert(const ConvertUnit& unit, const ConvertR
         if (*where) {
           made = target_root + "/" + **where;
         } else {
-          std::string shared_path;
-          if (!request.partition.empty() && request.partition != p.box.partition) {
-            load_shared();
-            auto it = shared.find({m.row.stage, m.row.guid});
-            if (it != shared.end()) shared_path = it->second;
-          }
+          const std::string shared_path = shared_copy(p.box.partition, m.row);
           if (auto e = make_target(m.source, cur ? cur_fd.get() : dir_fd.get(),
                                    target_root + "/" + m.target_dir, m.target_name, tmp_fd.get(),
                                    dir_path + "/tmp", "." + base + ".convert", shared_path,
@@ -563,12 +567,7 @@ std::optional<Error> Conversion::convert(const ConvertUnit& unit, const ConvertR
             static_cast<int64_t>(st.st_size) == m.row.size) {
           made = path;  // made by an earlier run (a link, or a copy renamed into place whole)
         } else {
-          std::string shared_path;
-          if (!request.partition.empty() && request.partition != p.box.partition) {
-            load_shared();
-            auto it = shared.find({m.row.stage, m.row.guid});
-            if (it != shared.end()) shared_path = it->second;
-          }
+          const std::string shared_path = shared_copy(p.box.partition, m.row);
           // A stale file at the name (from before a crash of an earlier mailbox) is replaced.
           (void)::unlinkat(dir_fd.get(), m.target_name.c_str(), 0);
           if (auto e = make_target(m.source, dir_fd.get(), dir_path, m.target_name, dir_fd.get(),
