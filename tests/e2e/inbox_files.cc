@@ -1,29 +1,16 @@
 // Reading an INBOX from the disk and checking it against the index; see inbox_files.h.
 #include "tests/e2e/inbox_files.h"
 
-#include <dirent.h>
 #include <sys/stat.h>
 
 #include <map>
 
 #include "store/maildir_file_name.h"
+#include "tests/e2e/instance.h"
 #include "tests/e2e/stored_message.h"
 
 namespace cubby::e2e {
 namespace {
-
-// Every name in `dir` but "." and "..".
-std::vector<std::string> names_in(const std::string& dir) {
-  std::vector<std::string> names;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (dirent* ent = ::readdir(d)) {
-      std::string n = ent->d_name;
-      if (n != "." && n != "..") names.push_back(std::move(n));
-    }
-    ::closedir(d);
-  }
-  return names;
-}
 
 void read_cyrus(const std::string& spool, const std::string& user,
                 const std::vector<MessageRow>& rows, InboxFiles* out) {
@@ -49,7 +36,7 @@ void read_maildir(const std::string& dir, const std::string& user,
       out->problems.push_back(dir + "/" + sub + " is not a directory");
     }
   }
-  for (const auto& name : names_in(dir + "/tmp")) {
+  for (const auto& name : list_dir(dir + "/tmp")) {
     if (!name.starts_with("maildirsize.")) {
       out->problems.push_back(dir + "/tmp/" + name + ": left in tmp/");
     }
@@ -57,7 +44,7 @@ void read_maildir(const std::string& dir, const std::string& user,
   std::multimap<std::string, const MessageRow*> by_guid;
   for (const auto& r : rows) by_guid.emplace(r.guid, &r);
   for (const auto& sub : {"new", "cur"}) {
-    for (const auto& name : names_in(dir + "/" + sub)) {
+    for (const auto& name : list_dir(dir + "/" + sub)) {
       const std::string path = dir + "/" + sub + "/" + name;
       if (name.starts_with(".")) {
         out->problems.push_back(path + ": a dot name in " + sub + "/");

@@ -19,18 +19,6 @@
 namespace cubby::e2e {
 namespace {
 
-std::vector<std::string> list_dir(const std::string& dir) {
-  std::vector<std::string> names;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (dirent* ent = ::readdir(d)) {
-      std::string n = ent->d_name;
-      if (n != "." && n != "..") names.push_back(std::move(n));
-    }
-    ::closedir(d);
-  }
-  return names;
-}
-
 // A fresh connection that gets the 220 greeting (or the 421 of a peer not allowed to connect):
 // the worker is up and has run its recovery.
 bool greets(LmtpClient& c) {
@@ -53,6 +41,18 @@ const std::map<std::string, std::string>& original_sanitizer_options() {
 }
 
 }  // namespace
+
+std::vector<std::string> list_dir(const std::string& dir) {
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* ent = ::readdir(d)) {
+      std::string n = ent->d_name;
+      if (n != "." && n != "..") names.push_back(std::move(n));
+    }
+    ::closedir(d);
+  }
+  return names;
+}
 
 TempDir::TempDir() {
   char tmpl[] = "/tmp/cubby-e2e-XXXXXX";

@@ -148,4 +148,7 @@ class CubbyInstance {
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int free_tcp_port();
 
+// Every name in `dir` but "." and "..", in directory order; none when it cannot be read.
+std::vector<std::string> list_dir(const std::string& dir);
+
 }  // namespace cubby::e2e
