@@ -29,7 +29,9 @@ between runs of one build.
 
 --grow (scripts/lib/bench_grow.py) runs each workload also on a store first grown by cubby-fill and
 reports the index size per message; --fs (scripts/lib/bench_fs.py) puts the stores on a fresh
-journaled ext4, an XFS or a tmpfs made for the run. Their modules say how.
+journaled ext4, an XFS or a tmpfs made for the run; --front-end (scripts/lib/bench_front.py) runs
+a workload straight to one back end and through the LMTP front end to 1 and 3 back ends. Their
+modules say how.
 
 How each figure is measured:
   seconds         wall time of smtp-source (connect to last QUIT).
@@ -64,6 +66,7 @@ import tempfile
 import threading
 import time
 
+import bench_front
 import bench_fs
 import bench_grow
 
@@ -1096,11 +1099,16 @@ def main():
     parser.add_argument("--fs", choices=bench_fs.KINDS, default="root", help="where the stores live: root (a temporary directory on the root file system, the default), "
                         "or a fresh ext4 (journaled) or xfs on a loop device, or a tmpfs, made for the run and removed after it; with --compare the peers' stores too "
                         "(scripts/lib/bench_fs.py)")
+    parser.add_argument("--front-end", action="store_true", help="run each workload (default W2) straight to one Cubby back end, then through an "
+                        "LMTP front end (lmtpd -P) to 1 and to 3 back ends with the directory in a private PostgreSQL; reports the front end's CPU per "
+                        "delivery and a projection (scripts/lib/bench_front.py)")
     args = parser.parse_args()
     global BIN
     if args.bin:
         BIN = user_path(args.bin)
 
+    if args.front_end and args.workloads is None:
+        args.workloads = "W2"
     if args.workloads is None:
         args.workloads = ",".join(n for n, w in WORKLOADS.items() if not (args.target and w.sieve))
     names = [n.strip().upper() for n in args.workloads.split(",") if n.strip()]
@@ -1122,6 +1130,9 @@ def main():
         parser.error("--grow fills a Cyrus-layout partition (cubby-fill refuses Maildir): not with --format maildir")
     if args.fs != "root" and args.target:
         parser.error("--fs makes the file system of the private instance (and of the peers with --compare): no --target")
+    if args.front_end and (args.target or args.compare or args.grow or args.tcp_port or format_given or args.fs != "root"
+                           or any(WORKLOADS[n].sieve for n in names)):
+        parser.error("--front-end runs its own back ends and front end on the root file system: no --target, --compare, --grow, --tcp-port, --format, --fs or W2S")
     if args.grow_recipients < 1:
         parser.error("--grow-recipients must be at least 1")
     args.grow_plan = bench_grow.parse(args.grow) if args.grow else None
@@ -1151,6 +1162,14 @@ def main():
         args.fs, [(max(1, round(w.messages * args.scale)), w.size, w.recipients, bench_grow.is_grown(w)) for w in sized],
         args.grow_plan + (args.grow_recipients,) if args.grow_plan else None, args.compare, args.keep,
         lambda text: setattr(args, "fs_description", text))
+    if args.front_end:
+        try:
+            return bench_front.run(sys.modules[__name__], args, names, scratch)
+        finally:
+            if args.keep:
+                log(f"bench: kept {scratch}")
+            else:
+                shutil.rmtree(scratch, ignore_errors=True)
     if args.compare:
         try:
             return run_compare(args, names, scratch)
