@@ -1,0 +1,93 @@
+// 1,000 messages (CUBBY_SCALEOUT_MESSAGES to change the count) with 1 to 20 recipients each
+// (seeded random, over 30 users) through one front end to three back ends, sent over several
+// sessions at once: every recipient gets every message exactly once, on its own back end, as one
+// inode per back end per message (hard links within a back end), and the replies come in RCPT
+// order (each recipient's 250 is its own back end's: SESSIONID=<be<b>-...>).
+#include <algorithm>
+#include <iostream>
+#include <random>
+#include <thread>
+
+#include "tests/scaleout/scaleout_fixture.h"
+
+namespace cubby::scaleout {
+namespace {
+
+constexpr int kSessions = 4;
+constexpr int kMessagesPerConnection = 50;
+
+TEST_F(ScaleOut, ThousandMessagesOverThreeBackEnds) {
+  ClusterOptions options;
+  options.front_workers = 2;
+  ASSERT_NO_FATAL_FAILURE(start_cluster(options));
+  const int messages = env_count("CUBBY_SCALEOUT_MESSAGES", 1000);
+
+  std::mt19937 random(16);
+  std::vector<std::vector<int>> recipients(messages);
+  for (auto& users : recipients) {
+    users.resize(options.users);
+    for (int u = 0; u < options.users; ++u) users[u] = u;
+    std::shuffle(users.begin(), users.end(), random);
+    users.resize(1 + random() % 20);
+  }
+
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<Exchange> exchanges(messages);
+  std::vector<std::thread> sessions;
+  for (int s = 0; s < kSessions; ++s) {
+    sessions.emplace_back([&, s] {
+      LmtpClient client;
+      int sent_here = 0;
+      for (int m = s; m < messages; m += kSessions) {
+        if (sent_here++ % kMessagesPerConnection == 0) {
+          std::string why;
+          if (!connect_front(client, &why)) {
+            exchanges[m].error = why;
+            continue;
+          }
+        }
+        exchanges[m] = send_to_users(client, "m" + std::to_string(m), recipients[m]);
+      }
+      client.command("QUIT");
+    });
+  }
+  for (auto& t : sessions) t.join();
+  const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
+  size_t deliveries = 0;
+  for (const auto& users : recipients) deliveries += users.size();
+  std::cout << messages << " messages, " << deliveries << " deliveries through the front end in "
+            << elapsed.count() << " ms (" << kSessions << " sessions)\n";
+  RecordProperty("messages", messages);
+  RecordProperty("deliveries", static_cast<int>(deliveries));
+  RecordProperty("send_ms", static_cast<int>(elapsed.count()));
+
+  std::map<std::string, std::vector<int>> sent;
+  int bad = 0;
+  for (int m = 0; m < messages && bad < 10; ++m) {
+    const std::string id = "m" + std::to_string(m);
+    const Exchange& x = exchanges[m];
+    const auto& users = recipients[m];
+    bool good = x.error.empty() && x.rcpt.size() == users.size() && x.final.size() == users.size();
+    EXPECT_TRUE(good) << id << ": " << x.error << " (" << x.rcpt.size() << " RCPT replies, "
+                      << x.final.size() << " final replies for " << users.size() << ")";
+    for (size_t k = 0; good && k < users.size(); ++k) {
+      EXPECT_EQ(x.rcpt[k].code, 250) << id << " " << user_name(users[k]) << ": " << x.rcpt[k].text();
+      EXPECT_EQ(x.final[k].code, 250) << id << " " << user_name(users[k]) << ": "
+                                      << x.final[k].text();
+      // In RCPT order: recipient k's reply is its own back end's.
+      const std::string own = "SESSIONID=<be" + std::to_string(home_of(users[k])) + "-";
+      EXPECT_NE(x.final[k].text().find(own), std::string::npos)
+          << id << " " << user_name(users[k]) << ": " << x.final[k].text();
+      good = good && x.rcpt[k].code == 250 && x.final[k].code == 250 &&
+             x.final[k].text().find(own) != std::string::npos;
+    }
+    bad += good ? 0 : 1;
+    sent[id] = users;
+  }
+  ASSERT_EQ(bad, 0);
+  expect_stored_once(sent, {0, 1, 2});
+}
+
+}  // namespace
+}  // namespace cubby::scaleout
