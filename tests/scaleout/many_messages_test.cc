@@ -2,12 +2,16 @@
 // (seeded random, over 30 users) through one front end to three back ends, sent over several
 // sessions at once: every recipient gets every message exactly once, on its own back end, as one
 // inode per back end per message (hard links within a back end), and the replies come in RCPT
-// order (each recipient's 250 is its own back end's: SESSIONID=<be<b>-...>).
+// order (each recipient's 250 is its own back end's: SESSIONID=<be<b>-...>). Every fifth message
+// also goes to `ghost`, whom the directory places on a back end that does not exist (a UNIX socket
+// path with nothing there), at a random place among the recipients: exactly that recipient gets
+// 451 4.4.3.
 #include <algorithm>
 #include <iostream>
 #include <random>
 #include <thread>
 
+#include "directory/postgres_directory.h"
 #include "tests/scaleout/scaleout_fixture.h"
 
 namespace cubby::scaleout {
@@ -15,20 +19,30 @@ namespace {
 
 constexpr int kSessions = 4;
 constexpr int kMessagesPerConnection = 50;
+constexpr int kGhost = -1;  // in a recipient list: ghost@example.org
 
 TEST_F(ScaleOut, ThousandMessagesOverThreeBackEnds) {
   ClusterOptions options;
   options.front_workers = 2;
   ASSERT_NO_FATAL_FAILURE(start_cluster(options));
   const int messages = env_count("CUBBY_SCALEOUT_MESSAGES", 1000);
+  {
+    directory::PostgresDirectory admin(pg().conninfo());
+    ASSERT_EQ(admin.assign("ghost", {"unix:" + front().root() + "/no-such-back-end", "default"}),
+              std::nullopt);
+  }
 
   std::mt19937 random(16);
   std::vector<std::vector<int>> recipients(messages);
-  for (auto& users : recipients) {
+  for (int m = 0; m < messages; ++m) {
+    auto& users = recipients[m];
     users.resize(options.users);
     for (int u = 0; u < options.users; ++u) users[u] = u;
     std::shuffle(users.begin(), users.end(), random);
     users.resize(1 + random() % 20);
+    if (m % 5 == 0) {
+      users.insert(users.begin() + static_cast<long>(random() % (users.size() + 1)), kGhost);
+    }
   }
 
   const auto started = std::chrono::steady_clock::now();
@@ -46,7 +60,11 @@ TEST_F(ScaleOut, ThousandMessagesOverThreeBackEnds) {
             continue;
           }
         }
-        exchanges[m] = send_to_users(client, "m" + std::to_string(m), recipients[m]);
+        std::vector<std::string> addresses;
+        for (int u : recipients[m]) {
+          addresses.push_back((u == kGhost ? std::string("ghost") : user_name(u)) + "@example.org");
+        }
+        exchanges[m] = send(client, "m" + std::to_string(m), addresses);
       }
       client.command("QUIT");
     });
@@ -55,7 +73,7 @@ TEST_F(ScaleOut, ThousandMessagesOverThreeBackEnds) {
   const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started);
   size_t deliveries = 0;
-  for (const auto& users : recipients) deliveries += users.size();
+  for (const auto& users : recipients) deliveries += users.size() - std::count(users.begin(), users.end(), kGhost);
   std::cout << messages << " messages, " << deliveries << " deliveries through the front end in "
             << elapsed.count() << " ms (" << kSessions << " sessions)\n";
   RecordProperty("messages", messages);
@@ -72,6 +90,13 @@ TEST_F(ScaleOut, ThousandMessagesOverThreeBackEnds) {
     EXPECT_TRUE(good) << id << ": " << x.error << " (" << x.rcpt.size() << " RCPT replies, "
                       << x.final.size() << " final replies for " << users.size() << ")";
     for (size_t k = 0; good && k < users.size(); ++k) {
+      if (users[k] == kGhost) {
+        EXPECT_EQ(x.rcpt[k].code, 250) << id << " ghost: " << x.rcpt[k].text();
+        EXPECT_EQ(x.final[k].code, 451) << id << " ghost: " << x.final[k].text();
+        EXPECT_EQ(x.final[k].enhanced(), "4.4.3") << id << " ghost: " << x.final[k].text();
+        good = good && x.rcpt[k].code == 250 && x.final[k].code == 451;
+        continue;
+      }
       EXPECT_EQ(x.rcpt[k].code, 250) << id << " " << user_name(users[k]) << ": " << x.rcpt[k].text();
       EXPECT_EQ(x.final[k].code, 250) << id << " " << user_name(users[k]) << ": "
                                       << x.final[k].text();
@@ -83,7 +108,9 @@ TEST_F(ScaleOut, ThousandMessagesOverThreeBackEnds) {
              x.final[k].text().find(own) != std::string::npos;
     }
     bad += good ? 0 : 1;
-    sent[id] = users;
+    std::vector<int> delivered = users;
+    std::erase(delivered, kGhost);
+    sent[id] = delivered;
   }
   ASSERT_EQ(bad, 0);
   const auto checking = std::chrono::steady_clock::now();
