@@ -77,7 +77,10 @@ std::optional<std::string> authenticate(deliver::LmtpConnection& connection,
                                         const std::string& backend, const std::string& mechanisms,
                                         const std::string& authname, const std::string& password) {
   const std::string usable = password_mechanisms(mechanisms);
-  if (usable.empty()) return "the back end offers no password mechanism (AUTH " + mechanisms + ")";
+  // A back end that takes the front end as pre-authenticated offers only EXTERNAL (or no AUTH at
+  // all): there is nothing to log in to. One that wants a login and offers no mechanism for it
+  // refuses MAIL, which the recipients then hear.
+  if (usable.empty()) return std::nullopt;
   static const int initialised = sasl_client_init(nullptr);
   if (initialised != SASL_OK) return std::string("sasl_client_init failed");
 
