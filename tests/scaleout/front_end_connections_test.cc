@@ -37,7 +37,7 @@ size_t count_of(const std::string& text, const std::string& what) {
   return n;
 }
 
-class BackendConnectionTest : public ::testing::Test {
+class FrontEndConnectionsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     PG_REQUIRE_OR_SKIP();
@@ -124,7 +124,7 @@ class BackendConnectionTest : public ::testing::Test {
   int front_port_ = 0;
 };
 
-TEST_F(BackendConnectionTest, OneConnectionCarriesManyMessagesAndSurvivesARestart) {
+TEST_F(FrontEndConnectionsTest, OneConnectionCarriesManyMessagesAndSurvivesARestart) {
   const size_t before = backend_connections();
   for (int m = 0; m < 5; ++m) {
     auto reply = send("alice", "reuse" + std::to_string(m));
@@ -146,7 +146,7 @@ TEST_F(BackendConnectionTest, OneConnectionCarriesManyMessagesAndSurvivesARestar
   EXPECT_EQ(stored->size(), 6u);
 }
 
-TEST_F(BackendConnectionTest, ABackEndThatAsksForSaslGetsTheFrontEndsCredentials) {
+TEST_F(FrontEndConnectionsTest, ABackEndThatAsksForSaslGetsTheFrontEndsCredentials) {
   // The back end's lmtpauth service refuses a front end that does not log in ...
   auto sink = proxy::SpoolSink::open("/tmp");
   ASSERT_TRUE(sink.ok()) << sink.error();
