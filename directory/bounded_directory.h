@@ -4,7 +4,8 @@
 // (a connection attempt to a server that is down or unreachable lasts up to its connect_timeout)
 // would stall every other session of the worker. Here the source (the PostgresDirectory) is asked
 // only on a thread of its own, one question at a time; locate() answers:
-//   - at once from the cache when the user's answer is fresh (younger than directory_cache_seconds);
+//   - at once from the cache when the user's answer is fresh (younger than
+//   directory_cache_seconds);
 //   - otherwise it queues the question (once per user) and waits for the thread's answer at most
 //     `wait` (directory_lookup_wait), and not at all when the thread has been busy with one
 //     question for longer than `wait` already (the directory hangs: nothing queued behind it can

@@ -2,10 +2,11 @@
 //
 // carry() hands the message to a pool of `threads` threads, where proxy::forward runs its
 // transactions with the back ends (blocking, server/proxy/forwarder.h) over the carrier's
-// connection cache (server/proxy/connection_cache.h: connections to the back ends stay open
-// between messages), and posts the replies back to the event loop. The event loop itself never waits on a back end, so one slow back end does not
-// stall the worker's other sessions; beyond `threads` messages at once, further ones wait for a
-// thread. Destroying the carrier waits for the messages in flight.
+// connection cache (server/proxy/connection_cache.h: connections to the back ends stay open between
+// messages), and posts the replies back to the event loop. The event loop itself never waits on a
+// back end, so one slow back end does not stall the worker's other sessions; beyond `threads`
+// messages at once, further ones wait for a thread. Destroying the carrier waits for the messages
+// in flight.
 #pragma once
 
 #include <boost/asio.hpp>

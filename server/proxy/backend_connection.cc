@@ -108,8 +108,8 @@ BackendConnection::Outcome BackendConnection::transact(const Transaction& t,
   const auto broke = [&](const std::string& why = "") -> Outcome& {
     broken_ = true;
     out.failure = !connection_.error().empty() ? connection_.error()
-                  : why.empty()                 ? "connection lost"
-                                                : why;
+                  : why.empty()                ? "connection lost"
+                                               : why;
     decide_all(backend_unavailable(out.failure), nullptr);
     return out;
   };
@@ -122,7 +122,8 @@ BackendConnection::Outcome BackendConnection::transact(const Transaction& t,
     return out;
   }
   std::string mail = "MAIL FROM:<" + t.mail_from + ">";
-  if (auth_) mail += " AUTH=" + (t.auth_id.empty() ? std::string("<>") : deliver::encode_xtext(t.auth_id));
+  if (auth_)
+    mail += " AUTH=" + (t.auth_id.empty() ? std::string("<>") : deliver::encode_xtext(t.auth_id));
   if (message.has_8bit() && eight_bit_mime_) mail += " BODY=8BITMIME";
   if (size_) mail += " SIZE=" + std::to_string(message.size());
   auto mail_reply = command(mail);

@@ -55,9 +55,8 @@ std::string host_of(const std::string& backend) {
 // The offered mechanisms that work with a name and a password alone (not GSSAPI, EXTERNAL,
 // ANONYMOUS, ...), blank-separated, for libsasl2 to choose among.
 std::string password_mechanisms(const std::string& offered) {
-  static const char* const kUsable[] = {"SCRAM-SHA-512", "SCRAM-SHA-256", "SCRAM-SHA-1",
-                                        "DIGEST-MD5",    "CRAM-MD5",      "PLAIN",
-                                        "LOGIN"};
+  static const char* const kUsable[] = {
+      "SCRAM-SHA-512", "SCRAM-SHA-256", "SCRAM-SHA-1", "DIGEST-MD5", "CRAM-MD5", "PLAIN", "LOGIN"};
   std::string usable;
   size_t at = 0;
   while (at < offered.size()) {
@@ -100,7 +99,8 @@ std::optional<std::string> authenticate(deliver::LmtpConnection& connection,
       {SASL_CB_LIST_END, nullptr, nullptr},
   };
   sasl_conn_t* raw = nullptr;
-  int status = sasl_client_new("lmtp", host_of(backend).c_str(), nullptr, nullptr, callbacks, 0, &raw);
+  int status =
+      sasl_client_new("lmtp", host_of(backend).c_str(), nullptr, nullptr, callbacks, 0, &raw);
   std::unique_ptr<sasl_conn_t, void (*)(sasl_conn_t*)> conn(raw, [](sasl_conn_t* c) {
     if (c) sasl_dispose(&c);
   });

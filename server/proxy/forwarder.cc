@@ -67,7 +67,8 @@ void forward_group(const Group& group, const lmtp::DeliveryRequest& request,
   transaction.mail_from = request.info.mail_from;
   transaction.auth_id = request.info.auth_id;
   transaction.ignore_quota = group.ignore_quota;
-  for (size_t i : group.members) transaction.recipients.push_back(request.recipients[i].request.address);
+  for (size_t i : group.members)
+    transaction.recipients.push_back(request.recipients[i].request.address);
 
   std::unique_ptr<BackendConnection> connection = cache ? cache->take(group.backend) : nullptr;
   const bool reused = connection != nullptr;
@@ -76,9 +77,10 @@ void forward_group(const Group& group, const lmtp::DeliveryRequest& request,
   if (!outcome.failure.empty() && reused && !outcome.data_sent) {
     // The back end went away since the connection was cached (a restart): nothing of this
     // transaction reached it, so it runs once more on a new connection.
-    CUBBY_LOG_INFO("front end: cached connection to %s failed before DATA (%s); retrying on a new "
-                   "connection",
-                   group.backend.c_str(), outcome.failure.c_str());
+    CUBBY_LOG_INFO(
+        "front end: cached connection to %s failed before DATA (%s); retrying on a new "
+        "connection",
+        group.backend.c_str(), outcome.failure.c_str());
     connection.reset();
     if (!(connection = open())) return;
     outcome = connection->transact(transaction, message);
@@ -203,8 +205,7 @@ std::vector<lmtp::Reply> forward(const lmtp::DeliveryRequest& request,
   std::vector<std::thread> threads;
   threads.reserve(groups.size());
   for (const Group& group : groups) {
-    threads.emplace_back(
-        [&, g = &group] {
+    threads.emplace_back([&, g = &group] {
       forward_group(*g, request, message.value(), settings, cache, &replies);
     });
   }

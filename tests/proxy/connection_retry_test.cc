@@ -33,7 +33,8 @@ class ScriptedBackEnd {
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof sa;
-    if (::bind(listener_, reinterpret_cast<sockaddr*>(&sa), len) == 0 && ::listen(listener_, 8) == 0 &&
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&sa), len) == 0 &&
+        ::listen(listener_, 8) == 0 &&
         ::getsockname(listener_, reinterpret_cast<sockaddr*>(&sa), &len) == 0) {
       port_ = ntohs(sa.sin_port);
     }
