@@ -177,6 +177,19 @@ constexpr OptionSpec kOptions[] = {
   duration("directory_stale_seconds", "10m",
            "How long past directory_cache_seconds a cached answer is still used while the "
            "directory is unreachable."),
+  duration("directory_lookup_wait", "300ms",
+           "Longest an RCPT waits for a directory lookup the cache cannot answer; past it the "
+           "recipient is deferred (451 4.4.3) and the answer, when it comes, is cached."),
+  integer("proxy_cached_connections", "4", 0, 1000,
+          "Idle LMTP connections a front end worker keeps open to each back end for the next "
+          "messages; 0 closes each after its transaction."),
+  duration("proxy_connection_idle_timeout", "60s",
+           "How long a front end keeps an idle connection to a back end; keep it below the back "
+           "ends' lmtp_idle_timeout."),
+  text("proxy_authname", "",
+       "SASL name a front end logs in to its back ends with (one of their admins); empty: no "
+       "AUTH (the back ends trust the front end's address or socket)."),
+  text("proxy_password", "", "Password for proxy_authname."),
 
   // Processes.
   duration("master_shutdown_timeout", "300s",

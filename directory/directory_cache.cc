@@ -12,29 +12,45 @@ DirectoryCache::DirectoryCache(std::unique_ptr<Directory> source, CachePolicy po
     : source_(std::move(source)), policy_(policy), clock_(std::move(clock)) {}
 
 Result<Location, LookupError> DirectoryCache::locate(const std::string& userid) {
-  const auto now = clock_();
-  auto it = entries_.find(userid);
-  if (it != entries_.end() && now - it->second.fetched < policy_.fresh) return it->second.where;
-
+  if (auto known = fresh(userid)) return *known;
+  if (source_ == nullptr) return fail(LookupError{Fault::kUnreachable, "no directory to ask"});
   auto answer = source_->locate(userid);
+  record(userid, answer);
+  if (answer.ok() || answer.error().fault == Fault::kUnknownUser) return answer;
+  if (auto known = usable(userid)) {
+    CUBBY_LOG_INFO("directory: unreachable; %s served from the cache", userid.c_str());
+    return *known;
+  }
+  return answer;
+}
+
+std::optional<Location> DirectoryCache::fresh(const std::string& userid) const {
+  auto it = entries_.find(userid);
+  if (it == entries_.end() || clock_() - it->second.fetched >= policy_.fresh) return std::nullopt;
+  return it->second.where;
+}
+
+std::optional<Location> DirectoryCache::usable(const std::string& userid) const {
+  auto it = entries_.find(userid);
+  if (it == entries_.end() || clock_() - it->second.fetched >= policy_.fresh + policy_.stale) {
+    return std::nullopt;
+  }
+  return it->second.where;
+}
+
+void DirectoryCache::record(const std::string& userid, Result<Location, LookupError> answer) {
+  auto it = entries_.find(userid);
   if (answer.ok()) {
+    const auto now = clock_();
     if (it == entries_.end()) {
       make_room(now);
       entries_.emplace(userid, Entry{answer.value(), now});
     } else {
       it->second = Entry{answer.value(), now};
     }
-    return answer;
+  } else if (answer.error().fault == Fault::kUnknownUser && it != entries_.end()) {
+    entries_.erase(it);
   }
-  if (answer.error().fault == Fault::kUnknownUser) {
-    if (it != entries_.end()) entries_.erase(it);
-    return answer;
-  }
-  if (it != entries_.end() && now - it->second.fetched < policy_.fresh + policy_.stale) {
-    CUBBY_LOG_INFO("directory: unreachable; %s served from the cache", userid.c_str());
-    return it->second.where;
-  }
-  return answer;
 }
 
 void DirectoryCache::make_room(std::chrono::steady_clock::time_point now) {

@@ -10,11 +10,15 @@
 //     replica. A user the cache does not know gets kUnreachable (a temporary error), never
 //     kUnknownUser.
 // At most kMaxEntries users are remembered; beyond that the oldest half is dropped.
+// fresh(), usable() and record() are the same memory without asking: a BoundedDirectory
+// (bounded_directory.h) asks its source on a thread of its own and keeps the answers here; its
+// cache has no source (nullptr), and its locate() is never called.
 #pragma once
 
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -36,6 +40,13 @@ class DirectoryCache : public Directory {
                  Clock clock = [] { return std::chrono::steady_clock::now(); });
 
   Result<Location, LookupError> locate(const std::string& userid) override;
+
+  // The remembered location when younger than `fresh`; when younger than fresh + stale.
+  std::optional<Location> fresh(const std::string& userid) const;
+  std::optional<Location> usable(const std::string& userid) const;
+  // Keeps the source's answer: a location remembered, an unknown user forgotten, an unreachable
+  // directory changes nothing.
+  void record(const std::string& userid, Result<Location, LookupError> answer);
 
   size_t size() const { return entries_.size(); }
 

@@ -1,6 +1,7 @@
 // The directory the settings name; see open_directory.h.
 #include "directory/open_directory.h"
 
+#include "directory/bounded_directory.h"
 #include "directory/directory_cache.h"
 #include "directory/postgres_directory.h"
 
@@ -15,9 +16,10 @@ Result<std::unique_ptr<Directory>, std::string> open_directory(const conf::Setti
   CachePolicy policy;
   policy.fresh = settings.get_duration("directory_cache_seconds");
   policy.stale = settings.get_duration("directory_stale_seconds");
-  std::unique_ptr<Directory> cache =
-      std::make_unique<DirectoryCache>(std::make_unique<PostgresDirectory>(conninfo), policy);
-  return cache;
+  std::unique_ptr<Directory> directory = std::make_unique<BoundedDirectory>(
+      std::make_unique<PostgresDirectory>(conninfo), policy,
+      settings.get_duration("directory_lookup_wait"));
+  return directory;
 }
 
 }  // namespace cubby::directory

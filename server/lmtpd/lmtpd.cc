@@ -147,9 +147,7 @@ int main(int argc, char** argv) {
     directory = std::move(opened.value());
     backend = std::make_unique<cubby::proxy::FrontEndBackend>(
         *directory, cubby::store::AddressRules::from(*settings), cubby::proxy::spool_directory());
-    cubby::proxy::ForwardSettings forwarding;
-    forwarding.lhlo_name = settings->get_string("servername");
-    forwarding.timeout = settings->get_duration("lmtp_idle_timeout");
+    auto forwarding = cubby::proxy::ForwardSettings::from(*settings);
     carrier = std::make_unique<cubby::server::ForwardingCarrier>(
         io, forwarding,
         static_cast<size_t>(std::clamp<int64_t>(settings->get_int("lmtp_max_connections"), 1, 64)));

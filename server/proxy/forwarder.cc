@@ -14,9 +14,8 @@
 #include <thread>
 
 #include "conf/log.h"
-#include "server/deliver/deliver_lmtp.h"
 #include "server/deliver/deliver_message.h"
-#include "server/deliver/deliver_session.h"
+#include "server/proxy/connection_cache.h"
 #include "server/proxy/front_end_backend.h"
 
 namespace cubby::proxy {
@@ -48,39 +47,55 @@ std::vector<Group> groups_of(const lmtp::DeliveryRequest& request) {
 // The one transaction of a group; writes the replies of its members into *replies.
 void forward_group(const Group& group, const lmtp::DeliveryRequest& request,
                    const deliver::SpooledMessage& message, const ForwardSettings& settings,
-                   std::vector<lmtp::Reply>* replies) {
+                   ConnectionCache* cache, std::vector<lmtp::Reply>* replies) {
   const auto give_up = [&](const std::string& why) {
     CUBBY_LOG_WARNING("front end: back end %s unavailable: %s (%zu recipients deferred)",
                       group.backend.c_str(), why.c_str(), group.members.size());
     for (size_t i : group.members) (*replies)[i] = backend_unavailable(why);
   };
-  auto fd = connect_backend(group.backend, settings.connect_timeout);
-  if (!fd.ok()) return give_up(fd.error());
-  deliver::LmtpConnection connection(fd.value());
-  connection.set_timeout(settings.timeout);
-
-  deliver::Envelope envelope;
-  envelope.mail_from = "<" + request.info.mail_from + ">";
-  if (!request.info.auth_id.empty()) envelope.auth_id = request.info.auth_id;
-  envelope.ignore_quota = group.ignore_quota;
-  for (size_t i : group.members) envelope.recipients.push_back(request.recipients[i].request.address);
-
-  auto results = deliver::deliver_message(connection, settings.lhlo_name, envelope, message);
-  const bool broken = !connection.error().empty();
-  for (size_t k = 0; k < group.members.size() && k < results.size(); ++k) {
-    lmtp::Reply reply = std::move(results[k].reply);
-    // deliver's own 451 4.4.2 for a connection that failed: the back end is unavailable.
-    if (broken && results[k].outcome == deliver::Recipient::Outcome::kTempFail &&
-        reply.code == 451 && reply.enhanced == "4.4.2") {
-      reply = backend_unavailable(connection.error());
+  const auto open = [&]() -> std::unique_ptr<BackendConnection> {
+    auto opened = BackendConnection::open(group.backend, settings.connection);
+    if (!opened.ok()) {
+      give_up(opened.error());
+      return nullptr;
     }
-    CUBBY_LOG_INFO("forwarded: <%s> to %s: %d %s %s", results[k].address.c_str(),
-                   group.backend.c_str(), reply.code, reply.enhanced.c_str(), reply.text.c_str());
-    (*replies)[group.members[k]] = std::move(reply);
+    CUBBY_LOG_DEBUG("front end: connected to %s", group.backend.c_str());
+    return std::move(opened.value());
+  };
+
+  Transaction transaction;
+  transaction.mail_from = request.info.mail_from;
+  transaction.auth_id = request.info.auth_id;
+  transaction.ignore_quota = group.ignore_quota;
+  for (size_t i : group.members)
+    transaction.recipients.push_back(request.recipients[i].request.address);
+
+  std::unique_ptr<BackendConnection> connection = cache ? cache->take(group.backend) : nullptr;
+  const bool reused = connection != nullptr;
+  if (!connection && !(connection = open())) return;
+  auto outcome = connection->transact(transaction, message);
+  if (!outcome.failure.empty() && reused && !outcome.data_sent) {
+    // The back end went away since the connection was cached (a restart): nothing of this
+    // transaction reached it, so it runs once more on a new connection.
+    CUBBY_LOG_INFO(
+        "front end: cached connection to %s failed before DATA (%s); retrying on a new "
+        "connection",
+        group.backend.c_str(), outcome.failure.c_str());
+    connection.reset();
+    if (!(connection = open())) return;
+    outcome = connection->transact(transaction, message);
   }
-  if (broken) {
-    CUBBY_LOG_WARNING("front end: back end %s failed: %s", group.backend.c_str(),
-                      connection.error().c_str());
+  for (size_t k = 0; k < group.members.size(); ++k) {
+    const lmtp::Reply& reply = outcome.replies[k];
+    CUBBY_LOG_INFO("forwarded: <%s> to %s: %d %s %s", transaction.recipients[k].c_str(),
+                   group.backend.c_str(), reply.code, reply.enhanced.c_str(), reply.text.c_str());
+    (*replies)[group.members[k]] = reply;
+  }
+  if (!outcome.failure.empty()) {
+    CUBBY_LOG_WARNING("front end: back end %s failed%s: %s", group.backend.c_str(),
+                      outcome.data_sent ? " after DATA" : "", outcome.failure.c_str());
+  } else if (cache) {
+    cache->give_back(std::move(connection));
   }
 }
 
@@ -157,8 +172,19 @@ Result<int, std::string> connect_backend(const std::string& address,
   return connect_tcp(address, timeout);
 }
 
+ForwardSettings ForwardSettings::from(const conf::Settings& settings) {
+  ForwardSettings f;
+  f.connection.lhlo_name = settings.get_string("servername");
+  f.connection.timeout = settings.get_duration("lmtp_idle_timeout");
+  f.connection.authname = settings.get_string("proxy_authname");
+  f.connection.password = settings.get_string("proxy_password");
+  f.cached_per_backend = static_cast<size_t>(settings.get_int("proxy_cached_connections"));
+  f.cache_idle_timeout = settings.get_duration("proxy_connection_idle_timeout");
+  return f;
+}
+
 std::vector<lmtp::Reply> forward(const lmtp::DeliveryRequest& request,
-                                 const ForwardSettings& settings) {
+                                 const ForwardSettings& settings, ConnectionCache* cache) {
   std::vector<lmtp::Reply> replies(request.recipients.size(),
                                    lmtp::make_reply(451, "4.3.0", "System I/O error"));
   const auto* spool = dynamic_cast<const SpoolSink*>(request.sink.get());
@@ -166,21 +192,22 @@ std::vector<lmtp::Reply> forward(const lmtp::DeliveryRequest& request,
   // The stored bytes, read back once into deliver's spooled message, which every back end's
   // transaction reads with pread (so the groups can share it).
   if (::lseek(spool->fd(), 0, SEEK_SET) != 0) return replies;
-  auto message = deliver::SpooledMessage::read(spool->fd(), settings.timeout);
+  auto message = deliver::SpooledMessage::read(spool->fd(), settings.connection.timeout);
   if (!message.ok()) {
     CUBBY_LOG_ERR("front end: cannot read the spooled message back: %s", message.error().c_str());
     return replies;
   }
   const std::vector<Group> groups = groups_of(request);
   if (groups.size() == 1) {
-    forward_group(groups[0], request, message.value(), settings, &replies);
+    forward_group(groups[0], request, message.value(), settings, cache, &replies);
     return replies;
   }
   std::vector<std::thread> threads;
   threads.reserve(groups.size());
   for (const Group& group : groups) {
-    threads.emplace_back(
-        [&, g = &group] { forward_group(*g, request, message.value(), settings, &replies); });
+    threads.emplace_back([&, g = &group] {
+      forward_group(*g, request, message.value(), settings, cache, &replies);
+    });
   }
   for (auto& t : threads) t.join();
   return replies;

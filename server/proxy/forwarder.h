@@ -4,22 +4,25 @@
 //
 // forward() groups the request's recipients by their target (the back end's LMTP address,
 // front_end_backend.h) and whether they asked IGNOREQUOTA, keeping RCPT order inside each group,
-// and runs one transaction per group, all groups at once (one thread each), over a new connection:
-// greeting, LHLO, RSET, MAIL FROM (with AUTH= and SIZE= when offered), one RCPT per recipient, DATA
-// with the stored bytes, one reply per accepted recipient, QUIT (deliver's client session,
-// server/deliver/deliver_session.h). Each recipient then gets the back end's own reply for it: its
-// RCPT refusal, or its reply after the message (250 with the back end's SESSIONID, 452 over quota,
-// ...). A back end that cannot be reached, or whose connection fails during the transaction, gives
-// `451 4.4.3 Remote server unavailable (<why>)` to its own recipients only; the others' replies
-// are whatever their back ends said.
+// and runs one transaction per group, all groups at once (one thread each), each over a connection
+// from the ConnectionCache when one is open to that back end, else a new one
+// (backend_connection.h: greeting, LHLO and SASL once per connection; RSET, MAIL FROM, one RCPT per
+// recipient, DATA per transaction). A cached connection that fails before DATA was sent (a back
+// end restarted since) is replaced once by a new connection and the transaction run again on it;
+// after DATA was sent nothing is sent again, since the back end may have delivered. Each
+// recipient then gets the back end's own reply for it: its RCPT refusal, or its reply after the
+// message (250 with the back end's SESSIONID, 452 over quota, ...). A back end that cannot be
+// reached, or whose connection fails during the transaction, gives `451 4.4.3 Remote server
+// unavailable (<why>)` to its own recipients only; the others' replies are whatever their back
+// ends said. A connection still healthy after its transaction goes back to the cache.
 //
 // Back end addresses are "unix:/path" (or an absolute path) and "host:port" (a name or IPv4
-// address; "[v6]:port" for IPv6). The back end must treat the front end as pre-authenticated (a
-// UNIX socket, or `lmtpd -a` on a trusted network): SASL to the back ends and a connection cache
-// are not built yet (docs/scale-out.md). The stored bytes the front end made already hold its
+// address; "[v6]:port" for IPv6). The back end either treats the front end as pre-authenticated
+// (a UNIX socket, or `lmtpd -a` on a trusted network) or asks it to log in: proxy_authname and
+// proxy_password (backend_sasl.h). The stored bytes the front end made already hold its
 // Return-Path and Received lines; the back end drops the Return-Path (it writes its own from MAIL
 // FROM) and adds its Received above the front end's.
-// Blocking, thread-safe (it holds no state between calls): run it off the event loop.
+// Blocking, thread-safe: run it off the event loop.
 #pragma once
 
 #include <chrono>
@@ -27,20 +30,28 @@
 #include <vector>
 
 #include "conf/result.h"
+#include "conf/settings.h"
+#include "server/proxy/backend_connection.h"
 #include "server/lmtp/backend.h"
 #include "server/lmtp/reply.h"
 
 namespace cubby::proxy {
 
+class ConnectionCache;
+
 struct ForwardSettings {
-  std::string lhlo_name = "localhost";          // the front end's name in LHLO
-  std::chrono::milliseconds timeout{300000};    // every wait on a back end
-  std::chrono::milliseconds connect_timeout{10000};
+  ConnectionSettings connection;  // LHLO name, timeouts, SASL credentials
+  size_t cached_per_backend = 4;  // proxy_cached_connections
+  std::chrono::milliseconds cache_idle_timeout{60000};  // proxy_connection_idle_timeout
+
+  // From the settings: servername, lmtp_idle_timeout, proxy_*.
+  static ForwardSettings from(const conf::Settings& settings);
 };
 
-// `request.sink` must be a SpoolSink (FrontEndBackend::open_message).
+// `request.sink` must be a SpoolSink (FrontEndBackend::open_message). `cache` may be null: every
+// transaction then has a connection of its own, closed after it.
 std::vector<lmtp::Reply> forward(const lmtp::DeliveryRequest& request,
-                                 const ForwardSettings& settings);
+                                 const ForwardSettings& settings, ConnectionCache* cache = nullptr);
 
 // Connects to a back end address ("unix:/path", "/path", "host:port", "[v6]:port") within
 // `timeout`; the connected socket or why not.

@@ -14,8 +14,9 @@
 // replies are passed on (forwarder.h).
 // open_message() opens a SpoolSink: the stored bytes go to an unlinked temporary file in
 // `spool_dir`, from which each back end's transaction is sent.
-// Used on one thread (the worker's event loop); lookups block it for as long as the directory
-// takes (bounded by its timeouts, postgres_directory.h).
+// Used on one thread (the worker's event loop). A lookup holds it at most as long as the
+// directory's locate() does: in lmtpd, a BoundedDirectory (directory/bounded_directory.h), which
+// asks PostgreSQL on a thread of its own and waits at most directory_lookup_wait.
 #pragma once
 
 #include <memory>

@@ -1,11 +1,16 @@
 // The front end's parts without a running back end or PostgreSQL: what a recipient is told when
 // the directory cannot answer or names no user, and what forward() answers for back ends that
 // cannot be reached (each group's own recipients only, in RCPT order). Deliveries that succeed
-// are tests/scaleout's (real back ends).
+// are tests/scaleout's (real back ends). A directory that hangs (a listener that never answers)
+// holds a lookup no longer than the BoundedDirectory's wait, and no one behind it.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <memory>
 
+#include "directory/bounded_directory.h"
 #include "directory/directory_cache.h"
 #include "directory/postgres_directory.h"
 #include "server/proxy/forwarder.h"
@@ -54,8 +59,8 @@ TEST(Forwarder, BackEndsThatCannotBeReachedDeferTheirOwnRecipientsInOrder) {
   request.recipients = {routed("a@x", "127.0.0.1:1"), routed("b@x", "unix:/nonexistent/lmtp"),
                         routed("c@x", "127.0.0.1:1"), routed("d@x", "no-colon-here")};
   ForwardSettings settings;
-  settings.connect_timeout = std::chrono::seconds(2);
-  settings.timeout = std::chrono::seconds(5);
+  settings.connection.connect_timeout = std::chrono::seconds(2);
+  settings.connection.timeout = std::chrono::seconds(5);
   const auto replies = forward(request, settings);
   ASSERT_EQ(replies.size(), 4u);
   for (const auto& r : replies) {
@@ -67,6 +72,57 @@ TEST(Forwarder, BackEndsThatCannotBeReachedDeferTheirOwnRecipientsInOrder) {
   EXPECT_NE(replies[1].text.find("/nonexistent/lmtp"), std::string::npos) << replies[1].text;
   EXPECT_NE(replies[2].text.find("127.0.0.1:1"), std::string::npos) << replies[2].text;
   EXPECT_NE(replies[3].text.find("no-colon-here"), std::string::npos) << replies[3].text;
+}
+
+// A loopback listener that never accepts: connections complete, nothing is ever answered.
+class Blackhole {
+ public:
+  Blackhole() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    if (fd_ >= 0 && ::bind(fd_, reinterpret_cast<sockaddr*>(&sa), len) == 0 &&
+        ::listen(fd_, 64) == 0 &&
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &len) == 0) {
+      port_ = ntohs(sa.sin_port);
+    }
+  }
+  ~Blackhole() { ::close(fd_); }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+TEST(FrontEndBackend, AHangingDirectoryHoldsARecipientNoLongerThanTheWait) {
+  using namespace std::chrono_literals;
+  using Clock = std::chrono::steady_clock;
+  Blackhole hole;
+  ASSERT_NE(hole.port(), 0);
+  // libpq waits connect_timeout (2 s) for the server's answer to its startup packet.
+  directory::BoundedDirectory directory(
+      std::make_unique<directory::PostgresDirectory>(
+          "host=127.0.0.1 port=" + std::to_string(hole.port()) + " user=cubby dbname=postgres"),
+      {}, 200ms);
+  FrontEndBackend backend(directory, store::AddressRules{}, "/tmp");
+  for (int i = 0; i < 5; ++i) {
+    lmtp::RecipientRequest someone;
+    someone.address = "user" + std::to_string(i) + "@example.org";
+    const auto start = Clock::now();
+    auto verdict = backend.check_recipient(someone);
+    const auto took = Clock::now() - start;
+    EXPECT_FALSE(verdict.accepted);
+    EXPECT_EQ(verdict.rejection.code, 451);
+    EXPECT_EQ(verdict.rejection.enhanced, "4.4.3");
+    // The first waits its 200 ms; those behind the hanging lookup do not wait at all.
+    EXPECT_LT(took, i == 0 ? 400ms : 50ms) << i;
+    if (i == 0) {
+      EXPECT_GE(took, 190ms);
+    }
+  }
 }
 
 }  // namespace

@@ -5,12 +5,17 @@
 // one inode per back end per message, with the replies in RCPT order (each back end's 250 carries
 // its own servername in SESSIONID). With one back end stopped, its recipients get 451 4.4.3 and
 // the others are delivered. With PostgreSQL stopped, users the front end knows keep receiving
-// and a user it does not know yet is deferred.
+// and a user it does not know yet is deferred. With PostgreSQL hanging (a listener on its port
+// that never answers), a lookup that waits does not hold up another session's known user.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -89,7 +94,7 @@ class FrontEndTest : public ::testing::Test {
     InstanceOptions options;
     options.root = roots_.back()->path();
     options.settings = {"directory_backend: postgresql", "directory_conninfo: " + pg_->conninfo(),
-                        "directory_cache_seconds: 30s", "servername: fe"};
+                        "directory_cache_seconds: 5m", "servername: fe"};
     options.extra_services = {"  lmtpfe cmd=\"lmtpd -P -a\" listen=\"127.0.0.1:" +
                               std::to_string(front_port_) + "\" prefork=1 maxchild=1"};
     front_ = std::make_unique<CubbyInstance>(options);
@@ -152,6 +157,7 @@ class FrontEndTest : public ::testing::Test {
   void expect_stored_once(const std::map<std::string, std::vector<int>>& sent);
   void defer_only_the_recipients_of_a_back_end_that_is_down();
   void keep_delivering_to_known_users_while_postgres_is_down();
+  void a_hanging_lookup_does_not_hold_up_known_users();
 
   std::unique_ptr<test::PgCluster> pg_;
   std::vector<std::unique_ptr<TempDir>> roots_;
@@ -199,6 +205,57 @@ TEST_F(FrontEndTest, ThreeBackEndsOneFrontEnd) {
   // and then PostgreSQL.
   defer_only_the_recipients_of_a_back_end_that_is_down();
   keep_delivering_to_known_users_while_postgres_is_down();
+  a_hanging_lookup_does_not_hold_up_known_users();
+}
+
+// PostgreSQL's port taken by a listener that never accepts: the kernel completes the connection,
+// libpq sends its startup packet and waits for an answer that never comes (up to its 2 s
+// connect_timeout). One session's RCPT for a user the front end has never seen waits for that
+// lookup (at most directory_lookup_wait, 300 ms) and is deferred; another session's RCPT for a
+// known user, sent just after it to the same worker, is answered within 500 ms.
+void FrontEndTest::a_hanging_lookup_does_not_hold_up_known_users() {
+  const int hole = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(hole, 0);
+  const int on = 1;
+  ASSERT_EQ(setsockopt(hole, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on), 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sa.sin_port = htons(static_cast<uint16_t>(pg_->port()));
+  ASSERT_EQ(::bind(hole, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0) << strerror(errno);
+  ASSERT_EQ(::listen(hole, 64), 0);
+  // The directory's pause after its last failed connection attempt (1 s) runs out.
+  std::this_thread::sleep_for(1500ms);
+
+  LmtpClient waiting, known;
+  for (LmtpClient* c : {&waiting, &known}) {
+    ASSERT_TRUE(c->connect_tcp(front_port_)) << c->error();
+    ASSERT_EQ(c->read_reply().code, 220);
+    ASSERT_EQ(c->command("LHLO test.example").code, 250);
+    ASSERT_EQ(c->command("MAIL FROM:<sender@example.org>").code, 250);
+  }
+  for (int round = 0; round < 3; ++round) {
+    const std::string stranger = "stranger" + std::to_string(round);
+    ASSERT_TRUE(waiting.send_line("RCPT TO:<" + stranger + "@example.org>"));
+    const auto start = std::chrono::steady_clock::now();
+    // user0, user1, user3: on back ends 0 and 1 (back end 2 was stopped above).
+    const int user = round == 2 ? 3 : round;
+    auto reply = known.command("RCPT TO:<" + user_name(user) + "@example.org>");
+    const auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_EQ(reply.code, 250) << reply.text();
+    EXPECT_LT(took, 500ms) << "round " << round << ": "
+                           << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                           << " ms";
+    auto deferred = waiting.read_reply();
+    EXPECT_EQ(deferred.code, 451) << deferred.text();
+    EXPECT_EQ(deferred.enhanced(), "4.4.3") << deferred.text();
+  }
+  ASSERT_EQ(known.command("DATA").code, 354);
+  ASSERT_TRUE(known.send_data("Subject: hanging\r\nX-Test-Id: hanging\r\n\r\nhello\r\n"));
+  auto final = known.read_replies(3);
+  ASSERT_EQ(final.size(), 3u);
+  for (const auto& r : final) EXPECT_EQ(r.code, 250) << r.text();
+  ::close(hole);
 }
 
 // PostgreSQL stopped: users the front end has looked up keep receiving mail (its cache), a user
