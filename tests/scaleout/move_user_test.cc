@@ -9,7 +9,9 @@
 // bob and carol have each of their messages once.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -157,6 +159,13 @@ TEST_F(MoveUserTest, AUserMovedUnderLoadLosesAndDoublesNothing) {
   ProgramResult moved;
   std::atomic<bool> move_done{false};
   std::thread mover;
+  // A failed assertion returns early: the move is still waited for (a joinable thread would abort).
+  struct Joiner {
+    std::thread& t;
+    ~Joiner() {
+      if (t.joinable()) t.join();
+    }
+  } joiner{mover};
 
   // id -> recipients still to deliver; user -> ids acknowledged, and by which back end.
   std::map<std::string, std::vector<std::string>> to_send;
@@ -221,6 +230,8 @@ TEST_F(MoveUserTest, AUserMovedUnderLoadLosesAndDoublesNothing) {
   ASSERT_EQ(moved.exit_code, 0) << moved.describe();
   ASSERT_TRUE(to_send.empty()) << to_send.size() << " messages never acknowledged";
   RecordProperty("retried", retried);
+  std::printf("%d messages, %d recipients retried after a 4xx; the move said:\n%s%s", next, retried,
+              moved.out.c_str(), moved.err.c_str());
 
   directory::PostgresDirectory admin(pg_->conninfo());
   auto where = admin.locate("alice");
@@ -236,9 +247,17 @@ TEST_F(MoveUserTest, AUserMovedUnderLoadLosesAndDoublesNothing) {
   for (const auto& [id, by] : acked["alice"]) {
     ASSERT_EQ(on_target.count(id), 1u) << id << " (acknowledged by " << by << ")";
     const auto& [uid, content] = on_target.find(id)->second;
-    const std::string sent = content_of(id);
-    ASSERT_GE(content.size(), sent.size());
-    EXPECT_EQ(content.substr(content.size() - sent.size()), sent) << id;
+    // What the client sent is there, line for line (the back end adds Return-Path, Received and
+    // Date), and the body ends the file.
+    std::string sent = content_of(id);
+    for (size_t at = 0; at < sent.size();) {
+      const size_t end = sent.find("\r\n", at) + 2;
+      EXPECT_NE(content.find(sent.substr(at, end - at)), std::string::npos) << id;
+      at = end;
+    }
+    const std::string body = "\r\n\r\nBody of " + id + "\r\n";
+    ASSERT_GE(content.size(), body.size());
+    EXPECT_EQ(content.substr(content.size() - body.size()), body) << id;
     EXPECT_TRUE(uids.insert(uid).second);
     if (by == "be0") last_be0 = std::max(last_be0, uid);
     if (by == "be1") first_be1 = std::min(first_be1, uid);
@@ -253,7 +272,9 @@ TEST_F(MoveUserTest, AUserMovedUnderLoadLosesAndDoublesNothing) {
     EXPECT_EQ(got.size(), acked[user].size()) << user;
     for (const auto& [id, by] : acked[user]) EXPECT_EQ(got.count(id), 1u) << user << " " << id;
   }
-  EXPECT_EQ(backends_[1]->ctl({"check"}).exit_code, 0);
+  ASSERT_TRUE(backends_[1]->wait_settled());
+  auto checked = backends_[1]->ctl({"check"});
+  EXPECT_EQ(checked.exit_code, 0) << checked.describe();
 }
 
 }  // namespace
