@@ -6,7 +6,9 @@
 // gets a 4xx is sent again later with the same Message-ID. At the end every message acknowledged
 // with 250 for alice is on back end 1 exactly once and byte for byte, none is left on back end 0,
 // the UIDs of messages acknowledged by back end 1 are above those acknowledged by back end 0, and
-// bob and carol have each of their messages once.
+// bob and carol have each of their messages once. A second test: a move whose target command
+// fails leaves alice deliverable where she was; --keep-source leaves the old copy deferring
+// deliveries; a rerun deletes it.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -275,6 +277,66 @@ TEST_F(MoveUserTest, AUserMovedUnderLoadLosesAndDoublesNothing) {
   ASSERT_TRUE(backends_[1]->wait_settled());
   auto checked = backends_[1]->ctl({"check"});
   EXPECT_EQ(checked.exit_code, 0) << checked.describe();
+}
+
+}  // namespace
+}  // namespace cubby::e2e
+
+namespace cubby::e2e {
+namespace {
+
+// A move whose target fails leaves alice where she was, unmarked (still deliverable there); a move
+// with --keep-source leaves the old copy marked (a stale delivery there is deferred, not
+// accepted); a rerun then only deletes it. Each message is on the new back end once.
+TEST_F(MoveUserTest, AFailedMoveLeavesTheUserDeliverableAndARerunFinishesIt) {
+  auto move = [&](const std::string& command, std::vector<std::string> extra) {
+    std::vector<std::string> argv = {std::string(CUBBY_BIN_DIR) + "/cubbyctl", "-C", move_settings_,
+                                     "directory", "move", "alice", "--to", address(1),
+                                     "--target-command", command};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return run_program(argv, 60s);
+  };
+  auto deliver_through_front = [&](const std::string& id) {
+    LmtpClient client;
+    EXPECT_TRUE(client.connect_tcp(front_port_));
+    EXPECT_EQ(client.read_reply().code, 220);
+    EXPECT_EQ(client.command("LHLO test.example").code, 250);
+    return send(client, id, {"alice"})["alice"];
+  };
+  for (const std::string id : {"a0", "a1", "a2"}) {
+    ASSERT_EQ(deliver_through_front(id).code, 250) << id;
+  }
+
+  auto failed = move("cat >/dev/null; exit 1", {"--grace", "0"});
+  EXPECT_EQ(failed.exit_code, 1) << failed.describe();
+  directory::PostgresDirectory admin(pg_->conninfo());
+  EXPECT_EQ(admin.locate("alice")->backend, address(0));
+  auto r = deliver_through_front("a3");
+  ASSERT_EQ(r.code, 250) << r.text();
+  EXPECT_NE(r.text().find("SESSIONID=<be0-"), std::string::npos) << r.text();
+
+  const std::string target = std::string(CUBBY_BIN_DIR) + "/cubbyctl -C " +
+                             backends_[1]->settings_path() + " user import";
+  auto kept = move(target, {"--keep-source"});
+  ASSERT_EQ(kept.exit_code, 0) << kept.describe();
+  EXPECT_EQ(admin.locate("alice")->backend, address(1));
+  // A front end with a stale answer would reach back end 0: it defers.
+  {
+    LmtpClient direct;
+    ASSERT_TRUE(direct.connect_tcp(backends_[0]->tcp_port()));
+    ASSERT_EQ(direct.read_reply().code, 220);
+    ASSERT_EQ(direct.command("LHLO test.example").code, 250);
+    auto stale = send(direct, "stale", {"alice"})["alice"];
+    EXPECT_EQ(stale.code / 100, 4) << stale.text();
+  }
+  EXPECT_EQ(stored(0, "alice").size(), 4u);
+
+  auto rerun = move(target, {"--grace", "0"});
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.describe();
+  EXPECT_TRUE(stored(0, "alice").empty());
+  auto on_target = stored(1, "alice");
+  EXPECT_EQ(on_target.size(), 4u);
+  for (const std::string id : {"a0", "a1", "a2", "a3"}) EXPECT_EQ(on_target.count(id), 1u) << id;
 }
 
 }  // namespace
