@@ -168,7 +168,8 @@ class StreamReader {
     }
     auto rest = line();
     if (!rest.ok()) return rest.error();
-    if (!rest->empty()) return Error{Errc::kCorrupt, "user stream: a message is longer than its size"};
+    if (!rest->empty())
+      return Error{Errc::kCorrupt, "user stream: a message is longer than its size"};
     return std::nullopt;
   }
 
@@ -254,7 +255,8 @@ Result<UserStreamSummary, Error> write_user_stream(Store& store, const MailboxNa
   Index& index = store.index();
   auto boxes = index.mailboxes_below(inbox.internal());
   if (boxes.empty() || boxes.front().name != inbox.internal()) {
-    return fail(Error{Errc::kNotFound, store.external_name(inbox.internal()) + ": no such user here"});
+    return fail(
+        Error{Errc::kNotFound, store.external_name(inbox.internal()) + ": no such user here"});
   }
   if (auto e = write_line(fd, {kMagic, "1"})) return fail(*e);
   for (const auto& listed : boxes) {
@@ -295,8 +297,9 @@ Result<UserStreamSummary, Error> write_user_stream(Store& store, const MailboxNa
       entries.push_back({row, path, static_cast<int64_t>(st.st_size)});
     }
     upto = std::max(upto, floor);
-    if (auto e = write_line(fd, {"mailbox", box->name, box->uniqueid,
-                                 std::to_string(box->uidvalidity), std::to_string(upto), box->acl})) {
+    if (auto e =
+            write_line(fd, {"mailbox", box->name, box->uniqueid, std::to_string(box->uidvalidity),
+                            std::to_string(upto), box->acl})) {
       return fail(*e);
     }
     auto root = index.quotas().get(box->name);
@@ -310,9 +313,9 @@ Result<UserStreamSummary, Error> write_user_stream(Store& store, const MailboxNa
     }
     for (const auto& entry : entries) {
       const auto flags = index.flags_of(box->id, entry.row.uid);
-      if (auto e = write_line(fd, {"message", std::to_string(entry.row.uid),
-                                   std::to_string(entry.row.internaldate),
-                                   std::to_string(entry.size), joined(flags, ' ')})) {
+      if (auto e = write_line(
+              fd, {"message", std::to_string(entry.row.uid), std::to_string(entry.row.internaldate),
+                   std::to_string(entry.size), joined(flags, ' ')})) {
         return fail(*e);
       }
       if (auto e = write_file(fd, entry.path, entry.size)) return fail(*e);
@@ -327,7 +330,8 @@ Result<UserStreamSummary, Error> write_user_stream(Store& store, const MailboxNa
   return summary;
 }
 
-Result<UserStreamSummary, Error> read_user_stream(Store& store, int fd, const std::string& partition_in) {
+Result<UserStreamSummary, Error> read_user_stream(Store& store, int fd,
+                                                  const std::string& partition_in) {
   UserStreamSummary summary;
   const std::string partition =
       partition_in.empty() ? store.config().default_partition : partition_in;
@@ -343,7 +347,8 @@ Result<UserStreamSummary, Error> read_user_stream(Store& store, int fd, const st
   if (auto e = staging.make(root)) return fail(*e);
   // One staged file per distinct message (digest and size), so links share one inode.
   std::map<std::pair<std::string, uint64_t>, std::string> staged;
-  std::vector<std::pair<MailboxName, std::pair<std::optional<int64_t>, std::optional<int64_t>>>> quotas;
+  std::vector<std::pair<MailboxName, std::pair<std::optional<int64_t>, std::optional<int64_t>>>>
+      quotas;
   std::optional<ParsedMailbox> current;
   int64_t skip_below = 0;  // the uidnext here of the current mailbox: older UIDs are present
   for (;;) {

@@ -66,6 +66,7 @@ Result<UserStreamSummary, Error> write_user_stream(Store& store, const MailboxNa
 
 // Reads a stream from `fd` into `store`, new mailboxes on `partition` (the default when empty).
 // kCorrupt for a malformed or truncated stream; import_mailbox's errors otherwise.
-Result<UserStreamSummary, Error> read_user_stream(Store& store, int fd, const std::string& partition);
+Result<UserStreamSummary, Error> read_user_stream(Store& store, int fd,
+                                                  const std::string& partition);
 
 }  // namespace cubby::store

@@ -30,8 +30,8 @@
 
 #include <cerrno>
 #include <chrono>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "directory/postgres_directory.h"
@@ -76,8 +76,8 @@ Result<store::UserStreamSummary, std::string> send_pass(Context& c, const std::s
   }
   const bool target_ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
   if (!sent.ok()) {
-    return fail("sending " + c.store.external_name(inbox.internal()) + ": " +
-                sent.error().detail + (target_ok ? "" : " (the target command failed)"));
+    return fail("sending " + c.store.external_name(inbox.internal()) + ": " + sent.error().detail +
+                (target_ok ? "" : " (the target command failed)"));
   }
   if (!target_ok) {
     return fail("the target command failed (" +
@@ -136,16 +136,17 @@ std::optional<std::string> left_behind(Context& c, const store::MailboxName& inb
 
 int finish_source(Context& c, const MoveOptions& o, const store::MailboxName& inbox) {
   if (o.keep_source) {
-    printf("%s: the mailboxes here stay, marked (deliveries get 451); delete them with "
-           "cubbyctl mailbox delete %s once no front end can have the old answer cached\n",
-           o.user.c_str(), c.store.external_name(inbox.internal()).c_str());
+    printf(
+        "%s: the mailboxes here stay, marked (deliveries get 451); delete them with "
+        "cubbyctl mailbox delete %s once no front end can have the old answer cached\n",
+        o.user.c_str(), c.store.external_name(inbox.internal()).c_str());
     return kOk;
   }
-  const int64_t grace =
-      o.grace_seconds ? *o.grace_seconds
-                      : (c.settings.get_duration("directory_cache_seconds").count() +
-                         c.settings.get_duration("directory_stale_seconds").count() + 999) /
-                            1000;
+  const int64_t grace = o.grace_seconds
+                            ? *o.grace_seconds
+                            : (c.settings.get_duration("directory_cache_seconds").count() +
+                               c.settings.get_duration("directory_stale_seconds").count() + 999) /
+                                  1000;
   printf("%s: waiting %lld s (front ends' cached answers) before deleting the mailboxes here\n",
          o.user.c_str(), static_cast<long long>(grace));
   fflush(stdout);

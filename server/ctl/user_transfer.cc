@@ -6,13 +6,14 @@
 // The import keeps UIDs, uniqueids, UID validity, ACLs, flags and quota limits, and a rerun adds
 // only what is new (store/import.h). The summary goes to stdout (import) or stderr (export, whose
 // stdout is the stream).
+#include "server/ctl/user_transfer.h"
+
 #include <unistd.h>
 
 #include <cstdio>
 
 #include "server/ctl/commands.h"
 #include "server/ctl/output.h"
-#include "server/ctl/user_transfer.h"
 #include "store/user_stream.h"
 
 namespace cubby::ctl {

@@ -110,7 +110,9 @@ class MoveUserTest : public ::testing::Test {
     roots_.clear();
   }
 
-  std::string address(int b) const { return "127.0.0.1:" + std::to_string(backends_[b]->tcp_port()); }
+  std::string address(int b) const {
+    return "127.0.0.1:" + std::to_string(backends_[b]->tcp_port());
+  }
 
   // Sends message `id` to `users` through the front end; each recipient's final reply (a RCPT
   // refusal counts as its reply).
@@ -137,7 +139,8 @@ class MoveUserTest : public ::testing::Test {
   }
 
   // The stored messages of `user` on back end `b`: test id -> (uid, content) for each file.
-  std::multimap<std::string, std::pair<int64_t, std::string>> stored(int b, const std::string& user) {
+  std::multimap<std::string, std::pair<int64_t, std::string>> stored(int b,
+                                                                     const std::string& user) {
     std::multimap<std::string, std::pair<int64_t, std::string>> out;
     const std::string spool = backends_[b]->spool();
     for (const auto& f : CubbyInstance::message_files(spool, user)) {
@@ -156,8 +159,8 @@ class MoveUserTest : public ::testing::Test {
 };
 
 TEST_F(MoveUserTest, AUserMovedUnderLoadLosesAndDoublesNothing) {
-  const std::string target_command = std::string(CUBBY_BIN_DIR) + "/cubbyctl -C " +
-                                     backends_[1]->settings_path() + " user import";
+  const std::string target_command =
+      std::string(CUBBY_BIN_DIR) + "/cubbyctl -C " + backends_[1]->settings_path() + " user import";
   ProgramResult moved;
   std::atomic<bool> move_done{false};
   std::thread mover;
@@ -191,10 +194,10 @@ TEST_F(MoveUserTest, AUserMovedUnderLoadLosesAndDoublesNothing) {
     }
     if (next == 15 && !mover.joinable()) {
       mover = std::thread([&] {
-        moved = run_program({std::string(CUBBY_BIN_DIR) + "/cubbyctl", "-C", move_settings_,
-                             "directory", "move", "alice", "--to", address(1), "--target-command",
-                             target_command, "--grace", "3"},
-                            90s);
+        moved = run_program(
+            {std::string(CUBBY_BIN_DIR) + "/cubbyctl", "-C", move_settings_, "directory", "move",
+             "alice", "--to", address(1), "--target-command", target_command, "--grace", "3"},
+            90s);
         move_done = true;
       });
     }
@@ -209,7 +212,8 @@ TEST_F(MoveUserTest, AUserMovedUnderLoadLosesAndDoublesNothing) {
       std::vector<std::string> again;
       for (const auto& u : it->second) {
         auto r = replies.find(u);
-        ASSERT_TRUE(r != replies.end()) << it->first << " " << u << ": no reply: " << client.error();
+        ASSERT_TRUE(r != replies.end())
+            << it->first << " " << u << ": no reply: " << client.error();
         if (r->second.code == 250) {
           const std::string text = r->second.text();
           acked[u][it->first] = text.find("SESSIONID=<be1-") != std::string::npos ? "be1" : "be0";
@@ -290,9 +294,16 @@ namespace {
 // accepted); a rerun then only deletes it. Each message is on the new back end once.
 TEST_F(MoveUserTest, AFailedMoveLeavesTheUserDeliverableAndARerunFinishesIt) {
   auto move = [&](const std::string& command, std::vector<std::string> extra) {
-    std::vector<std::string> argv = {std::string(CUBBY_BIN_DIR) + "/cubbyctl", "-C", move_settings_,
-                                     "directory", "move", "alice", "--to", address(1),
-                                     "--target-command", command};
+    std::vector<std::string> argv = {std::string(CUBBY_BIN_DIR) + "/cubbyctl",
+                                     "-C",
+                                     move_settings_,
+                                     "directory",
+                                     "move",
+                                     "alice",
+                                     "--to",
+                                     address(1),
+                                     "--target-command",
+                                     command};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return run_program(argv, 60s);
   };
@@ -315,8 +326,8 @@ TEST_F(MoveUserTest, AFailedMoveLeavesTheUserDeliverableAndARerunFinishesIt) {
   ASSERT_EQ(r.code, 250) << r.text();
   EXPECT_NE(r.text().find("SESSIONID=<be0-"), std::string::npos) << r.text();
 
-  const std::string target = std::string(CUBBY_BIN_DIR) + "/cubbyctl -C " +
-                             backends_[1]->settings_path() + " user import";
+  const std::string target =
+      std::string(CUBBY_BIN_DIR) + "/cubbyctl -C " + backends_[1]->settings_path() + " user import";
   auto kept = move(target, {"--keep-source"});
   ASSERT_EQ(kept.exit_code, 0) << kept.describe();
   EXPECT_EQ(admin.locate("alice")->backend, address(1));
