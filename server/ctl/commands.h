@@ -36,6 +36,10 @@ int sieve_command(Context& c, const Args& args);  // put get list activate deact
 int import_cyrus_command(Context& c, const Args& args);  // import-cyrus (import_command.cc)
 // list locate set remove; needs no store (directory_commands.cc)
 int directory_command(const conf::Settings& settings, const Args& args, bool json);
+// user export|import: a user as a stream between two back ends (user_transfer.cc)
+int user_command(Context& c, const Args& args);
+// directory move <user> --to <backend> ...: needs the store of the source back end (user_move.cc)
+int directory_move_command(Context& c, const Args& args);
 
 // Shared by the commands.
 struct Found {

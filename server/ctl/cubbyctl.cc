@@ -71,8 +71,10 @@ int main(int argc, char** argv) {
   // the store: as root, do that as the service user, so that what it creates belongs to lmtpd's
   // user.
   if (command == "status") return cubby::server::status_command(settings.value(), args, json);
-  // `directory` talks to PostgreSQL (directory_commands.cc): no store, no service user needed.
-  if (command == "directory") return ctl::directory_command(settings.value(), args, json);
+  // `directory` talks to PostgreSQL (directory_commands.cc): no store, no service user needed,
+  // except `directory move`, which moves a user out of this back end's store (user_move.cc).
+  const bool move = command == "directory" && !args.empty() && args[0] == "move";
+  if (command == "directory" && !move) return ctl::directory_command(settings.value(), args, json);
   if (auto e = cubby::server::become_service_user(settings.value())) {
     return ctl::complain(ctl::kConfig, *e);
   }
@@ -97,5 +99,7 @@ int main(int argc, char** argv) {
   if (command == "convert") return ctl::convert_command(c, args);
   if (command == "sieve") return ctl::sieve_command(c, args);
   if (command == "import-cyrus") return ctl::import_cyrus_command(c, args);
+  if (command == "user") return ctl::user_command(c, args);
+  if (move) return ctl::directory_move_command(c, args);
   return ctl::complain(ctl::kUsage, ctl::usage_text());
 }

@@ -188,6 +188,11 @@ const char* usage_text() {
          "  status [--metrics]         ask the running cubby-master about services and workers\n"
          "  directory list | directory locate|remove <user>   the mailbox directory in PostgreSQL\n"
          "  directory set <user> <backend> [partition]        (docs/scale-out.md)\n"
+         "  directory move <user> --to <backend> [--partition NAME] [--target-command CMD]\n"
+         "                 [--grace SECONDS] [--keep-source]   move a user to another back end\n"
+         "                             while mail arrives (run it on the back end holding the user)\n"
+         "  user export <user> [--since <mailbox>=<uid>]...   the user as a stream on stdout\n"
+         "  user import [--partition NAME]                    read such a stream from stdin\n"
          "exit codes: 0 done, 1 problems found or failed, 2 no such mailbox/message/root,\n"
          "            3 name taken, 64 usage, 78 configuration error";
 }
