@@ -68,8 +68,11 @@ Result<std::string, Error> maildir_user_dir(const MailboxName& name) {
   if (!name.is_user())
     return fail(bad(name, "a shared mailbox has no place on a Maildir partition"));
   const std::string& user = name.components()[1];
-  if (user == "stage." || name.domain() == "stage.") {
-    return fail(bad(name, "\"stage.\" is Cubby's stage directory"));
+  for (const char* reserved : {"stage.", "transfer."}) {
+    if (user == reserved || name.domain() == reserved) {
+      return fail(bad(name, "\"" + std::string(reserved) +
+                                "\" is Cubby's (stage files; a user import's staging)"));
+    }
   }
   if (name.domain().empty()) return user;
   return name.domain() + "/" + user;

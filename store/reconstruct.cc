@@ -168,7 +168,8 @@ class Reconstruction {
       adopt(partition, rel, dir.get(), entries);
     }
     for (const auto& sub : entries.dirs) {
-      if (rel.empty() && sub == "stage.") continue;
+      // Cubby's own directories at a partition's root: stage files, a user import's staging.
+      if (rel.empty() && (sub == "stage." || sub == "transfer.")) continue;
       walk(partition, rel.empty() ? sub : rel + "/" + sub);
     }
   }

@@ -50,6 +50,7 @@ TEST(MaildirLayout, NamesWithoutAMaildirPlace) {
   EXPECT_FALSE(maildir_mailbox_dir(user("alice", {"Inbox"})));
   EXPECT_TRUE(maildir_mailbox_dir(user("alice", {"Work", "inbox"})));  // only at the top
   EXPECT_FALSE(maildir_mailbox_dir(user("stage.")));
+  EXPECT_FALSE(maildir_mailbox_dir(user("transfer.")));
 }
 
 TEST(MaildirLayout, CreatesInboxAndFolders) {
