@@ -3,6 +3,30 @@
 
 namespace cubby::store {
 
+MailboxCache::MailboxCache(Index& index)
+    : index_(index),
+      find_(index.db(),
+            "SELECT id, name, uniqueid, partition, dir, uidvalidity, uidnext, created, acl, format, "
+            "converting FROM mailboxes WHERE name = ?") {}
+
+Result<std::optional<MailboxRecord>, Error> MailboxCache::lookup(const std::string& name) {
+  find_.bind(1, name);
+  auto row = find_.step();
+  if (!row.ok()) {
+    find_.reset();
+    return fail(row.error());
+  }
+  std::optional<MailboxRecord> out;
+  if (row.value()) {
+    const Statement& s = find_;
+    out = MailboxRecord{s.int_at(0), s.text_at(1), s.text_at(2), s.text_at(3), s.text_at(4),
+                        s.int_at(5), s.int_at(6),  s.int_at(7),  s.text_at(8), s.text_at(9),
+                        s.int_at(10) != 0};
+  }
+  find_.reset();
+  return out;
+}
+
 void MailboxCache::forget() {
   mailboxes_.clear();
   quota_roots_.clear();
@@ -29,12 +53,13 @@ std::optional<MailboxRecord> MailboxCache::find(const std::string& name) {
     }
   }
   ++misses_;
-  auto box = index_.find_mailbox(name);
+  auto box = lookup(name);
+  if (!box.ok()) return std::nullopt;  // a failed read is a miss, as find_mailbox has it, not remembered
   if (valid()) {
     if (mailboxes_.size() + quota_roots_.size() >= kMaxEntries) forget();
-    mailboxes_.emplace(name, box);
+    mailboxes_.emplace(name, box.value());
   }
-  return box;
+  return box.value();
 }
 
 Result<std::optional<QuotaRoot>, Error> MailboxCache::quota_root_of(const std::string& mailbox) {

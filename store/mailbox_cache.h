@@ -13,7 +13,7 @@
 // it, as an uncached lookup would; a lookup made after begin() may see a newer state than the
 // generation it is filed under, never an older one, so nothing stale survives the next begin().
 // When the generation cannot be read, nothing is remembered until it can (every lookup goes to
-// the index). The memory is bounded: past kMaxEntries names it is forgotten at once.
+// the index); a lookup whose read fails is answered as a miss, as before, and not remembered. The memory is bounded: past kMaxEntries names it is forgotten at once.
 //
 // The records' uidnext is that of the lookup, not current: deliveries move it without changing
 // the generation; RCPT checks do not read it. One MailboxCache per Index connection, same thread.
@@ -36,7 +36,7 @@ class MailboxCache {
  public:
   static constexpr size_t kMaxEntries = 4096;
 
-  explicit MailboxCache(Index& index) : index_(index) {}
+  explicit MailboxCache(Index& index);
 
   // Reads the catalog generation and forgets everything if it changed. Call at the start of each
   // check (an RCPT) and again after changing a mailbox oneself (autocreate).
@@ -53,9 +53,12 @@ class MailboxCache {
 
  private:
   void forget();
+  // Index::find_mailbox, telling a failed read (an Error) from a missing mailbox (nullopt).
+  Result<std::optional<MailboxRecord>, Error> lookup(const std::string& name);
   bool valid() const { return generation_.has_value(); }
 
   Index& index_;
+  Statement find_;  // prepared once, on the index's connection
   std::optional<int64_t> generation_;  // nullopt: unknown, nothing is remembered
   std::unordered_map<std::string, std::optional<MailboxRecord>> mailboxes_;
   std::unordered_map<std::string, std::optional<std::string>> quota_roots_;  // mailbox -> root

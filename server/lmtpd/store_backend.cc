@@ -208,6 +208,8 @@ store::DeliveryBatch StoreBackend::batch(lmtp::DeliveryRequest& request) {
                          request.info.date, {}};
   request.sink.reset();
   std::vector<PlannedRecipient> planned;
+  planned.reserve(request.recipients.size());
+  b.targets.reserve(request.recipients.size());
   const bool scripts = std::any_of(
       request.recipients.begin(), request.recipients.end(),
       [&](const lmtp::RecipientVerdict& r) { return sieve_.has_script(r.target); });
