@@ -105,11 +105,12 @@ struct Index::Statements {
         staged_rows(db,
                     "SELECT m.mailbox, m.uid, m.guid, m.size, m.internaldate, m.stage, m.pending, "
                     "m.file, b.partition FROM messages m JOIN mailboxes b ON b.id = m.mailbox "
-                    "WHERE m.pending = 1") {}
+                    "WHERE m.pending = 1"),
+        catalog_generation(db, "SELECT value FROM meta WHERE key = 'catalog_generation'") {}
   Statement find_mailbox, mailbox_by_id, mailbox_by_uniqueid, list_mailboxes, insert_mailbox, mailboxes_between,
       set_acl, rename_mailbox, delete_mailbox,
       allocate_uid, raise_uidnext, insert_message, delete_message, clear_stage, messages, message,
-      staged_rows;
+      staged_rows, catalog_generation;
 };
 
 Result<Index, Error> Index::open(const std::string& path) {
@@ -130,6 +131,22 @@ Index::~Index() {
   duplicates_.reset();
   quotas_.reset();
   st_.reset();
+}
+
+Result<int64_t, Error> Index::catalog_generation() {
+  auto& s = st_->catalog_generation;
+  auto row = s.step();
+  if (!row.ok()) {
+    s.reset();
+    return fail(row.error());
+  }
+  if (!row.value()) {
+    s.reset();
+    return fail(Error{Errc::kCorrupt, "the index has no catalog generation"});
+  }
+  const int64_t out = s.int_at(0);
+  s.reset();
+  return out;
 }
 
 std::optional<MailboxRecord> Index::find_mailbox(const std::string& name) {

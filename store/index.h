@@ -72,6 +72,11 @@ class Index {
   QuotaTable& quotas() { return *quotas_; }
   DuplicateMarks& duplicates() { return *duplicates_; }
 
+  // The catalog generation (schema.h): it changes in every transaction that changes a mailbox's
+  // name, place, ACL, format or converting mark, or a quota root's existence or limits, whoever
+  // commits it; deliveries leave it alone. One small read per call.
+  Result<int64_t, Error> catalog_generation();
+
   std::optional<MailboxRecord> find_mailbox(const std::string& name);
   std::optional<MailboxRecord> mailbox_by_id(int64_t id);
   std::optional<MailboxRecord> mailbox_by_uniqueid(const std::string& uniqueid);

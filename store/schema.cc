@@ -83,6 +83,35 @@ END;
 ALTER TABLE mailboxes ADD COLUMN format TEXT NOT NULL DEFAULT '';
 ALTER TABLE mailboxes ADD COLUMN converting INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 7: the catalog generation, meta(key 'catalog_generation'): triggers raise it in the
+    // transaction that creates, deletes, renames or moves a mailbox, changes its ACL, format or
+    // converting mark, or creates, removes or changes the limits of a quota root; deliveries
+    // (uidnext, usage) leave it alone. A worker's RCPT cache (mailbox_cache.h) is valid while it
+    // stays the same, whichever process or connection made the change.
+    R"sql(
+INSERT OR IGNORE INTO meta(key, value) VALUES('catalog_generation', 0);
+CREATE TRIGGER catalog_mailbox_insert AFTER INSERT ON mailboxes BEGIN
+  UPDATE meta SET value = value + 1 WHERE key = 'catalog_generation';
+END;
+CREATE TRIGGER catalog_mailbox_delete AFTER DELETE ON mailboxes BEGIN
+  UPDATE meta SET value = value + 1 WHERE key = 'catalog_generation';
+END;
+CREATE TRIGGER catalog_mailbox_update
+AFTER UPDATE OF id, name, uniqueid, partition, dir, uidvalidity, acl, format, converting
+ON mailboxes BEGIN
+  UPDATE meta SET value = value + 1 WHERE key = 'catalog_generation';
+END;
+CREATE TRIGGER catalog_quota_insert AFTER INSERT ON quotaroots BEGIN
+  UPDATE meta SET value = value + 1 WHERE key = 'catalog_generation';
+END;
+CREATE TRIGGER catalog_quota_delete AFTER DELETE ON quotaroots BEGIN
+  UPDATE meta SET value = value + 1 WHERE key = 'catalog_generation';
+END;
+CREATE TRIGGER catalog_quota_update AFTER UPDATE OF name, storage_limit, message_limit
+ON quotaroots BEGIN
+  UPDATE meta SET value = value + 1 WHERE key = 'catalog_generation';
+END;
+)sql",
 };
 
 constexpr int kCurrent = 1 + static_cast<int>(sizeof kSteps / sizeof kSteps[0]);

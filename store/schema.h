@@ -13,7 +13,9 @@
 //   messages(mailbox, uid, guid, size, internaldate, stage, pending)
 //   quotaroots(name, storage_limit, message_limit, storage_used, message_used)
 //   duplicates(message, key, mark, uid)
-//   meta(key, value)
+//   meta(key, value): 'schema_version'; from version 7 'catalog_generation', raised by triggers
+//   on every change to a mailbox's name, place, ACL, format or converting mark and to a quota
+//   root's existence or limits (schema.cc; read by mailbox_cache.h)
 // quotaroots: `name` is the internal name of the mailbox the root is set on; limits are NULL when
 // there is none (STORAGE in KiB, MESSAGE a count); the used figures are the bytes and messages of
 // every mailbox the root covers (quota.h). duplicates: the duplicate-suppression marks

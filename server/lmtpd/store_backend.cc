@@ -97,10 +97,10 @@ std::optional<store::Error> StoreBackend::verify(const store::RecipientMailbox& 
   using store::Errc;
   using store::Error;
   auto& index = store_.index();
-  std::optional<store::MailboxRecord> box = index.find_mailbox(mapped.mailbox.internal());
+  std::optional<store::MailboxRecord> box = cache_.find(mapped.mailbox.internal());
   if (mapped.shared) {
     if (!box && rules_.fuzzy_match) {
-      if (auto name = store::fuzzy_match(index, mapped.mailbox)) box = index.find_mailbox(*name);
+      if (auto name = store::fuzzy_match(index, mapped.mailbox)) box = cache_.find(*name);
     }
     if (!box) return Error{Errc::kNotFound, "no mailbox " + mapped.mailbox.internal()};
     if (auto e = store::check_post_right(box->acl, request.auth_id, box->name)) return e;
@@ -119,12 +119,13 @@ std::optional<store::Error> StoreBackend::verify(const store::RecipientMailbox& 
       CUBBY_LOG_ERR("autocreate: %s: %s", mapped.mailbox.internal().c_str(),
                     created.error().detail.c_str());
     }
-    box = index.find_mailbox(mapped.mailbox.internal());  // ours, or another worker's
+    cache_.begin();  // the generation moved with the mailbox ours (or another worker's) made
+    box = cache_.find(mapped.mailbox.internal());
   }
   if (!box) return Error{Errc::kNotFound, "no mailbox " + mapped.mailbox.internal()};
 
   if (!request.ignore_quota) {
-    auto root = index.quotas().root_of(box->name);
+    auto root = cache_.quota_root_of(box->name);
     if (!root.ok()) return root.error();
     const auto size = static_cast<int64_t>(std::min<uint64_t>(request.declared_size, INT64_MAX / 2));
     if (root.value()) {
@@ -138,7 +139,7 @@ std::optional<store::Error> StoreBackend::verify(const store::RecipientMailbox& 
 
   *resolved = box->name;
   if (mapped.folder) {
-    if (index.find_mailbox(mapped.folder->internal())) {
+    if (cache_.find(mapped.folder->internal())) {
       *resolved = mapped.folder->internal();
     } else if (rules_.fuzzy_match) {
       if (auto name = store::fuzzy_match(index, *mapped.folder)) *resolved = *name;
@@ -152,6 +153,7 @@ lmtp::RecipientVerdict StoreBackend::check_recipient(const lmtp::RecipientReques
   v.request = request;
   std::string target;
   std::optional<store::Error> error;
+  cache_.begin();  // every change committed before this RCPT is seen (mailbox_cache.h)
   auto mapped = store::map_recipient(request.address, rules_.address);
   if (mapped.ok()) {
     error = verify(mapped.value(), request, &target);
@@ -186,7 +188,8 @@ Result<std::unique_ptr<lmtp::MessageSink>, lmtp::Reply> StoreBackend::open_messa
     const std::vector<lmtp::RecipientVerdict>& recipients) {
   std::string partition = store_.config().default_partition;
   if (!recipients.empty()) {
-    if (auto box = store_.index().find_mailbox(recipients.front().target)) {
+    cache_.begin();
+    if (auto box = cache_.find(recipients.front().target)) {
       partition = box->partition;
     }
   }
@@ -205,6 +208,8 @@ store::DeliveryBatch StoreBackend::batch(lmtp::DeliveryRequest& request) {
                          request.info.date, {}};
   request.sink.reset();
   std::vector<PlannedRecipient> planned;
+  planned.reserve(request.recipients.size());
+  b.targets.reserve(request.recipients.size());
   const bool scripts = std::any_of(
       request.recipients.begin(), request.recipients.end(),
       [&](const lmtp::RecipientVerdict& r) { return sieve_.has_script(r.target); });

@@ -2,7 +2,9 @@
 // administrator expects, the hand-off of a finished message to the committer, and the replies.
 //
 // check_recipient() (Cyrus's verify_user in imap/lmtpd.c), on the worker's event-loop thread and
-// its own index connection:
+// its own index connection, through a MailboxCache (store/mailbox_cache.h) that remembers the
+// mailboxes and quota roots looked up while the index's catalog generation stays the same (each
+// RCPT reads the generation first, so a change cubbyctl committed is seen by the next RCPT):
 //   1. the address is mapped to a mailbox (store/recipient.h); an unusable address gets Cyrus's
 //      three-line `550 5.1.1 User unknown`;
 //   2. a user address needs its INBOX; a missing one is created when autocreate_post is on and
@@ -41,6 +43,7 @@
 #include "server/lmtp/backend.h"
 #include "server/lmtpd/sieve_delivery.h"
 #include "store/delivery.h"
+#include "store/mailbox_cache.h"
 #include "store/recipient.h"
 #include "store/store.h"
 
@@ -72,7 +75,10 @@ class StoreBackend : public lmtp::Backend {
   // Without `sieve` rules (or with an empty sievedir) no script runs.
   StoreBackend(store::Store& store, RecipientRules rules, SieveRules sieve = {},
                boost::asio::io_context* io = nullptr)
-      : store_(store), rules_(std::move(rules)), sieve_(store, std::move(sieve), io) {}
+      : store_(store),
+        rules_(std::move(rules)),
+        sieve_(store, std::move(sieve), io),
+        cache_(store.index()) {}
 
   lmtp::RecipientVerdict check_recipient(const lmtp::RecipientRequest& request) override;
   Result<std::unique_ptr<lmtp::MessageSink>, lmtp::Reply> open_message(
@@ -91,6 +97,7 @@ class StoreBackend : public lmtp::Backend {
 
   const RecipientRules& rules() const { return rules_; }
   SieveDelivery& sieve() { return sieve_; }
+  const store::MailboxCache& cache() const { return cache_; }
 
  private:
   // Steps 2 and 3 for one mailbox: nullopt when it may take the message, else the refusal.
@@ -111,6 +118,7 @@ class StoreBackend : public lmtp::Backend {
   store::Store& store_;
   RecipientRules rules_;
   SieveDelivery sieve_;
+  store::MailboxCache cache_;  // the RCPT lookups, valid per catalog generation
   std::map<std::string, std::vector<PlannedRecipient>> planned_;  // by session id
 };
 
