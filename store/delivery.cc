@@ -17,6 +17,7 @@
 #include "store/maildir_layout.h"
 #include "store/message_link.h"
 #include "store/sqlite.h"
+#include "store/stage_marks.h"
 
 namespace cubby::store {
 namespace {
@@ -116,19 +117,81 @@ void DeliveryGroup::stage() {
     to_sync.push_back(&item);
     stage_dirs.insert(stage_dir(config_.partition_root(first.partition())));
   }
-  // Each file's data and each stage directory's entries must be durable before the COMMIT; the
-  // order among them does not matter, so they all go at once.
-  std::vector<std::optional<Error>> file_errors(to_sync.size());
-  std::vector<std::function<void()>> file_syncs;
-  for (size_t i = 0; i < to_sync.size(); ++i) {
-    file_syncs.emplace_back([&, i] { file_errors[i] = to_sync[i]->stages.begin()->second.sync(); });
+  // Each file's data and each stage directory's entries must be durable before a reply; the
+  // order among them does not matter, so they all go at once, and with a pool they run while
+  // commit() runs the index transaction (its COMMIT syncs the WAL meanwhile). finish_stage()
+  // waits for them.
+  syncing_ = std::move(to_sync);
+  sync_dirs_.assign(stage_dirs.begin(), stage_dirs.end());
+  file_errors_.assign(syncing_.size(), std::nullopt);
+  dir_errors_.assign(sync_dirs_.size(), std::nullopt);
+  std::vector<std::function<void()>> syncs;
+  for (size_t i = 0; i < syncing_.size(); ++i) {
+    syncs.emplace_back([this, i] { file_errors_[i] = syncing_[i]->stages.begin()->second.sync(); });
   }
-  auto dir_error = fsync_dirs(stage_dirs, pool_, std::move(file_syncs));
-  for (size_t i = 0; i < to_sync.size(); ++i) {
-    if (file_errors[i]) to_sync[i]->error = *file_errors[i];
+  for (size_t i = 0; i < sync_dirs_.size(); ++i) {
+    syncs.emplace_back([this, i] { dir_errors_[i] = fsync_dir(sync_dirs_[i]); });
   }
-  // Nothing names these stage files yet: a failed sync fails the transactions, nothing more.
-  if (dir_error) return fail_all(*dir_error);
+  syncs_started_ = true;
+  if (pool_) {
+    pool_->start(std::move(syncs));
+  } else {  // one after another, before the commit: nothing to take back when one fails
+    for (const auto& sync : syncs) sync();
+    finish_stage();
+  }
+}
+
+DeliveryGroup::~DeliveryGroup() { finish_stage(); }
+
+void DeliveryGroup::finish_stage() {
+  if (!syncs_started_) return;
+  syncs_started_ = false;
+  if (pool_) pool_->wait();
+  std::optional<Error> dir_error;
+  for (auto& e : dir_errors_) {
+    if (e && !dir_error) dir_error = e;
+  }
+  std::vector<UndoneDelivery> undo;
+  std::set<std::string> undo_partitions;
+  std::vector<std::string> undo_stages;  // their stage_marks rows go too
+  for (size_t i = 0; i < syncing_.size(); ++i) {
+    Item& item = *syncing_[i];
+    std::optional<Error> failed = file_errors_[i] ? file_errors_[i] : dir_error;
+    if (!failed) continue;
+    if (item.error) continue;  // never committed (or its COMMIT failed: unknown, settled apart)
+    if (committed_) {
+      // The COMMIT already made rows naming these stage files, whose data or directory entry is
+      // now in an unknown state: take the rows back (one transaction, below) and remove the
+      // files, so that a recovery (after a crash, or in another worker) finds rows without a stage
+      // file and undoes them too, never trusting what the page cache shows.
+      for (auto& t : item.targets) {
+        if (!t.delivered_to) continue;
+        undo.push_back(UndoneDelivery{t.delivered_to->id, t.outcome.uid,
+                                      static_cast<int64_t>(item.size), t.mark, t.quota_root});
+        undo_partitions.insert(t.delivered_to->partition);
+        t.delivered_to = nullptr;
+      }
+      undo_stages.push_back(item.stages.begin()->second.name());
+      for (auto& [partition, stage] : item.stages) stage.remove();
+      item.stages.clear();
+    }
+    item.error = *failed;
+  }
+  if (auto e = undo_deliveries(index_, undo)) {
+    CUBBY_LOG_ERR("store: the undo of %zu deliveries whose stage sync failed failed: %s; "
+                  "partition(s) refuse deliveries until it is settled",
+                  undo.size(), e->detail.c_str());
+    failed_undo_.insert(failed_undo_.end(), undo.begin(), undo.end());
+    failed_undo_partitions_.insert(undo_partitions.begin(), undo_partitions.end());
+  } else if (!undo_stages.empty()) {
+    // Tidiness only: a row naming a stage file that no longer exists is never read.
+    auto txn = Transaction::begin(index_.db());
+    StageMarks marks(index_.db());
+    std::optional<Error> e = txn.ok() ? std::nullopt : std::optional<Error>(txn.error());
+    for (size_t i = 0; !e && i < undo_stages.size(); ++i) e = marks.forget(undo_stages[i]);
+    if (!e) e = txn->commit();
+    if (e) CUBBY_LOG_WARNING("store: stage_marks rows left behind: %s", e->detail.c_str());
+  }
 }
 
 // What commit() keeps while it runs: quota roots as charged so far, the mailboxes delivered to by
@@ -139,6 +202,7 @@ struct DeliveryGroup::CommitState {
   std::map<std::string, std::optional<std::string>> root_of;  // mailbox -> covering root's name
   std::map<std::string, QuotaRoot> roots, before;             // by root name: now and at the start
   std::map<int64_t, size_t> delivered;  // mailbox id -> target of the current transaction
+  std::map<int64_t, std::optional<MailboxRecord>> current;  // mailbox rows as this commit reads them
   // Maildir users (their Maildir's path): the quota read from maildirsize, and what this commit
   // has added to it so far.
   std::map<std::string, std::optional<MaildirQuota>> maildir_quotas;
@@ -184,8 +248,12 @@ std::optional<Error> DeliveryGroup::attempt(CommitState& cs, Item& item, size_t 
     }
   }
   // cubbyctl convert (convert.h) may be moving the mailbox, or have moved it since stage() looked
-  // it up: the row as this transaction reads it decides, and the MTA retries later.
-  auto current = index_.mailbox_by_id(box.id);
+  // it up: the row as this transaction reads it decides, and the MTA retries later. Read once
+  // per mailbox per commit: the transaction holds the write lock, so convert's marking
+  // transaction cannot come between two reads of it anyway.
+  auto known = cs.current.find(box.id);
+  if (known == cs.current.end()) known = cs.current.emplace(box.id, index_.mailbox_by_id(box.id)).first;
+  const std::optional<MailboxRecord>& current = known->second;
   if (!current) return Error{Errc::kNotFound, "mailbox " + box.name + " was deleted"};
   if (current->converting || current->partition != box.partition || current->dir != box.dir ||
       current->format != box.format) {
@@ -357,6 +425,20 @@ void DeliveryGroup::commit() {
       t.outcome.error = error;
     }
   }
+  // What recovery needs to take back a delivery whose stage file does not survive a crash
+  // (stage_marks.h): the syncs of the stage files are still running.
+  std::optional<StageMarks> stage_marks;
+  for (auto& item : items_) {
+    if (item.error) continue;
+    bool marked = false;
+    for (const auto& t : item.targets) marked = marked || t.mark;
+    if (!marked) continue;
+    if (!stage_marks) stage_marks.emplace(index_.db());
+    if (auto e = stage_marks->record(item.stages.begin()->second.name(), item.message_id,
+                                     item.date)) {
+      return fail_all(*e);
+    }
+  }
   for (const auto& [name, root] : cs.roots) {
     const QuotaRoot& was = cs.before.at(name);
     const int64_t bytes = root.storage_used - was.storage_used;
@@ -370,6 +452,7 @@ void DeliveryGroup::commit() {
     for (auto& item : items_) item.unknown = !item.error;
     return fail_all(*e);
   }
+  committed_ = true;
   // The rows now name the stage files: they must outlive these objects until a checkpoint.
   for (auto& item : items_) {
     if (item.error) continue;
@@ -393,6 +476,7 @@ void DeliveryGroup::commit() {
 }
 
 void DeliveryGroup::link() {
+  finish_stage();  // no link before its stage file is durable: recovery relies on it
   std::vector<UndoneDelivery> undo;  // deliveries whose file could not be made
   std::set<std::string> undo_partitions;
   std::vector<Item*> undone_items;
@@ -429,13 +513,14 @@ void DeliveryGroup::link() {
     CUBBY_LOG_ERR("store: the undo of %zu failed deliveries failed: %s; partition(s) refuse "
                   "deliveries until it is settled",
                   undo.size(), e->detail.c_str());
-    failed_undo_ = std::move(undo);
-    failed_undo_partitions_ = std::move(undo_partitions);
+    failed_undo_.insert(failed_undo_.end(), undo.begin(), undo.end());
+    failed_undo_partitions_.insert(undo_partitions.begin(), undo_partitions.end());
     for (Item* item : undone_items) item->unknown = true;
   }
 }
 
 void DeliveryGroup::retire(Checkpoint& checkpoint, Unsettled& unsettled) {
+  finish_stage();
   for (const auto& dir : dirs_) checkpoint.add_dir(dir);
   dirs_.clear();
   for (const auto& partition : failed_undo_partitions_) {
@@ -454,6 +539,7 @@ void DeliveryGroup::retire(Checkpoint& checkpoint, Unsettled& unsettled) {
 }
 
 std::vector<DeliveryResult> DeliveryGroup::results() {
+  finish_stage();
   std::vector<DeliveryResult> out;
   for (auto& item : items_) {
     DeliveryResult r;
@@ -488,8 +574,10 @@ std::optional<Error> Checkpoint::run(Index& index, SyncPool* pool) {
   if (stages_.empty()) return std::nullopt;
   auto txn = Transaction::begin(index.db());
   if (!txn.ok()) return txn.error();
+  StageMarks marks(index.db());
   for (const auto& stage : stages_) {
     if (auto e = index.clear_stage(stage.partition(), stage.name())) return e;
+    if (auto e = marks.forget(stage.name())) return e;
   }
   if (auto e = txn->commit()) return e;
   for (auto& stage : stages_) stage.remove();

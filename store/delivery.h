@@ -7,11 +7,20 @@
 // together, so they share the fsyncs (group commit):
 //   1. stage():  look up each target mailbox (and the INBOX a +detail folder falls back to); give
 //                each partition involved its own copy of the stage file (one write per partition);
-//                fdatasync every stage file and fsync each stage directory once, all at once
-//                (SyncPool): the group waits about one sync's time, not k.
-//   2. commit(): one SQLite transaction decides and records every delivery (below); COMMIT (the WAL
-//                fsync) is the point of durability: a `250` may follow.
-//   3. link():   hard-link (copy when link() fails, or with singleinstancestore off) each stage
+//                start the fdatasync of every stage file and the fsync of each stage directory,
+//                all at once on the SyncPool (without a pool they run here, before the commit).
+//   2. commit(): one SQLite transaction decides and records every delivery (below), while the
+//                stage syncs run: the group waits about one sync's time, not two in series.
+//                The rows record the message's XXH3-128 (its GUID), which recovery checks the
+//                stage file against.
+//   3. finish_stage() (link() calls it first): waits for the stage syncs. A transaction whose
+//                stage file or stage directory failed to sync is undone if it was committed
+//                (rows, marks, charges in one transaction; its stage files removed, so no
+//                recovery ever trusts them) and fails (`451`); an undo that fails goes to an
+//                Unsettled like any other. Both the COMMIT and the stage syncs have succeeded
+//                for every transaction that goes on: that is the point of durability, a `250`
+//                may follow the link step.
+//   4. link():   hard-link (copy when link() fails, or with singleinstancestore off) each stage
 //                file to <mailbox dir>/<uid>. (link_message, message_link.h), or on a Maildir
 //                partition into <mailbox dir>/new/ under the unique name commit() recorded in the
 //                row (link_maildir_message; then the user's maildirsize gets its line); a delivery whose
@@ -133,8 +142,15 @@ class DeliveryGroup {
   // at stage().
   void block(std::set<std::string> partitions) { blocked_ = std::move(partitions); }
 
+  ~DeliveryGroup();  // waits for syncs still running (finish_stage)
+  DeliveryGroup(const DeliveryGroup&) = delete;
+  DeliveryGroup& operator=(const DeliveryGroup&) = delete;
+
   void stage();
   void commit();
+  // Waits for the syncs stage() started and takes back what commit() recorded for a transaction
+  // whose sync failed. Runs once; link(), retire(), results() and the destructor call it.
+  void finish_stage();
   void link();
   // Hands the new directories and the stage files to `checkpoint` (call after link()); what a
   // failed COMMIT or a failed undo left unknown goes to `unsettled` instead.
@@ -186,6 +202,13 @@ class DeliveryGroup {
   std::vector<UndoneDelivery> failed_undo_;  // an undo whose transaction failed
   std::set<std::string> failed_undo_partitions_;
   std::map<std::string, std::optional<MailboxRecord>> lookups_;  // stage()'s cache by name
+  // The stage syncs started by stage(), written by the pool's threads until finish_stage().
+  bool syncs_started_ = false;
+  bool committed_ = false;  // commit()'s COMMIT succeeded
+  std::vector<Item*> syncing_;                     // items whose first stage file is synced
+  std::vector<std::string> sync_dirs_;             // stage directories fsynced
+  std::vector<std::optional<Error>> file_errors_;  // one per syncing_ entry
+  std::vector<std::optional<Error>> dir_errors_;   // one per sync_dirs_ entry
 };
 
 }  // namespace cubby::store

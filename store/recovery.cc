@@ -7,15 +7,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include <map>
 #include <set>
 
+#include "store/duplicates.h"
 #include "store/fs.h"
 #include "store/mailbox_name.h"
 #include "store/maildir_link.h"
 #include "store/settle.h"
 #include "store/sqlite.h"
 #include "store/stage_file.h"
+#include "store/stage_marks.h"
 
 namespace cubby::store {
 namespace {
@@ -35,6 +39,34 @@ std::vector<std::string> list_dir(const std::string& dir) {
     ::closedir(d);
   }
   return names;
+}
+
+// Whether the file open at `fd` holds exactly the message its rows record: `size` bytes whose
+// XXH3-128 is `guid` (stage_file.h). The size alone proves nothing: after a power cut a file whose
+// fdatasync never finished can have its size with zeros or stale blocks in it.
+Result<bool, Error> holds_message(int fd, const std::string& path, const std::string& guid,
+                                  int64_t size) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return fail(sys_error("fstat " + path));
+  if (st.st_size != size) return false;
+  XXH3_state_t* state = XXH3_createState();
+  XXH3_128bits_reset(state);
+  char buf[1 << 16];
+  off_t at = 0;
+  for (;;) {
+    const ssize_t n = ::pread(fd, buf, sizeof buf, at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      XXH3_freeState(state);
+      return fail(sys_error("read " + path));
+    }
+    if (n == 0) break;
+    XXH3_128bits_update(state, buf, static_cast<size_t>(n));
+    at += n;
+  }
+  const XXH128_hash_t h = XXH3_128bits_digest(state);
+  XXH3_freeState(state);
+  return at == size && guid_hex(h.high64, h.low64) == guid;
 }
 
 }  // namespace
@@ -75,6 +107,49 @@ Result<RecoveryReport, Error> recover(const StoreConfig& config, Index& index) {
     return config.partition_root(partition) + "/" + box->dir + "/" + std::to_string(m.uid) + ".";
   };
 
+  // Takes back, in one transaction, the pending rows of `stage` (on `partition`) whose file is
+  // not there: their stage file never became durable, so the delivery was never acknowledged.
+  // Row, duplicate mark and quota charge go (the UID stays used, invariant 4), so that the MTA's
+  // retry is delivered. A row whose file stands is kept (the protocol links only from a durable
+  // stage file, so this does not happen) and marked durable like the others' stage name cleared.
+  auto take_back = [&](const std::string& partition, const std::string& stage,
+                       const std::vector<MessageRecord>& rows) -> std::optional<Error> {
+    auto txn = Transaction::begin(index.db());
+    if (!txn.ok()) return txn.error();
+    StageMarks marks(index.db());
+    auto mark = marks.find(stage);
+    if (!mark.ok()) return mark.error();
+    for (const auto& m : rows) {
+      const std::string target = file_of(partition, m);
+      if (target.empty() || exists(target)) continue;  // mailbox gone, or the file stands
+      // Read again inside this transaction: a worker may have settled it meanwhile.
+      auto now = index.message(m.mailbox, m.uid);
+      if (!now || !now->pending || now->stage != stage) continue;
+      const MailboxRecord* box = mailbox(m.mailbox);
+      if (mark.value()) {
+        const DuplicateKey key =
+            DuplicateKey::of(mark.value()->first, box->uniqueid, mark.value()->second);
+        auto uid = index.duplicates().find(key);
+        if (!uid.ok()) return uid.error();
+        if (uid.value() && *uid.value() == m.uid) {  // this delivery's mark, not a later one's
+          if (auto e = index.duplicates().unmark(key)) return e;
+        }
+      }
+      // commit() charges the covering root whenever there is one (IGNOREQUOTA or not).
+      auto root = index.quotas().root_of(box->name);
+      if (!root.ok()) return root.error();
+      if (root.value()) {
+        if (auto e = index.quotas().charge(root.value()->name, -m.size, -1)) return e;
+      }
+      if (auto e = index.delete_message(m.mailbox, m.uid)) return e;
+      report.undone.push_back(box->name + " uid " + std::to_string(m.uid) + " (stage " + stage +
+                              ")");
+    }
+    if (auto e = index.clear_stage(partition, stage)) return e;
+    if (auto e = marks.forget(stage)) return e;
+    return txn->commit();
+  };
+
   const std::vector<std::string> dead_marks = dead_unsettled_marks(config);
   const LinkMode mode = dead_marks.empty() ? LinkMode::kMissing : LinkMode::kRemake;
   report.remade_after_failed_sync = !dead_marks.empty();
@@ -103,6 +178,21 @@ Result<RecoveryReport, Error> recover(const StoreConfig& config, Index& index) {
         ++report.stage_files_removed;
         continue;
       }
+      // The COMMIT does not wait for the stage file's sync (docs/store-protocol.md): a crash can
+      // leave a committed row naming a stage file whose content never reached the disk. Such a
+      // delivery was never acknowledged, and is taken back.
+      const MessageRecord& first = rows->second.front();
+      auto whole = holds_message(fd.get(), path, first.guid, first.size);
+      if (!whole.ok()) return fail(whole.error());  // keep it; retry later
+      if (!whole.value()) {
+        if (auto e = take_back(partition, name, rows->second)) return fail(*e);
+        ::unlink(path.c_str());
+        ++report.stage_files_removed;
+        continue;
+      }
+      // The process that wrote it may have died before its fdatasync finished: what the page
+      // cache shows becomes durable before anything is made from it.
+      if (::fdatasync(fd.get()) != 0) return fail(sys_error("fdatasync " + path));
       // A file that stands there is this message and stays (readers may have it open; an IMAP
       // server must never see it vanish), unless a process died holding a failed sync unsettled:
       // then the page cache may show an entry the disk does not hold, and it is made anew.
@@ -121,21 +211,12 @@ Result<RecoveryReport, Error> recover(const StoreConfig& config, Index& index) {
     }
   }
 
-  // Pending rows whose stage file is gone: fine if their file is there, lost otherwise.
+  // Pending rows whose stage file is gone: fine if their file is there; otherwise the stage file
+  // never reached the disk (the crash came before its sync finished, so no `250` was sent): the
+  // delivery is taken back.
   for (const auto& [key, rows] : pending) {
     if (seen.count(key)) continue;
-    auto txn = Transaction::begin(index.db());
-    if (!txn.ok()) return fail(txn.error());
-    for (const auto& m : rows) {
-      const std::string target = file_of(key.first, m);
-      if (!target.empty() && !exists(target)) {
-        report.lost.push_back(target + " (uid " + std::to_string(m.uid) + ", stage " + key.second +
-                              ")");
-        if (auto e = index.delete_message(m.mailbox, m.uid)) return fail(*e);
-      }
-    }
-    if (auto e = index.clear_stage(key.first, key.second)) return fail(*e);
-    if (auto e = txn->commit()) return fail(*e);
+    if (auto e = take_back(key.first, key.second, rows)) return fail(*e);
   }
   for (const auto& m : dead_marks) ::unlink(m.c_str());  // settled now: every entry remade
   return report;

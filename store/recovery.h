@@ -8,8 +8,13 @@
 //     row whose <uid>. file is missing gets it made again (relink_rows, settle.h), the mailbox
 //     directories are fsynced, the rows marked durable and the stage file removed (every row's
 //     entry is made anew instead when a worker died with a failed sync unsettled: settle.h);
-//   - a pending row whose file and stage file are both gone cannot be served: it is deleted and
-//     reported (this means the durability protocol was broken, e.g. by a disk lying about fsync).
+//     Before that the stage file's content is checked against the rows' XXH3-128 and size and then
+//     fdatasynced: the COMMIT does not wait for the stage file's sync, so a crash can leave a
+//     committed row whose stage file holds zeros or stale blocks;
+//   - a pending row whose stage file is gone or does not hold the message, and whose own file is
+//     not there either, was never acknowledged (its stage sync had not finished): it is taken
+//     back (row, duplicate mark, quota charge, in one transaction; the UID stays used), so the
+//     MTA's retry is delivered, not suppressed, and reported in `undone`.
 // Stray <uid>. files without a row are not looked for here (that needs a walk of every mailbox);
 // `cubbyctl check` reports them and never-reused UIDs make them harmless.
 #pragma once
@@ -30,10 +35,10 @@ struct RecoveryReport {
   int stage_files_live = 0;      // skipped: in use by a live process
   int links_restored = 0;        // <uid>. files recreated from stage files
   bool remade_after_failed_sync = false;  // a dead worker's unsettled mark: entries remade (settle.h)
-  std::vector<std::string> lost; // rows deleted because nothing was left to serve them
+  std::vector<std::string> undone;  // deliveries taken back: their stage file never became durable
   bool nothing_done() const {
     return stage_files_removed == 0 && stage_files_retired == 0 && links_restored == 0 &&
-           lost.empty();
+           undone.empty();
   }
 };
 

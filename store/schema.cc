@@ -112,6 +112,16 @@ ON quotaroots BEGIN
   UPDATE meta SET value = value + 1 WHERE key = 'catalog_generation';
 END;
 )sql",
+    // 8: the Message-ID and Date of each committed message whose stage file is still around, by
+    // stage file name (store/stage_marks.h): recovery takes back a committed delivery whose stage
+    // file never reached the disk, duplicate mark included, and needs them to find the mark.
+    R"sql(
+CREATE TABLE stage_marks(
+  stage TEXT PRIMARY KEY,
+  message_id TEXT NOT NULL,
+  date TEXT NOT NULL
+) WITHOUT ROWID;
+)sql",
 };
 
 constexpr int kCurrent = 1 + static_cast<int>(sizeof kSteps / sizeof kSteps[0]);

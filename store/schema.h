@@ -16,6 +16,8 @@
 //   meta(key, value): 'schema_version'; from version 7 'catalog_generation', raised by triggers
 //   on every change to a mailbox's name, place, ACL, format or converting mark and to a quota
 //   root's existence or limits (schema.cc; read by mailbox_cache.h)
+//   stage_marks(stage, message_id, date): from version 8, the Message-ID and Date of each committed
+//   message whose stage file is still around (stage_marks.h), for recovery's take-back
 // quotaroots: `name` is the internal name of the mailbox the root is set on; limits are NULL when
 // there is none (STORAGE in KiB, MESSAGE a count); the used figures are the bytes and messages of
 // every mailbox the root covers (quota.h). duplicates: the duplicate-suppression marks

@@ -15,6 +15,7 @@
 #include "store/fs.h"
 #include "store/message_link.h"
 #include "store/sqlite.h"
+#include "store/stage_marks.h"
 
 namespace cubby::store {
 
@@ -69,6 +70,9 @@ std::optional<Error> undo_deliveries(Index& index, const std::vector<UndoneDeliv
   auto txn = Transaction::begin(index.db());
   if (!txn.ok()) return txn.error();
   for (const auto& u : undo) {
+    // Already gone: a recovery in another worker took it back (its stage file was removed), and
+    // a mark or a charge made since belongs to another delivery.
+    if (!index.message(u.mailbox, u.uid)) continue;
     if (auto e = index.delete_message(u.mailbox, u.uid)) return e;
     if (u.mark) {
       if (auto e = index.duplicates().unmark(*u.mark)) return e;
@@ -146,8 +150,10 @@ std::optional<Error> Unsettled::settle(const StoreConfig& config, Index& index, 
     s.bind(1, static_cast<int64_t>(time(nullptr)));
     if (auto e = s.run()) return e;
   }
+  StageMarks marks(index.db());
   for (const auto& stage : stages_) {
     if (auto e = index.clear_stage(stage.partition(), stage.name())) return e;
+    if (auto e = marks.forget(stage.name())) return e;
   }
   if (auto e = txn->commit()) return e;
   for (auto& stage : stages_) stage.remove();

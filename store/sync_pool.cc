@@ -1,6 +1,8 @@
 // The sync pool; see sync_pool.h.
 #include "store/sync_pool.h"
 
+#include <cassert>
+
 #include "store/fs.h"
 
 namespace cubby::store {
@@ -19,8 +21,8 @@ SyncPool::~SyncPool() {
 }
 
 void SyncPool::drain(std::unique_lock<std::mutex>& lock) {
-  while (tasks_ && next_ < tasks_->size()) {
-    const std::function<void()>& task = (*tasks_)[next_++];
+  while (next_ < tasks_.size()) {
+    const std::function<void()>& task = tasks_[next_++];  // tasks_ is not resized mid-batch
     ++running_;
     lock.unlock();
     task();
@@ -33,25 +35,43 @@ void SyncPool::drain(std::unique_lock<std::mutex>& lock) {
 void SyncPool::work() {
   std::unique_lock lock(mutex_);
   for (;;) {
-    wake_.wait(lock, [&] { return stopping_ || (tasks_ && next_ < tasks_->size()); });
+    wake_.wait(lock, [&] { return stopping_ || next_ < tasks_.size(); });
     if (stopping_) return;
     drain(lock);
   }
 }
 
-void SyncPool::run(const std::vector<std::function<void()>>& tasks) {
+void SyncPool::run(std::vector<std::function<void()>> tasks) {
   if (tasks.empty()) return;
-  std::unique_lock lock(mutex_);
-  tasks_ = &tasks;
-  next_ = 0;
-  if (tasks.size() > 1) wake_.notify_all();
-  drain(lock);
-  done_.wait(lock, [&] { return next_ >= tasks.size() && running_ == 0; });
-  tasks_ = nullptr;
+  start(std::move(tasks));
+  wait();
 }
 
-void run_tasks(SyncPool* pool, const std::vector<std::function<void()>>& tasks) {
-  if (pool) return pool->run(tasks);
+void SyncPool::start(std::vector<std::function<void()>> tasks) {
+  std::unique_lock lock(mutex_);
+  assert(!started_ && "one batch at a time");
+  started_ = true;
+  tasks_ = std::move(tasks);
+  next_ = 0;
+  if (threads_.empty()) {  // nobody else would run them
+    drain(lock);
+    return;
+  }
+  wake_.notify_all();
+}
+
+void SyncPool::wait() {
+  std::unique_lock lock(mutex_);
+  if (!started_) return;
+  drain(lock);
+  done_.wait(lock, [&] { return next_ >= tasks_.size() && running_ == 0; });
+  tasks_.clear();
+  next_ = 0;
+  started_ = false;
+}
+
+void run_tasks(SyncPool* pool, std::vector<std::function<void()>> tasks) {
+  if (pool) return pool->run(std::move(tasks));
   for (const auto& task : tasks) task();
 }
 
@@ -63,7 +83,7 @@ std::optional<Error> fsync_dirs(const std::set<std::string>& dirs, SyncPool* poo
   for (size_t i = 0; i < list.size(); ++i) {
     tasks.emplace_back([&, i] { errors[i] = fsync_dir(list[i]); });
   }
-  run_tasks(pool, tasks);
+  run_tasks(pool, std::move(tasks));
   for (auto& e : errors) {
     if (e) return e;
   }

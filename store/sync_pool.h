@@ -4,7 +4,11 @@
 // concurrent syncs, which is where the time goes on most disks.
 //
 // run() hands out the tasks and runs some on the calling thread too; it returns when every task
-// has finished. One run() at a time (the committer thread is the only caller).
+// has finished. start() hands them out to the helper threads only and returns at once, so the
+// caller can do other work (the group's COMMIT) while they run; wait() then helps with what is
+// left and returns when every task has finished. One batch at a time (the committer thread is the
+// only caller): run() or start()...wait(), never nested. Whatever a task refers to must outlive
+// the wait().
 #pragma once
 
 #include <condition_variable>
@@ -28,7 +32,10 @@ class SyncPool {
   SyncPool(const SyncPool&) = delete;
   SyncPool& operator=(const SyncPool&) = delete;
 
-  void run(const std::vector<std::function<void()>>& tasks);
+  void run(std::vector<std::function<void()>> tasks);
+  // With no helper threads start() runs the tasks on the caller before it returns.
+  void start(std::vector<std::function<void()>> tasks);
+  void wait();
 
  private:
   void work();
@@ -37,14 +44,15 @@ class SyncPool {
 
   std::mutex mutex_;
   std::condition_variable wake_, done_;
-  const std::vector<std::function<void()>>* tasks_ = nullptr;
+  std::vector<std::function<void()>> tasks_;  // the current batch; empty between batches
   size_t next_ = 0, running_ = 0;
+  bool started_ = false;  // a batch is out; wait() has not returned yet
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };
 
 // Runs `tasks` on `pool`, or one after another on the caller when `pool` is null.
-void run_tasks(SyncPool* pool, const std::vector<std::function<void()>>& tasks);
+void run_tasks(SyncPool* pool, std::vector<std::function<void()>> tasks);
 
 // fsyncs every directory of `dirs` at once on `pool` (or one after another without one), with
 // `also` in the same batch; the first directory's error found, after all have run.

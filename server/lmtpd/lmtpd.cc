@@ -172,16 +172,17 @@ int main(int argc, char** argv) {
     }
     if (!recovered->nothing_done()) {
       CUBBY_LOG_NOTICE("recovery: %d uncommitted stage files removed, %d committed made durable, "
-                       "%d links restored%s, %zu lost",
+                       "%d links restored%s, %zu unacknowledged deliveries taken back",
                        recovered->stage_files_removed, recovered->stage_files_retired,
                        recovered->links_restored,
                        recovered->remade_after_failed_sync
                            ? " (all made anew: a worker died with a failed sync unsettled)"
                            : "",
-                       recovered->lost.size());
+                       recovered->undone.size());
     }
-    for (const auto& lost : recovered->lost)
-      CUBBY_LOG_ERR("recovery: message lost: %s", lost.c_str());
+    for (const auto& undone : recovered->undone)
+      CUBBY_LOG_NOTICE("recovery: taken back (its stage file never became durable; the MTA's "
+                       "retry will deliver it): %s", undone.c_str());
 
     auto started = cubby::store::Committer::start(store_config.value());
     if (!started.ok()) {

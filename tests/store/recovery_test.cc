@@ -165,12 +165,106 @@ TEST(Recovery, LiveStageFilesOfOtherProcessesAreLeftAlone) {
   EXPECT_TRUE(testing::file_exists(live.path()));
 }
 
-TEST(Recovery, RowWithNothingLeftIsReportedAndDropped) {
+// The index COMMIT runs while the stage file's sync does (docs/store-protocol.md): a crash can
+// leave a committed row whose stage file never reached the disk. That delivery was never
+// acknowledged, so recovery takes it back (row, duplicate mark, quota charge; the UID stays used)
+// and the MTA's retry of the same message is delivered, not suppressed as a duplicate.
+struct TakeBack : Fixture {
+  static constexpr const char* kMessageId = "<crash-1@example.com>";
+  static constexpr const char* kDate = "Wed, 2 Dec 2026 13:00:00 +0000";
+  TakeBack() {
+    auto root = t.store().parse_name("user/a");
+    EXPECT_FALSE(t.store().set_quota(root.value(), int64_t{1000}, int64_t{100}));
+  }
+  DeliveryBatch batch(const std::string& content) {
+    auto b = testing::batch_to(t.stage(content), {"user.a"});
+    b.message_id = kMessageId;
+    b.date = kDate;
+    return b;
+  }
+  // Commits one message to user.a and crashes before the link: returns the stage file's path.
+  std::string commit_and_crash() {
+    DeliveryGroup group(t.store().config(), t.store().index());
+    group.add(batch(kMessage));
+    group.stage();
+    group.commit();
+    auto r = group.results();
+    EXPECT_FALSE(r[0].outcomes[0].error);
+    EXPECT_EQ(r[0].outcomes[0].uid, 1);
+    return r.empty() ? "" : t.config().partitions["default"] + "/stage./" +
+                                t.store().index().message(t.mailbox("user/a").id, 1)->stage;
+  }
+  QuotaRoot usage() { return *t.store().index().quotas().get("user.a").value(); }
+  // The MTA's retry: delivered again (not a duplicate), above the UID taken back.
+  void expect_retry_delivered() {
+    auto r = testing::commit_group(t, [&] {
+      std::vector<DeliveryBatch> v;
+      v.push_back(batch(kMessage));
+      return v;
+    }());
+    ASSERT_FALSE(r[0].outcomes[0].error);
+    EXPECT_FALSE(r[0].outcomes[0].duplicate) << "the retry was suppressed: the message is lost";
+    EXPECT_EQ(r[0].outcomes[0].uid, 2);
+    EXPECT_EQ(testing::read_file(path("user/a", 2)), kMessage);
+    EXPECT_EQ(usage().message_used, 1);
+    EXPECT_EQ(usage().storage_used, static_cast<int64_t>(kMessage.size()));
+    EXPECT_TRUE(check(t.store()).ok());
+  }
+};
+
+TEST(Recovery, CommittedRowWhoseStageFileIsMissingIsTakenBack) {
+  TakeBack f;
+  const std::string stage_path = f.commit_and_crash();
+  EXPECT_EQ(f.usage().message_used, 1);
+  ::unlink(stage_path.c_str());  // its directory entry never reached the disk
+  auto r = f.recover_now();
+  ASSERT_EQ(r.undone.size(), 1u);
+  EXPECT_TRUE(f.t.store().index().messages(f.t.mailbox("user/a").id).empty());
+  EXPECT_EQ(f.usage().message_used, 0);
+  EXPECT_EQ(f.usage().storage_used, 0);
+  f.expect_retry_delivered();
+}
+
+TEST(Recovery, CommittedRowWhoseStageFileHasTheRightSizeButOtherBytesIsTakenBack) {
+  TakeBack f;
+  const std::string stage_path = f.commit_and_crash();
+  // A power cut before the fdatasync finished: the size made it, the data blocks did not.
+  { std::ofstream(stage_path, std::ios::binary | std::ios::trunc) << std::string(kMessage.size(), '\0'); }
+  ASSERT_EQ(testing::stat_of(stage_path).st_size, static_cast<off_t>(kMessage.size()));
+  auto r = f.recover_now();
+  ASSERT_EQ(r.undone.size(), 1u);
+  EXPECT_EQ(r.links_restored, 0);
+  EXPECT_FALSE(testing::file_exists(f.path("user/a", 1)));
+  EXPECT_FALSE(testing::file_exists(stage_path));
+  EXPECT_TRUE(f.t.store().index().messages(f.t.mailbox("user/a").id).empty());
+  EXPECT_EQ(f.usage().message_used, 0);
+  f.expect_retry_delivered();
+}
+
+TEST(Recovery, CommittedRowWhoseStageFileIsWholeIsKeptAndTheRetryIsADuplicate) {
+  TakeBack f;
+  f.commit_and_crash();
+  auto r = f.recover_now();
+  EXPECT_TRUE(r.undone.empty());
+  EXPECT_EQ(r.links_restored, 1);
+  EXPECT_EQ(testing::read_file(f.path("user/a", 1)), kMessage);
+  EXPECT_EQ(f.usage().message_used, 1);
+  auto again = testing::commit_group(f.t, [&] {
+    std::vector<DeliveryBatch> v;
+    v.push_back(f.batch(kMessage));
+    return v;
+  }());
+  ASSERT_FALSE(again[0].outcomes[0].error);
+  EXPECT_TRUE(again[0].outcomes[0].duplicate);  // committed: delivered exactly once
+  EXPECT_EQ(again[0].outcomes[0].uid, 1);
+}
+
+TEST(Recovery, RowWithNothingLeftIsTakenBack) {
   Fixture f;
   const std::string stage_path = f.crash_after(Fixture::Step::kCommit, {"user.a"});
-  ::unlink(stage_path.c_str());  // a disk that lied about fsync
+  ::unlink(stage_path.c_str());
   auto r = f.recover_now();
-  ASSERT_EQ(r.lost.size(), 1u);
+  ASSERT_EQ(r.undone.size(), 1u);
   EXPECT_TRUE(f.t.store().index().messages(f.t.mailbox("user/a").id).empty());
   // the UID is not reused
   f.expect_healthy_and_deliverable(2);

@@ -54,5 +54,31 @@ TEST(SyncPool, WithoutHelpersTheCallerRunsEverything) {
   EXPECT_EQ(on_caller, 5);
 }
 
+// start() returns while the tasks run, so the caller can do its own work meanwhile (the group's
+// COMMIT while the stage files sync); wait() returns only when every task is done.
+TEST(SyncPool, StartReturnsWhileTheTasksRunAndWaitWaitsForThem) {
+  SyncPool pool(2);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool caller_went_on = false;
+  std::atomic<int> done{0};
+  std::vector<std::function<void()>> tasks(3, [&] {
+    std::unique_lock lock(mu);
+    // Blocks until the caller has gone on past start(): a start() that waited would time out.
+    if (cv.wait_for(lock, std::chrono::seconds(5), [&] { return caller_went_on; })) ++done;
+  });
+  pool.start(tasks);
+  {
+    std::lock_guard lock(mu);
+    caller_went_on = true;
+  }
+  cv.notify_all();
+  pool.wait();
+  EXPECT_EQ(done.load(), 3);
+  pool.wait();  // nothing started: returns at once
+  pool.run(tasks);  // and the pool takes the next batch
+  EXPECT_EQ(done.load(), 6);
+}
+
 }  // namespace
 }  // namespace cubby::store
