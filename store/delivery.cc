@@ -105,6 +105,7 @@ void DeliveryGroup::stage() {
           item.error = *e;
           break;
         }
+        prepare_maildir_keywords(config_, **box, t.request.flags);  // may wait: before the txn
       }
       if (item.error) break;
     }
@@ -336,7 +337,8 @@ std::optional<Error> DeliveryGroup::attempt(CommitState& cs, Item& item, size_t 
       Fd dir;
       std::optional<Error> problem = open_dir_beneath(root, box.dir, &dir);
       if (!problem) {
-        auto info = maildir_info(dir.get(), root + "/" + box.dir, index_flags);
+        auto info = maildir_info(dir.get(), root + "/" + box.dir, index_flags,
+                                 std::chrono::milliseconds(0));  // stage() waited already
         if (info.ok()) {
           row.file = maildir_name_with_info(row.file, info->letters);
           index_flags = info->unmapped;
@@ -480,6 +482,7 @@ void DeliveryGroup::link() {
   std::vector<UndoneDelivery> undo;  // deliveries whose file could not be made
   std::set<std::string> undo_partitions;
   std::vector<Item*> undone_items;
+  MaildirCharges charges;  // Maildir++: one maildirsize line per user for the group
   for (auto& item : items_) {
     if (item.error) continue;
     bool undone = false;
@@ -503,10 +506,11 @@ void DeliveryGroup::link() {
       made->linked ? ++item.links : ++item.copies;
       dirs_.insert(made->dir);
       // Maildir++: the delivery's line in maildirsize, once the message is there to count.
-      if (!t.file.empty()) charge_maildir_quota(config_, box, static_cast<int64_t>(item.size));
+      if (!t.file.empty()) charges.add(box, static_cast<int64_t>(item.size));
     }
     if (undone) undone_items.push_back(&item);
   }
+  charges.write(config_);
   // The UIDs stay used (invariant 4); the rows, marks and charges go, so that the MTA's retry of
   // these recipients is delivered, not suppressed as a duplicate of a message that is not there.
   if (auto e = undo_deliveries(index_, undo)) {

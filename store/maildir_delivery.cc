@@ -1,8 +1,12 @@
 // Maildir quota rules of a delivery; see maildir_delivery.h.
 #include "store/maildir_delivery.h"
 
+#include <algorithm>
+
 #include "conf/log.h"
+#include "store/fs.h"
 #include "store/mailbox_name.h"
+#include "store/maildir_flags.h"
 #include "store/maildir_layout.h"
 
 namespace cubby::store {
@@ -59,18 +63,57 @@ std::optional<Error> check_maildir_rcpt_quota(const StoreConfig& config, const M
   return check_maildir_delivery_quota(**quota, MaildirUsage{}, size, strict, box.name);
 }
 
-void charge_maildir_quota(const StoreConfig& config, const MailboxRecord& box, int64_t size) {
-  auto user = open_user(config, box);
-  if (!user.ok()) {
-    CUBBY_LOG_WARNING("quota: cannot add a delivery to %s's maildirsize: %s", box.name.c_str(),
-                      user.error().detail.c_str());
-    return;
+void prepare_maildir_keywords(const StoreConfig& config, const MailboxRecord& box,
+                              const std::vector<std::string>& flags) {
+  const bool keywords = std::any_of(
+      flags.begin(), flags.end(), [](const std::string& f) { return !f.empty() && f[0] != '\\'; });
+  if (!keywords) return;
+  if (config.mailbox_format(box.partition, box.format) != PartitionFormat::kMaildir) return;
+  const std::string root = config.partition_root(box.partition);
+  Fd dir;
+  std::optional<Error> problem = open_dir_beneath(root, box.dir, &dir);
+  if (!problem) {
+    auto info = maildir_info(dir.get(), root + "/" + box.dir, flags);
+    if (!info.ok()) problem = info.error();
   }
-  auto appended = append_maildir_quota(*user, size, 1);
-  if (!appended.ok()) {
-    CUBBY_LOG_WARNING("quota: cannot add a delivery to %s/maildirsize: %s", user->path().c_str(),
-                      appended.error().detail.c_str());
+  if (problem) {
+    CUBBY_LOG_WARNING(
+        "store: the keywords of a delivery to %s could not be listed in its "
+        "dovecot-keywords before the commit: %s",
+        box.name.c_str(), problem->detail.c_str());
   }
+}
+
+void MaildirCharges::add(const MailboxRecord& box, int64_t size) {
+  auto known = by_mailbox_.find(box.id);
+  if (known == by_mailbox_.end()) {
+    // Cannot fail: the message was just linked into this user's Maildir.
+    auto name = MailboxName::from_internal(box.name);
+    if (!name.ok()) return;
+    auto dir = maildir_user_dir(*name);
+    if (!dir.ok()) return;
+    auto [it, fresh] = users_.try_emplace(box.partition + ":" + *dir);
+    if (fresh) it->second = Charge{box.partition, *dir, MaildirUsage{}};
+    known = by_mailbox_.emplace(box.id, &it->second).first;
+  }
+  known->second->usage.bytes += size;
+  known->second->usage.messages += 1;
+}
+
+void MaildirCharges::write(const StoreConfig& config) {
+  for (const auto& [key, c] : users_) {
+    const std::string root = config.partition_root(c.partition);
+    auto user = UserMaildir::open(root, c.user_dir);
+    auto appended = user.ok() ? append_maildir_quota(*user, c.usage.bytes, c.usage.messages)
+                              : Result<bool, Error>(fail(user.error()));
+    if (!appended.ok()) {
+      CUBBY_LOG_WARNING("quota: cannot add %lld deliveries to %s/%s/maildirsize: %s",
+                        static_cast<long long>(c.usage.messages), root.c_str(),
+                        c.user_dir.c_str(), appended.error().detail.c_str());
+    }
+  }
+  users_.clear();
+  by_mailbox_.clear();
 }
 
 }  // namespace cubby::store

@@ -3,17 +3,20 @@
 //
 // A user's quota on a Maildir partition is the limit line of <user Maildir>/maildirsize (written by
 // `cubbyctl quota set`, read by Dovecot's `quota = maildir`), and the usage is the sum of its lines
-// (Cubby appends one per delivery after the link, Dovecot one per expunge). RCPT and the commit
-// apply Cubby's rule (quota.h check_delivery_quota: with lmtp_strict_quota the message must fit,
-// otherwise the user must not be over already) and give the same kOverQuota error, so the replies
-// are those of a Cyrus partition (452 4.2.2, or 552 5.2.2 with lmtp_over_quota_perm_failure).
-// Without a maildirsize file there is no quota. A file that is garbled, too long or stale is
-// recalculated (read_maildir_quota) and the recalculation logged at notice level.
+// (Cubby appends one per user per group after the links, MaildirCharges; Dovecot one per expunge).
+// RCPT and the commit apply Cubby's rule (quota.h check_delivery_quota: with lmtp_strict_quota the
+// message must fit, otherwise the user must not be over already) and give the same kOverQuota
+// error, so the replies are those of a Cyrus partition (452 4.2.2, or 552 5.2.2 with
+// lmtp_over_quota_perm_failure). Without a maildirsize file there is no quota. A file that is
+// garbled, too long or stale is recalculated (read_maildir_quota) and the recalculation logged at
+// notice level.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "conf/result.h"
 #include "store/config.h"
@@ -38,8 +41,32 @@ std::optional<Error> check_maildir_delivery_quota(const MaildirQuota& quota,
 std::optional<Error> check_maildir_rcpt_quota(const StoreConfig& config, const MailboxRecord& box,
                                               int64_t size, bool strict);
 
-// After the link: appends "<size> 1" to the user's maildirsize when there is one. A failure is
-// logged, not returned: the message is delivered, and the next recalculation counts it.
-void charge_maildir_quota(const StoreConfig& config, const MailboxRecord& box, int64_t size);
+// Before the transaction (DeliveryGroup::stage): lists the keywords among `flags` that Maildir
+// mailbox `box` does not know yet in its dovecot-keywords (maildir_info, waiting up to 2 s for
+// Dovecot's dovecot-uidlist.lock), so that the commit, which holds the index's write lock and must
+// not wait, finds them listed and names the file with their letters (maildir_info with no wait).
+// Nothing on a Cyrus partition or without keywords. A failure is logged; the commit then tries
+// once more without waiting, and keeps in the index what still has no letter.
+void prepare_maildir_keywords(const StoreConfig& config, const MailboxRecord& box,
+                              const std::vector<std::string>& flags);
+
+// The maildirsize lines of one group's link step: each delivery is added once it is linked, and
+// write() appends one line "<bytes> <messages>" per user with the group's sums (as Dovecot writes
+// one line per transaction), so a user who got many messages costs one open and one write, not one
+// per delivery. Users without a maildirsize get nothing (no quota). A failure is logged, not
+// returned: the messages are delivered, and the next recalculation counts them.
+class MaildirCharges {
+ public:
+  void add(const MailboxRecord& box, int64_t size);
+  void write(const StoreConfig& config);
+
+ private:
+  struct Charge {
+    std::string partition, user_dir;  // the user's Maildir (maildir_user_dir)
+    MaildirUsage usage;
+  };
+  std::map<int64_t, Charge*> by_mailbox_;  // mailbox id -> its user's charge
+  std::map<std::string, Charge> users_;    // partition + ":" + user dir -> the group's sum
+};
 
 }  // namespace cubby::store

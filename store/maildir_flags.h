@@ -10,9 +10,11 @@
 //   - a keyword the file does not list yet gets the first free index, and the file is rewritten
 //     as Dovecot rewrites it: under Dovecot's own `dovecot-uidlist.lock` (a dot-lock created with
 //     O_EXCL, holding "<pid>:<host>"; a lock held by someone else is waited for at most
-//     `lock_wait`), the new content goes to `dovecot-keywords.lock`, is fsynced and renamed over
-//     `dovecot-keywords`, with an mtime later than the old file's (Dovecot rereads the file only
-//     when its mtime changes); then the uidlist lock is removed;
+//     `lock_wait`; a delivery waits in DeliveryGroup::stage(), before its index transaction, and
+//     not at all in the commit: maildir_delivery.h prepare_maildir_keywords), the new content goes
+//     to `dovecot-keywords.lock`, is fsynced and renamed over `dovecot-keywords`, with an mtime
+//     later than the old file's (Dovecot rereads the file only when its mtime changes); then the
+//     uidlist lock is removed;
 //   - \Recent and unknown system flags are dropped; so is a keyword once all 26 letters are in use
 //     or when the lock could not be had: those come back in `unmapped` for the caller.
 // Every file is reached through the open mailbox directory, never through a symbolic link.

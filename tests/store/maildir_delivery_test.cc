@@ -279,6 +279,40 @@ TEST(MaildirQuota, LimitFromMaildirsizeRefusesAndDeliveriesAppend) {
   EXPECT_FALSE(r4[0].outcomes[0].error);
 }
 
+// One group's deliveries to one user (INBOX and folders alike) are one maildirsize line with their
+// sums, as Dovecot writes one line per transaction: one open and one write per user per group.
+TEST(MaildirQuota, AGroupAppendsOneLinePerUser) {
+  MaildirFixture f;
+  for (auto box : {"user/alice", "user/alice/Work", "user/bob"}) f.t.create(box);
+  ASSERT_FALSE(
+      f.t.store().set_quota(f.t.store().parse_name("user/alice").value(), 1024, std::nullopt));
+  const std::string size_file = f.root() + "/alice/maildirsize";
+  ASSERT_EQ(testing::read_file(size_file), "1048576S\n0 0\n");
+  std::vector<DeliveryBatch> batches;
+  const std::vector<std::string> bodies = {std::string(100, 'a'), std::string(250, 'b'),
+                                           std::string(40, 'c')};
+  for (const auto& body : bodies) {
+    batches.push_back(
+        testing::batch_to(f.t.stage(body), {"user.alice", "user.alice.Work", "user.bob"}));
+    batches.back().targets[1].by_owner = true;  // alice's own Sieve files into her folder
+  }
+  auto r = testing::commit_group(f.t, std::move(batches));
+  for (const auto& result : r) {
+    for (const auto& o : result.outcomes) {
+      ASSERT_FALSE(o.error) << o.error->detail;
+      EXPECT_FALSE(o.fell_back) << o.mailbox;
+    }
+  }
+  EXPECT_EQ(f.entries("alice/.Work/new").size(), 3u);
+  EXPECT_EQ(testing::read_file(size_file), "1048576S\n0 0\n780 6\n");
+  EXPECT_FALSE(testing::file_exists(f.root() + "/bob/maildirsize"));  // no quota, nothing written
+  auto q = f.t.store().maildir_quota(f.t.mailbox("user/alice"));
+  ASSERT_TRUE(q.ok() && *q);
+  EXPECT_EQ((*q)->usage.bytes, 780);
+  EXPECT_EQ((*q)->usage.messages, 6);
+  EXPECT_EQ((*q)->recalculated, "");  // the line agrees with what is on disk
+}
+
 TEST(MaildirQuota, GarbageMaildirsizeIsRecalculated) {
   MaildirFixture f;
   f.t.create("user/alice");

@@ -2,19 +2,21 @@
 // name as Dovecot saves them (cur/<base>:2,<sorted letters>), keywords as letters from the
 // mailbox's dovecot-keywords file (added there under Dovecot's uidlist lock), each recipient's link
 // with its own name and still one inode; recovery finds and remakes such a file by its name.
-#include <gtest/gtest.h>
+#include "store/maildir_flags.h"
+
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "store/check.h"
 #include "store/delivery.h"
 #include "store/fs.h"
 #include "store/maildir_file_name.h"
-#include "store/maildir_flags.h"
 #include "store/recovery.h"
 #include "tests/store/temp_store.h"
 
@@ -150,6 +152,65 @@ TEST(MaildirFlags, RecoveryMakesAFlaggedFileInCurAndThenLeavesItAlone) {
   ASSERT_TRUE(row);
   EXPECT_EQ(f.t.store().message_path(box, *row), f.root() + "/alice/cur/" + base + ":2,RS");
   EXPECT_TRUE(check(f.t.store()).ok());
+}
+
+// The wait for Dovecot's dovecot-uidlist.lock happens in stage(), before the transaction: the
+// commit, which holds the index's write lock, never waits for it. A lock released while stage()
+// waits lets the keyword in; a lock taken again before the commit costs nothing, since stage()
+// has listed the keyword already; a lock held throughout keeps the keyword in the index.
+TEST(MaildirFlags, TheUidlistLockIsWaitedForBeforeTheTransactionNeverInIt) {
+  FlagsFixture f;
+  f.t.create("user/alice");
+  const std::string lock = f.root() + "/alice/dovecot-uidlist.lock";
+  std::ofstream(lock) << "1:elsewhere";
+  std::thread dovecot([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    fs::remove(lock);
+  });
+  DeliveryBatch b{f.t.stage(kMessage), {}, {}, {}, {}, {}};
+  b.targets.push_back(flagged("user.alice", {"$Work"}));
+  DeliveryGroup group(f.t.store().config(), f.t.store().index());
+  group.add(std::move(b));
+  auto started = std::chrono::steady_clock::now();
+  group.stage();
+  dovecot.join();
+  EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(250));
+  EXPECT_EQ(f.read("alice/dovecot-keywords"), "0 $Work\n");
+  std::ofstream(lock) << "1:elsewhere";  // Dovecot holds it again
+  started = std::chrono::steady_clock::now();
+  group.commit();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(1000));
+  group.link();
+  Checkpoint cp;
+  Unsettled unsettled;
+  group.retire(cp, unsettled);
+  EXPECT_FALSE(cp.run(f.t.store().index()));
+  ASSERT_FALSE(group.results()[0].outcomes[0].error);
+  auto cur = f.entries("alice/cur");
+  ASSERT_EQ(cur.size(), 1u);
+  EXPECT_TRUE(cur[0].ends_with(":2,a")) << cur[0];
+  EXPECT_TRUE(f.t.store().index().flags_of(f.t.mailbox("user/alice").id, 1).empty());
+  EXPECT_TRUE(testing::file_exists(lock));  // Dovecot's: left alone
+
+  // Held throughout: stage() gives up after its wait, the commit does not wait again, and the
+  // new keyword stays in the index.
+  DeliveryBatch b2{f.t.stage(kMessage), {}, {}, {}, {}, {}};
+  b2.targets.push_back(flagged("user.alice", {"$Home"}));
+  DeliveryGroup held(f.t.store().config(), f.t.store().index());
+  held.add(std::move(b2));
+  held.stage();
+  started = std::chrono::steady_clock::now();
+  held.commit();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(1000));
+  held.link();
+  Checkpoint cp2;
+  held.retire(cp2, unsettled);
+  EXPECT_FALSE(cp2.run(f.t.store().index()));
+  ASSERT_FALSE(held.results()[0].outcomes[0].error);
+  EXPECT_EQ(f.read("alice/dovecot-keywords"), "0 $Work\n");
+  EXPECT_EQ(f.t.store().index().flags_of(f.t.mailbox("user/alice").id, 2),
+            std::vector<std::string>{"$Home"});
+  EXPECT_EQ(f.entries("alice/new").size(), 1u);  // no letter: new/, as without flags
 }
 
 }  // namespace
