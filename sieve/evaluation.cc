@@ -423,7 +423,12 @@ Result<Script, Error> compile(std::string_view source, const Limits& limits) {
 Outcome evaluate(const Script& script, std::string_view message, const Envelope& envelope,
                  Environment& environment, const Limits& limits) {
   const Message parsed(message);
-  return Evaluation(parsed, envelope, environment, limits).run(script.tree());
+  return evaluate(script, parsed, envelope, environment, limits);
+}
+
+Outcome evaluate(const Script& script, const Message& message, const Envelope& envelope,
+                 Environment& environment, const Limits& limits) {
+  return Evaluation(message, envelope, environment, limits).run(script.tree());
 }
 
 Outcome run(std::string_view source, std::string_view message, const Envelope& envelope,

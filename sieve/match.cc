@@ -7,6 +7,8 @@
 #include <cctype>
 #include <cstring>
 
+#include "sieve/regex_cache.h"
+
 namespace cubby::sieve {
 namespace {
 
@@ -215,25 +217,19 @@ Result<bool, std::string> match(const Matcher& m, std::string_view value, std::s
       return true;
     }
     case MatchType::kRegex: {
-      regex_t re;
-      const std::string pattern(key);
       int flags = REG_EXTENDED;
       if (m.comparator == Comparator::kAsciiCasemap) flags |= REG_ICASE;
       if (!captures) flags |= REG_NOSUB;
-      if (const int rc = regcomp(&re, pattern.c_str(), flags); rc != 0) {
-        char buf[128];
-        regerror(rc, &re, buf, sizeof buf);
-        regfree(&re);
-        return fail(std::string("bad regular expression \"") + pattern + "\": " + buf);
-      }
+      const CompiledRegex& re = thread_regex_cache().get(key, flags);
+      if (!re.ok()) return fail(re.error());
       // regexec stops at NUL; a value with one is matched up to it.
       const std::string subject(value);
       regmatch_t groups[10];
-      const int rc =
-          regexec(&re, subject.c_str(), captures ? 10 : 0, captures ? groups : nullptr, 0);
+      const int rc = regexec(&re.regex(), subject.c_str(), captures ? 10 : 0,
+                             captures ? groups : nullptr, 0);
       if (rc == 0 && captures) {
         captures->clear();
-        for (size_t g = 0; g <= re.re_nsub && g < 10; ++g) {
+        for (size_t g = 0; g <= re.regex().re_nsub && g < 10; ++g) {
           if (groups[g].rm_so < 0) {
             captures->emplace_back();
           } else {
@@ -243,7 +239,6 @@ Result<bool, std::string> match(const Matcher& m, std::string_view value, std::s
           }
         }
       }
-      regfree(&re);
       return rc == 0;
     }
   }

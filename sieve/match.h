@@ -3,7 +3,8 @@
 //
 // :matches wildcards: "*" any run, "?" one character, "\" quotes the next; captures follow
 // RFC 5229 section 3.2 (each "*" takes as little as possible, leftmost first, as Pigeonhole does).
-// :regex uses POSIX extended regular expressions (regcomp/regexec from the C library).
+// :regex uses POSIX extended regular expressions (regcomp/regexec from the C library), compiled once
+// per thread and kept in its RegexCache (regex_cache.h).
 #pragma once
 
 #include <optional>

@@ -123,6 +123,7 @@ class Environment {
 };
 
 struct ScriptTree;  // the parsed and checked script (ast.h)
+class Message;      // a message's parsed header and MIME parts (message.h)
 
 // A compiled script: immutable, shareable.
 class Script {
@@ -140,6 +141,11 @@ Result<Script, Error> compile(std::string_view source, const Limits& limits = {}
 
 // Run `script` over a message (its RFC 5322 bytes, CRLF or LF line ends) for one recipient.
 Outcome evaluate(const Script& script, std::string_view message, const Envelope& envelope,
+                 Environment& environment, const Limits& limits = {});
+// The same over a message parsed once (message.h) for all its recipients: a message with ten
+// recipients is parsed once, not ten times. Not for two threads at once (a Message caches its MIME
+// parts on first use).
+Outcome evaluate(const Script& script, const Message& message, const Envelope& envelope,
                  Environment& environment, const Limits& limits = {});
 
 // compile() then evaluate(); a compile error gives an Outcome with the implicit keep and the error.

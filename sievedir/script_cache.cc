@@ -6,8 +6,7 @@ namespace cubby::sievedir {
 std::shared_ptr<const CompiledScript> ScriptCache::get(const ScriptFile& file,
                                                        const sieve::Limits& limits) {
   auto it = by_path_.find(file.path);
-  if (it != by_path_.end() && it->second->file.mtime_ns == file.mtime_ns &&
-      it->second->file.size == file.size) {
+  if (it != by_path_.end() && it->second->file.same_version(file)) {
     return it->second;
   }
   auto compiled = std::make_shared<CompiledScript>();
@@ -32,8 +31,7 @@ std::shared_ptr<const CompiledScript> ScriptCache::get(const ScriptFile& file,
 bool ScriptCache::first_failure(const ScriptFile& file, const std::string& what) {
   if (failures_.size() >= capacity_) failures_.clear();
   return failures_
-      .insert(file.path + "\n" + std::to_string(file.mtime_ns) + "\n" + std::to_string(file.size) +
-              "\n" + what)
+      .insert(file.version() + "\n" + what)
       .second;
 }
 

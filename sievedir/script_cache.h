@@ -1,5 +1,6 @@
 // Compiled Sieve scripts of one worker, keyed by the script file's path and recompiled when its
-// mtime or size changes; and the note that a script's failure was already logged, so that a broken
+// version changes (mtime, size, inode or ctime: a script replaced by `cubbyctl sieve put` is a new
+// inode); and the note that a script's failure was already logged, so that a broken
 // script is logged once per version of the file, not once per message. Not thread-safe: one per
 // worker thread (the lmtpd event loop), or behind the caller's lock.
 #pragma once
@@ -35,7 +36,7 @@ class ScriptCache {
   size_t capacity_;
   size_t compiles_ = 0;
   std::map<std::string, std::shared_ptr<const CompiledScript>> by_path_;
-  std::set<std::string> failures_;  // path \n mtime \n size \n what
+  std::set<std::string> failures_;  // ScriptFile::version() \n what
 };
 
 // The source of an included script (RFC 6609) for `user`, as delivery and `cubbyctl sieve test`

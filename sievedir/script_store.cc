@@ -60,8 +60,15 @@ std::string ScriptStore::user_dir(const std::string& user) const {
 std::optional<ScriptFile> stat_script(const std::string& path) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
-  return ScriptFile{path, static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
-                    static_cast<int64_t>(st.st_size)};
+  return ScriptFile{path,
+                    static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
+                    static_cast<int64_t>(st.st_size), static_cast<uint64_t>(st.st_ino),
+                    static_cast<int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec};
+}
+
+std::string ScriptFile::version() const {
+  return path + "\n" + std::to_string(mtime_ns) + "\n" + std::to_string(size) + "\n" +
+         std::to_string(inode) + "\n" + std::to_string(ctime_ns);
 }
 
 Result<std::string, std::string> read_file(const std::string& path) {

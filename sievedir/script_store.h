@@ -24,11 +24,22 @@ struct ScriptInfo {
   bool active = false;
 };
 
-// The file of a script, with what identifies its version (the compiled-script cache key).
+// The file of a script, with what identifies its version (the compiled-script cache key). The
+// inode and ctime are part of it because mtime alone may not move: `put` replaces a script by
+// rename (a new inode) possibly within one timestamp tick, with a script of the same size.
 struct ScriptFile {
   std::string path;
   int64_t mtime_ns = 0;
   int64_t size = 0;
+  uint64_t inode = 0;
+  int64_t ctime_ns = 0;
+
+  bool same_version(const ScriptFile& o) const {
+    return path == o.path && mtime_ns == o.mtime_ns && size == o.size && inode == o.inode &&
+           ctime_ns == o.ctime_ns;
+  }
+  // The version as text (path, mtime, size, inode, ctime), for keys.
+  std::string version() const;
 };
 
 class ScriptStore {

@@ -25,12 +25,6 @@ std::string header_section(const std::string& message) {
   return end == std::string::npos ? message : message.substr(0, end + 1);
 }
 
-bool has_loop_mark(const std::string& message, const std::string& rcpt) {
-  const std::string headers = lower(header_section(message));
-  return headers.find(lower(std::string("\n") + kLoopHeader + ": " + rcpt)) != std::string::npos ||
-         headers.rfind(lower(std::string(kLoopHeader) + ": " + rcpt), 0) == 0;
-}
-
 std::string rfc5322_now() {
   char buf[64];
   const std::time_t t = std::time(nullptr);
@@ -60,6 +54,15 @@ std::string vacation_message(const sieve::Action& a, const std::string& rcpt,
 }
 
 }  // namespace
+
+SieveMessage::SieveMessage(std::string bytes)
+    : bytes_(std::move(bytes)), parsed_(bytes_), lower_header_(lower(header_section(bytes_))) {}
+
+bool SieveMessage::has_loop_mark(const std::string& rcpt) const {
+  const std::string mark = lower(std::string(kLoopHeader) + ": " + rcpt);
+  return lower_header_.find("\n" + mark) != std::string::npos ||
+         lower_header_.rfind(mark, 0) == 0;
+}
 
 SieveRules SieveRules::from(const conf::Settings& s, const std::string& config_directory) {
   SieveRules r;
@@ -91,7 +94,7 @@ bool SieveDelivery::has_script(const std::string& target) const {
 
 RecipientPlan SieveDelivery::plan(const std::string& target, bool ignore_quota,
                                   const std::string& rcpt, const std::string& from,
-                                  const std::string& message, const std::string& message_id) {
+                                  const SieveMessage& message, const std::string& message_id) {
   RecipientPlan p;
   p.action = "no-sieve";
   auto keep_target = [&](std::vector<std::string> flags) {
@@ -118,7 +121,7 @@ RecipientPlan SieveDelivery::plan(const std::string& target, bool ignore_quota,
     outcome.error = compiled->error;
   } else {
     sieve::Envelope envelope{from, rcpt, {}};
-    outcome = sieve::evaluate(*compiled->script, message, envelope, env, rules_.limits);
+    outcome = sieve::evaluate(*compiled->script, message.parsed(), envelope, env, rules_.limits);
   }
   if (outcome.error) {
     if (cache_.first_failure(*file, outcome.error->kind == sieve::Error::Kind::kCompile ? "compile"
@@ -133,7 +136,7 @@ RecipientPlan SieveDelivery::plan(const std::string& target, bool ignore_quota,
     return p;
   }
   std::vector<std::string> actions;
-  const bool looped = has_loop_mark(message, rcpt);
+  const bool looped = message.has_loop_mark(rcpt);
   bool keep_for_loop = false;
   for (const auto& a : outcome.actions) {
     switch (a.kind) {
@@ -188,7 +191,7 @@ RecipientPlan SieveDelivery::plan(const std::string& target, bool ignore_quota,
                          message_id.c_str(), a.address.c_str());
           break;
         }
-        Sendout s{{from, a.address, std::string(kLoopHeader) + ": " + rcpt + "\r\n" + message},
+        Sendout s{{from, a.address, std::string(kLoopHeader) + ": " + rcpt + "\r\n" + message.bytes()},
                   message_id.empty() ? "" : key, std::chrono::hours(24 * 14)};
         p.sendouts.push_back(std::move(s));
         actions.push_back("redirect");

@@ -25,6 +25,7 @@
 #include "conf/settings.h"
 #include "server/lmtpd/outbox.h"
 #include "server/lmtp/backend.h"
+#include "sieve/message.h"
 #include "sieve/sieve.h"
 #include "sievedir/environment.h"
 #include "sievedir/script_cache.h"
@@ -60,6 +61,26 @@ struct RecipientPlan {
   std::string action;  // for the log: no-sieve, keep, fileinto, discard, reject, ...
 };
 
+// One message as the scripts of all its recipients read it: the stage file's bytes, their header
+// parsed once (sieve/message.h) and lower-cased once for the loop check, however many recipients
+// have a script. Views its own bytes, so it is neither copied nor moved (std::optional::emplace).
+class SieveMessage {
+ public:
+  explicit SieveMessage(std::string bytes);
+  SieveMessage(const SieveMessage&) = delete;
+  SieveMessage& operator=(const SieveMessage&) = delete;
+
+  const std::string& bytes() const { return bytes_; }
+  const sieve::Message& parsed() const { return parsed_; }
+  // Whether the header already holds `X-Cubby-Loop: <rcpt>` (any case): the message was here.
+  bool has_loop_mark(const std::string& rcpt) const;
+
+ private:
+  std::string bytes_;
+  sieve::Message parsed_;     // views bytes_
+  std::string lower_header_;  // the header section, lower-cased
+};
+
 class SieveDelivery {
  public:
   // Mail is sent through sendmail children of `io` (none: sends are logged as impossible).
@@ -71,7 +92,7 @@ class SieveDelivery {
   // The plan for `target` (the internal mailbox the RCPT check resolved). `message` is the stored
   // message; `rcpt` the RCPT address; `from` MAIL FROM.
   RecipientPlan plan(const std::string& target, bool ignore_quota, const std::string& rcpt,
-                     const std::string& from, const std::string& message,
+                     const std::string& from, const SieveMessage& message,
                      const std::string& message_id);
   // After the commit: records the plan's duplicate marks and starts sending its mail (the history
   // of each message is recorded once sendmail has taken it). Returns at once.

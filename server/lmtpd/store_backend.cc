@@ -216,10 +216,10 @@ store::DeliveryBatch StoreBackend::batch(lmtp::DeliveryRequest& request) {
   if (scripts) {
     // The script reads the message as stored: the stage file's bytes (read only when a recipient
     // has an active script, so mail to users without one costs nothing more).
-    std::optional<std::string> message;
+    std::optional<SieveMessage> message;  // parsed once for all recipients
     auto bytes = sievedir::read_file(b.stage.path());
     if (bytes.ok()) {
-      message = std::move(bytes.value());
+      message.emplace(std::move(bytes.value()));
     } else {
       CUBBY_LOG_ERR("sieve: reading %s: %s; no script runs", b.stage.path().c_str(),
                     bytes.error().c_str());
@@ -284,11 +284,24 @@ std::vector<lmtp::Reply> StoreBackend::replies(const store::DeliveryResult& resu
   planned_.erase(planned);
   const std::vector<lmtp::Reply> per_target = target_replies(result, info);
   std::vector<lmtp::Reply> out;
+  // One log line per message, not per recipient: "action=fileinto recipients=10" when the scripts
+  // agree, else each script's action in recipient order ("action=fileinto;keep recipients=2").
+  std::string actions;
+  const std::string* first = nullptr;
+  size_t scripted = 0;
+  bool agree = true;
   for (const auto& r : recipients) {
-    if (r.plan.action != "no-sieve") {
-      CUBBY_LOG_INFO("sieve: sessionid=<%s> messageid=%s action=%s", info.session_id.c_str(),
-                     info.message_id.c_str(), r.plan.action.c_str());
-    }
+    if (r.plan.action == "no-sieve") continue;
+    if (!first) first = &r.plan.action;
+    agree = agree && r.plan.action == *first;
+    actions += (scripted++ ? ";" : "") + r.plan.action;
+  }
+  if (first) {
+    if (agree) actions = *first;
+    CUBBY_LOG_INFO("sieve: sessionid=<%s> messageid=%s action=%s recipients=%zu",
+                   info.session_id.c_str(), info.message_id.c_str(), actions.c_str(), scripted);
+  }
+  for (const auto& r : recipients) {
     if (r.plan.reply) {
       out.push_back(*r.plan.reply);
       continue;

@@ -1,7 +1,8 @@
 // Sieve end to end: scripts put and activated with cubbyctl land in Cyrus's sievedir layout; a
 // running lmtpd files one transaction into folders as links of one inode, answers a reject with
 // 550 5.7.1 for that recipient only, keeps mail for a broken script and logs it once; `cubbyctl
-// sieve test --json` prints what delivery would do.
+// sieve test --json` prints what delivery would do; a script replaced or switched with cubbyctl is
+// obeyed by the next delivery.
 #include <sys/stat.h>
 
 #include <chrono>
@@ -121,6 +122,58 @@ TEST_F(SieveE2e, DeliveryFilesRejectsAndKeepsForABrokenScript) {
   EXPECT_EQ(first_message.size(), 1u);  // every copy of the first message is one file
   const std::string log = cubby_->log();
   EXPECT_EQ(count(log, "cannot compile script"), 1u) << log;
+  expect_check_passes();
+}
+
+// The worker keeps compiled scripts (and their regexes) between deliveries: a script replaced with
+// `cubbyctl sieve put` (here by one of the same size, right after a delivery, so that the mtime
+// and size may well be unchanged) or another one activated is what the very next delivery obeys.
+TEST_F(SieveE2e, ReplacedOrSwitchedScriptIsObeyedByTheNextDelivery) {
+  ASSERT_NO_FATAL_FAILURE(start({"alice"}));
+  for (const char* box : {"user/alice/AAAA", "user/alice/BBBB", "user/alice/CCCC"}) {
+    ASSERT_EQ(cubby_->ctl({"mailbox", "create", box}).exit_code, 0);
+  }
+  const std::string dir = root_.path();
+  auto put = [&](const std::string& name, const std::string& folder) {
+    const std::string source = "require [\"fileinto\", \"regex\"];\n"
+                               "if header :regex \"subject\" \"^m[0-9]+@x$\" { fileinto \"" +
+                               folder + "\"; stop; }\n";
+    auto r = cubby_->ctl({"sieve", "put", "alice", name, write(dir + "/" + name + ".sieve", source)});
+    ASSERT_EQ(r.exit_code, 0) << r.describe();
+  };
+  auto activate = [&](const std::string& name) {
+    auto r = cubby_->ctl({"sieve", "activate", "alice", name});
+    ASSERT_EQ(r.exit_code, 0) << r.describe();
+  };
+  LmtpClient c = unix_client();
+  c.read_reply();
+  c.command("LHLO e2e.client");
+  int sent = 0;
+  auto deliver = [&] {
+    Transaction t = run_transaction(c, "s@example.org", {"alice@x"},
+                                    message("m" + std::to_string(sent++) + "@x"), false);
+    ASSERT_EQ(t.final.size(), 1u);
+    ASSERT_EQ(t.final[0].code, 250) << t.final[0].text();
+  };
+  ASSERT_NO_FATAL_FAILURE(put("main", "AAAA"));
+  ASSERT_NO_FATAL_FAILURE(activate("main"));
+  ASSERT_NO_FATAL_FAILURE(deliver());
+  ASSERT_NO_FATAL_FAILURE(deliver());
+  ASSERT_NO_FATAL_FAILURE(put("main", "BBBB"));  // same size, replaced at once
+  ASSERT_NO_FATAL_FAILURE(deliver());
+  ASSERT_NO_FATAL_FAILURE(put("other", "CCCC"));
+  ASSERT_NO_FATAL_FAILURE(activate("other"));
+  ASSERT_NO_FATAL_FAILURE(deliver());
+  ASSERT_NO_FATAL_FAILURE(activate("main"));
+  ASSERT_NO_FATAL_FAILURE(deliver());
+  ASSERT_TRUE(cubby_->wait_settled());
+  const std::map<std::string, size_t> expected = {
+      {"user/alice", 0}, {"user/alice/AAAA", 2}, {"user/alice/BBBB", 2}, {"user/alice/CCCC", 1}};
+  for (const auto& [box, n] : expected) {
+    auto rows = cubby_->mailbox_messages(box);
+    ASSERT_TRUE(rows) << box;
+    EXPECT_EQ(rows->size(), n) << box;
+  }
   expect_check_passes();
 }
 
