@@ -3,6 +3,8 @@
 
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -154,6 +156,10 @@ Result<int, std::string> connect_tcp(const std::string& address,
     if (rc == 0) {
       freeaddrinfo(found);
       ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+      // Each command is a small write awaiting its reply: without TCP_NODELAY, Nagle holds the
+      // next write until the back end's delayed ACK (40 ms on Linux), a stall per message.
+      const int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       return fd;
     }
     why = "connect " + address + ": " + strerror(errno);
