@@ -2,8 +2,10 @@
 // Cubby's UNIX socket, lmtp2 over TCP), each its own master.cf entry so that lmtp(8) keeps a
 // cached connection per destination; Postfix's conn_use= log field shows the reuse, which needs
 // Cubby to keep a connection usable for transaction after transaction (RSET between them).
+#include <filesystem>
 #include <regex>
 #include <set>
+#include <thread>
 
 #include "tests/interop/postfix/fixture.h"
 
@@ -36,12 +38,15 @@ TEST_F(PostfixInterop, TransportMapsRouteTwoDomainsAndReuseConnectionsPerDestina
   // At most two connections per destination, so that the queued messages must share them.
   pf.set("lmtp1_destination_concurrency_limit", "2");
   pf.set("lmtp2_destination_concurrency_limit", "2");
+  // lmtp(8) caches a connection when the queue manager has more mail for the destination, so
+  // every message must be queued before any is delivered. Queued while Postfix was stopped, they
+  // still came in one by one through pickup, and on a loaded machine the queue manager could hand
+  // each to lmtp(8) before the next arrived (CI once saw no reuse). So both transports are
+  // deferred (defer_transports) until all the messages wait in the deferred queue; then Postfix
+  // restarts without it and the flush of wait_queue_empty() moves them all to the queue manager
+  // at once.
+  pf.set("defer_transports", "lmtp1, lmtp2");
   ASSERT_NO_FATAL_FAILURE(start_postfix());
-
-  // lmtp(8) caches a connection when the queue manager has more mail for the destination, so the
-  // messages are queued while Postfix is stopped (sendmail's postdrop writes to the maildrop
-  // directory all the same) and all arrive at once when it starts again.
-  ASSERT_FALSE(pf.stop());
   const int kPerDomain = 10;
   for (int i = 1; i <= kPerDomain; ++i) {
     for (const std::string domain : {"domain1.test", "domain2.test"}) {
@@ -50,8 +55,18 @@ TEST_F(PostfixInterop, TransportMapsRouteTwoDomainsAndReuseConnectionsPerDestina
       ASSERT_EQ(r.exit_code, 0) << r.describe();
     }
   }
-  ASSERT_EQ(pf.queued(), 2u * kPerDomain);
-  ASSERT_FALSE(pf.start());
+  auto deferred = [&] {
+    size_t n = 0;
+    std::error_code ec;
+    std::filesystem::recursive_directory_iterator it(pf.queue_dir() + "/deferred", ec), end;
+    for (; !ec && it != end; it.increment(ec)) n += it->is_regular_file(ec) ? 1 : 0;
+    return n;
+  };
+  for (int i = 0; i < 600 && deferred() < 2u * kPerDomain; ++i) std::this_thread::sleep_for(100ms);
+  ASSERT_EQ(deferred(), 2u * kPerDomain) << pf.postqueue({"-p"}).out;
+  ASSERT_TRUE(pf.log_lines("status=sent").empty()) << "a message left before the others were queued";
+  pf.unset("defer_transports");
+  ASSERT_FALSE(pf.restart());
   ASSERT_TRUE(pf.wait_queue_empty(60s)) << pf.postqueue({"-p"}).out;
 
   for (const std::string user : {"alice", "bob"}) {
