@@ -63,7 +63,11 @@ const LmtpReply& Exchange::outcome(size_t k) const {
 }
 
 std::string test_message(const std::string& id) {
+  // A Date header as every MTA's queue file has one (Postfix's cleanup adds it): the duplicate
+  // key is Message-ID, mailbox and Date, and without it each attempt through the front end would
+  // carry the Date the front end writes at that moment, so a retry could not be recognised.
   return "From: sender@example.org\r\nTo: undisclosed-recipients:;\r\nSubject: message " + id +
+         "\r\nDate: Wed, 02 Dec 2026 12:00:00 +0000"
          "\r\nMessage-ID: <" + id + "@scaleout.test>\r\nX-Test-Id: " + id + "\r\n\r\nBody of " +
          id + "\r\n.a line that starts with a dot\r\n";
 }

@@ -61,7 +61,7 @@ struct Stored {
   std::string user;
 };
 
-// The content of test message `id`: Message-ID <id@scaleout.test> and X-Test-Id: id.
+// The content of test message `id`: a fixed Date, Message-ID <id@scaleout.test> and X-Test-Id: id.
 std::string test_message(const std::string& id);
 std::string user_name(int u);
 // An integer from the environment, or `fallback` when unset or not a positive number.
