@@ -81,6 +81,16 @@ int free_tcp_port() {
   return port;
 }
 
+bool wait_for_greeting(int port, std::chrono::milliseconds timeout) {
+  return eventually(
+      [&] {
+        LmtpClient probe;
+        probe.set_timeout(2s);
+        return probe.connect_tcp(port) && probe.read_reply().code == 220;
+      },
+      timeout);
+}
+
 CubbyInstance::CubbyInstance(InstanceOptions options) : options_(std::move(options)) {}
 
 CubbyInstance::~CubbyInstance() {

@@ -148,6 +148,10 @@ class CubbyInstance {
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int free_tcp_port();
 
+// Whether an LMTP server on 127.0.0.1:`port` greets with 220 within `timeout` (tried again every
+// 10 ms): for services that CubbyInstance::start() does not wait for (extra_services).
+bool wait_for_greeting(int port, std::chrono::milliseconds timeout);
+
 // Every name in `dir` but "." and "..", in directory order; none when it cannot be read.
 std::vector<std::string> list_dir(const std::string& dir);
 

@@ -78,16 +78,7 @@ class FrontEndConnectionsTest : public ::testing::Test {
     front_ = std::make_unique<CubbyInstance>(front);
     error = front_->start();
     ASSERT_FALSE(error) << *error;
-    bool ready = false;
-    for (int i = 0; i < 200 && !ready; ++i) {
-      LmtpClient probe;
-      if (probe.connect_tcp(front_port_) && probe.read_reply().code == 220) {
-        ready = true;
-      } else {
-        std::this_thread::sleep_for(100ms);
-      }
-    }
-    ASSERT_TRUE(ready) << front_->log();
+    ASSERT_TRUE(wait_for_greeting(front_port_, 20s)) << front_->log();
   }
 
   void TearDown() override {

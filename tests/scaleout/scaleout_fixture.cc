@@ -68,8 +68,9 @@ std::string test_message(const std::string& id) {
   // carry the Date the front end writes at that moment, so a retry could not be recognised.
   return "From: sender@example.org\r\nTo: undisclosed-recipients:;\r\nSubject: message " + id +
          "\r\nDate: Wed, 02 Dec 2026 12:00:00 +0000"
-         "\r\nMessage-ID: <" + id + "@scaleout.test>\r\nX-Test-Id: " + id + "\r\n\r\nBody of " +
-         id + "\r\n.a line that starts with a dot\r\n";
+         "\r\nMessage-ID: <" +
+         id + "@scaleout.test>\r\nX-Test-Id: " + id + "\r\n\r\nBody of " + id +
+         "\r\n.a line that starts with a dot\r\n";
 }
 
 std::string user_name(int u) { return "user" + std::to_string(u); }
@@ -111,14 +112,15 @@ void ScaleOut::start_cluster(const ClusterOptions& options) {
     instance.root = roots_.back()->path();
     instance.settings = {"servername: be" + std::to_string(b), "autocreate_post: yes",
                          "autocreate_quota: 0"};
-    instance.extra_services = {"lmtpbe cmd=\"lmtpd -a\" listen=\"127.0.0.1:" +
-                               std::to_string(port) + "\" prefork=1"};
+    instance.extra_services = {
+        "lmtpbe cmd=\"lmtpd -a\" listen=\"127.0.0.1:" + std::to_string(port) + "\" prefork=1"};
     backends_.push_back(std::make_unique<CubbyInstance>(instance));
   }
   for (int b = 0; b < options_.backends; ++b) {
     auto error = backends_[b]->start();
     ASSERT_FALSE(error) << "be" << b << ": " << *error;
-    ASSERT_TRUE(wait_greeting(backend_ports_[b], 20s)) << "be" << b << "\n" << backends_[b]->log();
+    ASSERT_TRUE(e2e::wait_for_greeting(backend_ports_[b], 20s)) << "be" << b << "\n"
+                                                                << backends_[b]->log();
   }
 
   directory::PostgresDirectory admin(pg_->conninfo());
@@ -134,27 +136,17 @@ void ScaleOut::start_cluster(const ClusterOptions& options) {
                        "servername: fe"};
   for (const auto& line : options_.front_settings) instance.settings.push_back(line);
   const std::string workers = std::to_string(options_.front_workers);
-  instance.extra_services = {"lmtpfe cmd=\"lmtpd -P -a\" listen=\"127.0.0.1:" +
-                             std::to_string(front_port_) + "\" prefork=" + workers +
-                             " maxchild=" + workers};
+  instance.extra_services = {
+      "lmtpfe cmd=\"lmtpd -P -a\" listen=\"127.0.0.1:" + std::to_string(front_port_) +
+      "\" prefork=" + workers + " maxchild=" + workers};
   front_ = std::make_unique<CubbyInstance>(instance);
   auto error = front_->start();
   ASSERT_FALSE(error) << *error;
-  ASSERT_TRUE(wait_greeting(front_port_, 20s)) << front_->log();
+  ASSERT_TRUE(e2e::wait_for_greeting(front_port_, 20s)) << front_->log();
 }
 
 std::string ScaleOut::backend_address(int b) const {
   return "127.0.0.1:" + std::to_string(backend_ports_[b]);
-}
-
-bool ScaleOut::wait_greeting(int port, std::chrono::milliseconds timeout) {
-  return e2e::eventually(
-      [&] {
-        LmtpClient probe;
-        probe.set_timeout(2s);
-        return probe.connect_tcp(port) && probe.read_reply().code == 220;
-      },
-      timeout);
 }
 
 bool ScaleOut::connect_front(LmtpClient& client, std::string* why) const {
@@ -224,7 +216,8 @@ void ScaleOut::crash_backend(int b) { backends_[b]->crash(); }
 
 std::string ScaleOut::restart_backend(int b) {
   if (auto error = backends_[b]->start()) return *error;
-  if (!wait_greeting(backend_ports_[b], 20s)) return "be" + std::to_string(b) + " not greeting";
+  if (!e2e::wait_for_greeting(backend_ports_[b], 20s))
+    return "be" + std::to_string(b) + " not greeting";
   return "";
 }
 
@@ -236,7 +229,8 @@ std::multimap<std::string, Stored> ScaleOut::stored_on(int b) {
       const std::string path = CubbyInstance::mailbox_dir(spool, user) + "/" + name;
       struct stat st {};
       EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
-      found.emplace(test_id(e2e::read_file(path).value_or("")), Stored{st.st_ino, st.st_nlink, user});
+      found.emplace(test_id(e2e::read_file(path).value_or("")),
+                    Stored{st.st_ino, st.st_nlink, user});
     }
   }
   return found;

@@ -99,8 +99,6 @@ class ScaleOut : public ::testing::Test {
   void crash_backend(int b);
   // Starts back end b again on its store and port; returns why not, or "".
   std::string restart_backend(int b);
-  // Waits until `port` on 127.0.0.1 greets with 220.
-  static bool wait_greeting(int port, std::chrono::milliseconds timeout);
 
   // Every stored message of every user on back end b, by X-Test-Id.
   std::multimap<std::string, Stored> stored_on(int b);
