@@ -7,7 +7,9 @@
 //       end with the fewest users in the directory (ties: the first address in sort order); the
 //       INBOX is created there first and the directory row written after, so a failed creation
 //       leaves no row. If the row cannot be written the mailbox stays and the command says so: a
-//       rerun (with --backend B) finds it there and writes the row. A folder of a user in the
+//       rerun (with --backend B) finds it there and writes the row. The row is only inserted,
+//       never overwritten: when a concurrent creation placed the user first, that row stands and
+//       the command exits 3 naming the stray INBOX. A folder of a user in the
 //       directory is created on the user's back end; of a user not in it, refused (exit 2).
 //   mailbox delete <user mailbox>
 //       On the user's back end. A user's INBOX (the whole user): the back end deletes first, then
@@ -193,10 +195,19 @@ int create(Admin& a, const Args& args) {
   const std::string made_partition =
       made.count("partition") ? made["partition"] : (partition.empty() ? "default" : partition);
   if (new_user) {
-    if (auto error = a.dir.assign(user, {backend, made_partition})) {
+    auto placed = a.dir.place(user, {backend, made_partition});
+    if (!placed.ok()) {
       return complain(kFailed, external + " was created on " + backend +
-                                   " but the directory row could not be written (" + *error +
-                                   "): run the command again with --backend " + backend);
+                                   " but the directory row could not be written (" +
+                                   placed.error() + "): run the command again with --backend " +
+                                   backend);
+    }
+    if (placed->backend != backend) {
+      // Another creation placed the user first: its row stands; ours is a stray copy.
+      return complain(kExists, user + " was placed on " + placed->backend +
+                                   " meanwhile; the INBOX made on " + backend +
+                                   " is not in the directory (cubbyctl mailbox delete --local " +
+                                   external + " there removes it)");
     }
   }
   if (a.json) {
