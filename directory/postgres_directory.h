@@ -40,7 +40,7 @@ class PostgresDirectory : public Directory {
 
   Result<Location, LookupError> locate(const std::string& userid) override;
 
-  // Administration (the tests today; cubbyctl later). Each returns why it failed, or nothing.
+  // Administration (cubbyctl directory and mailbox). Each returns why it failed, or nothing.
   // assign() inserts the user or changes where it lives (state 'active').
   [[nodiscard]] std::optional<std::string> assign(const std::string& userid, const Location& where);
   // place() inserts the user only when it has no row (a new user placed by cubbyctl mailbox

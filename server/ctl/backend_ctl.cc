@@ -59,8 +59,7 @@ std::string shell_quote(const std::string& arg) {
 }
 
 Result<BackendRun, std::string> run_on_backend(const std::string& command,
-                                               const std::vector<std::string>& args,
-                                               bool capture) {
+                                               const std::vector<std::string>& args, bool capture) {
   BackendRun run;
   run.command = command;
   for (const auto& a : args) run.command += " " + shell_quote(a);

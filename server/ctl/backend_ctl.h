@@ -18,9 +18,9 @@
 namespace cubby::ctl {
 
 struct BackendRun {
-  int exit_code = 0;   // the back end's cubbyctl's exit code (127: not found, 255: ssh failed)
-  bool exited = true;  // false: killed by a signal
-  std::string out;     // its stdout, when captured
+  int exit_code = 0;    // the back end's cubbyctl's exit code (127: not found, 255: ssh failed)
+  bool exited = true;   // false: killed by a signal
+  std::string out;      // its stdout, when captured
   std::string command;  // what ran, for messages
 };
 

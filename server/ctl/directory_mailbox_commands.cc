@@ -95,10 +95,10 @@ Result<BackendRun, std::string> on_backend(Admin& a, const std::string& backend,
 int code_of(const BackendRun& run) {
   static const std::set<int> ours = {kOk, kFailed, kNotFound, kExists, kUsage, kConfig};
   if (run.exited && ours.count(run.exit_code)) return run.exit_code;
-  return complain(kFailed, "the command on the back end failed (" +
-                               (run.exited ? "exit " + std::to_string(run.exit_code)
-                                           : std::string("killed")) +
-                               "): " + run.command);
+  return complain(
+      kFailed, "the command on the back end failed (" +
+                   (run.exited ? "exit " + std::to_string(run.exit_code) : std::string("killed")) +
+                   "): " + run.command);
 }
 
 // Runs a mailbox verb on the user's back end with its output passed through.
@@ -173,8 +173,8 @@ int create(Admin& a, const Args& args) {
   if (!partition.empty()) remote.push_back(partition);
   auto run = on_backend(a, backend, remote, true);
   if (!run.ok()) {
-    return complain(kFailed, backend + ": " + run.error() +
-                                 (new_user ? " (the directory is unchanged)" : ""));
+    return complain(
+        kFailed, backend + ": " + run.error() + (new_user ? " (the directory is unchanged)" : ""));
   }
   int remote_code = code_of(run.value());
   FlatObject made = answer_of(run.value());
@@ -236,8 +236,8 @@ int remove(Admin& a, const Args& args) {
   if (!name->is_inbox()) {
     return pass_through(a, where->backend, {"mailbox", "delete", "--local", args[1]});
   }
-  auto run = on_backend(a, where->backend, {"--json", "mailbox", "delete", "--local", args[1]},
-                        true);
+  auto run =
+      on_backend(a, where->backend, {"--json", "mailbox", "delete", "--local", args[1]}, true);
   if (!run.ok()) return complain(kFailed, where->backend + ": " + run.error());
   const int remote_code = code_of(run.value());
   if (remote_code != kOk && remote_code != kNotFound) {

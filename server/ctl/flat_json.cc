@@ -87,8 +87,8 @@ class Reader {
     const std::string word(s_.substr(start, i_ - start));
     if (word.empty()) return fail(where("a value expected"));
     if (word == "null") return std::string();
-    if (word == "true" || word == "false" || word.find_first_not_of("0123456789-+.eE") ==
-                                                 std::string::npos) {
+    if (word == "true" || word == "false" ||
+        word.find_first_not_of("0123456789-+.eE") == std::string::npos) {
       return word;
     }
     return fail(where("not a flat value: " + word));
@@ -107,11 +107,21 @@ class Reader {
       if (i_ >= s_.size()) break;
       c = s_[i_++];
       switch (c) {
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
         case 'u': {
           // cubbyctl escapes only control characters and DEL this way (conf/json.h).
           if (i_ + 4 > s_.size()) return fail(where("short \\u escape"));
@@ -125,7 +135,8 @@ class Reader {
           out += static_cast<char>(code);
           break;
         }
-        default: out += c;  // '"', '\\', '/'
+        default:
+          out += c;  // '"', '\\', '/'
       }
     }
     if (i_ >= s_.size()) return fail(where("unterminated string"));

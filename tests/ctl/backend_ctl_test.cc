@@ -1,9 +1,10 @@
 // What cubbyctl mailbox through the directory relies on: the back end's command built from
 // directory_admin_command (server/ctl/backend_ctl.h), run with its output captured and its exit
 // code kept, and the back end's --json answer read back (server/ctl/flat_json.h).
+#include "server/ctl/backend_ctl.h"
+
 #include <gtest/gtest.h>
 
-#include "server/ctl/backend_ctl.h"
 #include "server/ctl/flat_json.h"
 #include "server/ctl/output.h"
 
