@@ -180,6 +180,9 @@ constexpr OptionSpec kOptions[] = {
   duration("directory_lookup_wait", "300ms",
            "Longest an RCPT waits for a directory lookup the cache cannot answer; past it the "
            "recipient is deferred (451 4.4.3) and the answer, when it comes, is cached."),
+  text("directory_admin_command", "ssh %h cubbyctl",
+       "How cubbyctl mailbox on an admin host runs cubbyctl on a back end: a /bin/sh command, "
+       "%h the back end's host, %b its address as the directory holds it, %% a percent sign."),
   integer("proxy_cached_connections", "4", 0, 1000,
           "Idle LMTP connections a front end worker keeps open to each back end for the next "
           "messages; 0 closes each after its transaction."),

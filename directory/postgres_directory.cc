@@ -156,6 +156,22 @@ std::optional<std::string> PostgresDirectory::assign(const std::string& userid,
   return std::nullopt;
 }
 
+Result<Location, std::string> PostgresDirectory::place(const std::string& userid,
+                                                       const Location& where) {
+  if (auto error = connect()) return fail(*error);
+  const char* params[] = {userid.c_str(), where.backend.c_str(), where.partition.c_str()};
+  ResultOwner res(PQexecParams(
+      conn_,
+      "INSERT INTO cubby_mailbox_users (userid, backend, partition, state) "
+      "VALUES ($1, $2, $3, 'active') ON CONFLICT (userid) DO NOTHING",
+      3, nullptr, params, nullptr, nullptr, 0));
+  if (res.status() != PGRES_COMMAND_OK) return fail(trimmed(PQerrorMessage(conn_)));
+  if (std::string(PQcmdTuples(res.r)) == "1") return where;
+  auto now = locate(userid);
+  if (!now.ok()) return fail(now.error().detail);
+  return now.value();
+}
+
 std::optional<std::string> PostgresDirectory::remove(const std::string& userid) {
   if (auto error = connect()) return error;
   const char* params[] = {userid.c_str()};

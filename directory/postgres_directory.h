@@ -40,9 +40,12 @@ class PostgresDirectory : public Directory {
 
   Result<Location, LookupError> locate(const std::string& userid) override;
 
-  // Administration (the tests today; cubbyctl later). Each returns why it failed, or nothing.
+  // Administration (cubbyctl directory and mailbox). Each returns why it failed, or nothing.
   // assign() inserts the user or changes where it lives (state 'active').
   [[nodiscard]] std::optional<std::string> assign(const std::string& userid, const Location& where);
+  // place() inserts the user only when it has no row (a new user placed by cubbyctl mailbox
+  // create) and answers where the user lives afterwards: `where`, or the row another placed first.
+  Result<Location, std::string> place(const std::string& userid, const Location& where);
   [[nodiscard]] std::optional<std::string> remove(const std::string& userid);
   // Every user with its location, ordered by userid.
   Result<std::vector<std::pair<std::string, Location>>, std::string> list();

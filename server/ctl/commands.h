@@ -38,6 +38,9 @@ int import_cyrus_command(Context& c, const Args& args);  // import-cyrus (import
 int directory_command(const conf::Settings& settings, const Args& args, bool json);
 // user export|import: a user as a stream between two back ends (user_transfer.cc)
 int user_command(Context& c, const Args& args);
+// mailbox create|delete|rename|info|list on the back ends, through the directory, when the
+// settings name one; needs no store (directory_mailbox_commands.cc)
+int directory_mailbox_command(const conf::Settings& settings, const Args& args, bool json);
 // directory move <user> --to <backend> ...: needs the store of the source back end (user_move.cc)
 int directory_move_command(Context& c, const Args& args);
 

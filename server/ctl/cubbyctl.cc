@@ -6,6 +6,7 @@
 // listed in server/ctl/output.h and docs/mailboxes.md.
 #include <getopt.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -73,6 +74,17 @@ int main(int argc, char** argv) {
   if (command == "status") return cubby::server::status_command(settings.value(), args, json);
   // `directory` talks to PostgreSQL (directory_commands.cc): no store, no service user needed,
   // except `directory move`, which moves a user out of this back end's store (user_move.cc).
+  // `mailbox` with a directory configured (an admin host or front end) runs on the back ends
+  // (directory_mailbox_commands.cc); `--local` (what it passes to a back end's cubbyctl) keeps
+  // it on this store.
+  if (command == "mailbox") {
+    const auto local = std::find(args.begin(), args.end(), "--local");
+    const bool here = local != args.end();
+    if (here) args.erase(local);
+    if (!here && settings->get_string("directory_backend") == "postgresql") {
+      return ctl::directory_mailbox_command(settings.value(), args, json);
+    }
+  }
   const bool move = command == "directory" && !args.empty() && args[0] == "move";
   if (command == "directory" && !move) return ctl::directory_command(settings.value(), args, json);
   if (auto e = cubby::server::become_service_user(settings.value())) {

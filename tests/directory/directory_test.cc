@@ -66,6 +66,17 @@ TEST_F(DirectoryTest, SchemaLookupsChangesAndANewerSchema) {
   ASSERT_EQ(directory.assign("alice", {"127.0.0.1:2402", "p9"}), std::nullopt);
   EXPECT_EQ(directory.locate("alice").value(), (Location{"127.0.0.1:2402", "p9"}));
 
+  // place() never moves a user someone placed already.
+  auto kept = directory.place("alice", {"127.0.0.1:2403", "default"});
+  ASSERT_TRUE(kept.ok()) << kept.error();
+  EXPECT_EQ(kept.value(), (Location{"127.0.0.1:2402", "p9"}));
+  EXPECT_EQ(directory.locate("alice").value(), (Location{"127.0.0.1:2402", "p9"}));
+  auto placed = directory.place("dave", {"127.0.0.1:2403", "default"});
+  ASSERT_TRUE(placed.ok()) << placed.error();
+  EXPECT_EQ(placed.value(), (Location{"127.0.0.1:2403", "default"}));
+  EXPECT_EQ(directory.locate("dave").value(), (Location{"127.0.0.1:2403", "default"}));
+  ASSERT_EQ(directory.remove("dave"), std::nullopt);
+
   ASSERT_EQ(directory.remove("alice"), std::nullopt);
   auto gone = directory.locate("alice");
   ASSERT_FALSE(gone.ok());
