@@ -1,165 +1,54 @@
-// read_flat_json: see flat_json.h.
+// read_flat_json: see flat_json.h. The JSON itself is read by nlohmann::json (Debian's
+// nlohmann-json3-dev); this file only checks the shape and flattens each object.
 #include "server/ctl/flat_json.h"
 
-#include <cctype>
-#include <charconv>
+#include <nlohmann/json.hpp>
+#include <optional>
 
 namespace cubby::ctl {
 namespace {
 
-class Reader {
- public:
-  explicit Reader(std::string_view text) : s_(text) {}
+using nlohmann::json;
 
-  Result<std::vector<FlatObject>, std::string> document() {
-    std::vector<FlatObject> out;
-    skip_space();
-    if (peek() == '[') {
-      ++i_;
-      skip_space();
-      if (peek() == ']') {
-        ++i_;
-      } else {
-        for (;;) {
-          auto o = object();
-          if (!o.ok()) return fail(o.error());
-          out.push_back(std::move(o.value()));
-          skip_space();
-          if (peek() == ',') {
-            ++i_;
-            continue;
-          }
-          if (peek() != ']') return fail(where("',' or ']' expected"));
-          ++i_;
-          break;
-        }
-      }
-    } else {
-      auto o = object();
-      if (!o.ok()) return fail(o.error());
-      out.push_back(std::move(o.value()));
-    }
-    skip_space();
-    if (i_ != s_.size()) return fail(where("text after the end"));
-    return out;
-  }
+// One member's value as text, or nullopt for an array or object (not the shape cubbyctl prints).
+std::optional<std::string> flat_value(const json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_null()) return std::string();
+  if (value.is_structured()) return std::nullopt;
+  return value.dump();  // a number, true or false
+}
 
- private:
-  Result<FlatObject, std::string> object() {
-    FlatObject o;
-    skip_space();
-    if (peek() != '{') return fail(where("'{' expected"));
-    ++i_;
-    skip_space();
-    if (peek() == '}') {
-      ++i_;
-      return o;
+Result<FlatObject, std::string> flatten(const json& object) {
+  if (!object.is_object()) return fail(std::string("an object expected"));
+  FlatObject out;
+  for (const auto& [name, value] : object.items()) {
+    auto text = flat_value(value);
+    if (!text) {
+      return fail(std::string("member \"" + name + "\" is an array or object"));
     }
-    for (;;) {
-      skip_space();
-      auto key = string();
-      if (!key.ok()) return fail(key.error());
-      skip_space();
-      if (peek() != ':') return fail(where("':' expected"));
-      ++i_;
-      skip_space();
-      auto value = scalar();
-      if (!value.ok()) return fail(value.error());
-      o[key.value()] = value.value();
-      skip_space();
-      if (peek() == ',') {
-        ++i_;
-        continue;
-      }
-      if (peek() != '}') return fail(where("',' or '}' expected"));
-      ++i_;
-      return o;
-    }
+    out.emplace(name, std::move(*text));
   }
-
-  Result<std::string, std::string> scalar() {
-    if (peek() == '"') return string();
-    const size_t start = i_;
-    while (i_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[i_])) || s_[i_] == '-' ||
-                              s_[i_] == '+' || s_[i_] == '.')) {
-      ++i_;
-    }
-    const std::string word(s_.substr(start, i_ - start));
-    if (word.empty()) return fail(where("a value expected"));
-    if (word == "null") return std::string();
-    if (word == "true" || word == "false" ||
-        word.find_first_not_of("0123456789-+.eE") == std::string::npos) {
-      return word;
-    }
-    return fail(where("not a flat value: " + word));
-  }
-
-  Result<std::string, std::string> string() {
-    if (peek() != '"') return fail(where("'\"' expected"));
-    ++i_;
-    std::string out;
-    while (i_ < s_.size() && s_[i_] != '"') {
-      char c = s_[i_++];
-      if (c != '\\') {
-        out += c;
-        continue;
-      }
-      if (i_ >= s_.size()) break;
-      c = s_[i_++];
-      switch (c) {
-        case 'n':
-          out += '\n';
-          break;
-        case 'r':
-          out += '\r';
-          break;
-        case 't':
-          out += '\t';
-          break;
-        case 'b':
-          out += '\b';
-          break;
-        case 'f':
-          out += '\f';
-          break;
-        case 'u': {
-          // cubbyctl escapes only control characters and DEL this way (conf/json.h).
-          if (i_ + 4 > s_.size()) return fail(where("short \\u escape"));
-          unsigned code = 0;
-          const char* first = s_.data() + i_;
-          auto [end, ec] = std::from_chars(first, first + 4, code, 16);
-          if (ec != std::errc() || end != first + 4 || code > 0x7f) {
-            return fail(where("\\u escape other than \\u0000 to \\u007f"));
-          }
-          i_ += 4;
-          out += static_cast<char>(code);
-          break;
-        }
-        default:
-          out += c;  // '"', '\\', '/'
-      }
-    }
-    if (i_ >= s_.size()) return fail(where("unterminated string"));
-    ++i_;
-    return out;
-  }
-
-  char peek() const { return i_ < s_.size() ? s_[i_] : '\0'; }
-  void skip_space() {
-    while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
-  }
-  std::string where(const std::string& what) const {
-    return "JSON at byte " + std::to_string(i_) + ": " + what;
-  }
-
-  std::string_view s_;
-  size_t i_ = 0;
-};
+  return out;
+}
 
 }  // namespace
 
 Result<std::vector<FlatObject>, std::string> read_flat_json(std::string_view text) {
-  return Reader(text).document();
+  const json document = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (document.is_discarded()) return fail(std::string("not JSON"));
+  std::vector<FlatObject> out;
+  if (document.is_array()) {
+    for (const auto& element : document) {
+      auto object = flatten(element);
+      if (!object.ok()) return fail(std::string(object.error()));
+      out.push_back(std::move(object.value()));
+    }
+    return out;
+  }
+  auto object = flatten(document);
+  if (!object.ok()) return fail(std::string(object.error()));
+  out.push_back(std::move(object.value()));
+  return out;
 }
 
 }  // namespace cubby::ctl
