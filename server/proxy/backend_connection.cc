@@ -76,8 +76,10 @@ Result<std::unique_ptr<BackendConnection>, std::string> BackendConnection::open(
       // The certificate is the front end's login: the back end offers only EXTERNAL then (a
       // peer that is not pre-authenticated must log in before MAIL, engine.h).
       if (!offers(mechanisms.value(), "EXTERNAL")) {
-        return fail("the back end did not accept the front end's TLS client certificate (it offers "
-                    "AUTH " + mechanisms.value() + ")");
+        const std::string offered =
+            c->auth_ ? "it offers AUTH " + mechanisms.value() : "it offers no AUTH";
+        return fail("the back end did not accept the front end's TLS client certificate (" +
+                    offered + ")");
       }
       auto external = c->command("AUTH EXTERNAL =");
       if (!external) return fail(c->connection_.error());

@@ -9,16 +9,16 @@
 // SASL credentials, the back end must take the certificate as the front end's login (its LHLO then
 // offers AUTH EXTERNAL only, engine.h): the front end confirms it with `AUTH EXTERNAL =`; a back
 // end that still offers password mechanisms did not accept the certificate, and is not used.
-// Then, when credentials are given, it authenticates with SASL (backend_sasl.h). transact() runs one transaction: RSET, MAIL FROM (with
-// AUTH= and SIZE= when offered, BODY=8BITMIME when needed), one RCPT per recipient, and when one
-// was accepted DATA, the dot-stuffed message and one reply per accepted recipient; commands are
-// sent one at a time. Its Outcome gives one reply per recipient (a refused RCPT's reply, or the
-// reply after the message) and says whether the connection failed and whether DATA had been sent
-// when it did: a failure before DATA leaves the back end with nothing, so the forwarder may try
-// the transaction again on a new connection; after it, the back end may have delivered, and it
-// must not be sent again. A failed connection, or a back end that refused RSET or MAIL, is not
-// reused. Destroying an open connection says QUIT without waiting for the answer.
-// Blocking; used by one thread at a time.
+// Then, when credentials are given, it authenticates with SASL (backend_sasl.h). transact() runs
+// one transaction: RSET, MAIL FROM (with AUTH= and SIZE= when offered, BODY=8BITMIME when needed),
+// one RCPT per recipient, and when one was accepted DATA, the dot-stuffed message and one reply per
+// accepted recipient; commands are sent one at a time. Its Outcome gives one reply per recipient (a
+// refused RCPT's reply, or the reply after the message) and says whether the connection failed and
+// whether DATA had been sent when it did: a failure before DATA leaves the back end with nothing,
+// so the forwarder may try the transaction again on a new connection; after it, the back end may
+// have delivered, and it must not be sent again. A failed connection, or a back end that refused
+// RSET or MAIL, is not reused. Destroying an open connection says QUIT without waiting for the
+// answer. Blocking; used by one thread at a time.
 #pragma once
 
 #include <chrono>

@@ -73,7 +73,7 @@ class Certificates {
 
  private:
   std::string req(std::vector<std::string> args) {
-    std::vector<std::string> all = {"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+    std::vector<std::string> all = {"req",   "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
                                     "-nodes"};
     all.insert(all.end(), args.begin(), args.end());
     return openssl(all);
@@ -84,8 +84,9 @@ class Certificates {
     if (auto e = req({"-subj", "/CN=" + cn, "-keyout", key(name), "-out", csr}); !e.empty()) {
       return e;
     }
-    std::vector<std::string> args = {"x509", "-req", "-in", csr, "-CA", cert(ca), "-CAkey",
-                                     key(ca), "-CAcreateserial", "-days", "2", "-out", cert(name)};
+    std::vector<std::string> args = {
+        "x509",  "-req", "-in",  csr,       "-CA", cert(ca), "-CAkey", key(ca), "-CAcreateserial",
+        "-days", "2",    "-out", cert(name)};
     if (!ext.empty()) args.insert(args.end(), {"-extfile", ext});
     return openssl(args);
   }
@@ -147,7 +148,8 @@ class FrontEndTlsTest : public ::testing::Test {
     return f;
   }
   static std::vector<std::string> client(const std::string& name) {
-    return {"proxy_tls_ca_file: " + certs_->cert("ca"), "proxy_tls_client_cert: " + certs_->cert(name),
+    return {"proxy_tls_ca_file: " + certs_->cert("ca"),
+            "proxy_tls_client_cert: " + certs_->cert(name),
             "proxy_tls_client_key: " + certs_->key(name)};
   }
 
@@ -173,7 +175,9 @@ class FrontEndTlsTest : public ::testing::Test {
 
   size_t stored(const std::string& user) {
     EXPECT_TRUE(backend_->wait_settled(20s));
-    auto messages = backend_->messages(user);
+    std::string error;
+    auto messages = backend_->messages(user, &error);
+    EXPECT_TRUE(messages.has_value() || error.find("no mailbox user/" + user) != std::string::npos) << error;
     return messages ? messages->size() : 0;
   }
 
@@ -336,8 +340,8 @@ TEST_F(FrontEndTlsTest, ABackEndWithoutStarttlsGetsNothingInTheClear) {
   EXPECT_NE(received.find("LHLO"), std::string::npos) << received;
 
   // The back end's UNIX socket takes its peers as pre-authenticated and offers no STARTTLS.
-  auto unix_reply = forward_one("unix:" + backend_->socket_path(), "frank",
-                                tls_settings(client("client")));
+  auto unix_reply =
+      forward_one("unix:" + backend_->socket_path(), "frank", tls_settings(client("client")));
   EXPECT_EQ(unix_reply.code, 451) << unix_reply.wire();
   EXPECT_EQ(stored("frank"), 0u);
 }
