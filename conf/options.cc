@@ -193,6 +193,16 @@ constexpr OptionSpec kOptions[] = {
        "SASL name a front end logs in to its back ends with (one of their admins); empty: no "
        "AUTH (the back ends trust the front end's address or socket)."),
   text("proxy_password", "", "Password for proxy_authname."),
+  boolean("proxy_tls", "no",
+          "A front end says STARTTLS to its back ends and checks their certificates; a back end "
+          "that does not offer it gets no mail (451 4.4.3), never plain text."),
+  text("proxy_tls_client_cert", "",
+       "PEM file with the certificate a front end presents to its back ends (its CN one of their "
+       "LMTP admins): its login when the back ends set tls_client_ca_file."),
+  text("proxy_tls_client_key", "", "PEM file with the private key of proxy_tls_client_cert."),
+  text("proxy_tls_ca_file", "",
+       "PEM file of CA certificates that back ends' certificates are checked against; empty "
+       "uses the system's."),
 
   // Processes.
   duration("master_shutdown_timeout", "300s",

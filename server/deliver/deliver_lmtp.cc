@@ -100,7 +100,8 @@ LmtpConnection::LmtpConnection(LmtpConnection&& other) noexcept
       timeout_(other.timeout_),
       trace_(other.trace_),
       buffer_(std::move(other.buffer_)),
-      error_(std::move(other.error_)) {}
+      error_(std::move(other.error_)),
+      layer_(std::move(other.layer_)) {}
 
 LmtpConnection& LmtpConnection::operator=(LmtpConnection&& other) noexcept {
   if (this != &other) {
@@ -110,11 +111,13 @@ LmtpConnection& LmtpConnection::operator=(LmtpConnection&& other) noexcept {
     trace_ = other.trace_;
     buffer_ = std::move(other.buffer_);
     error_ = std::move(other.error_);
+    layer_ = std::move(other.layer_);
   }
   return *this;
 }
 
 LmtpConnection::~LmtpConnection() {
+  layer_.reset();  // before the socket it uses
   if (fd_ >= 0) ::close(fd_);
 }
 
@@ -125,49 +128,77 @@ bool LmtpConnection::send_command(std::string_view line) {
   return send(wire);
 }
 
+ssize_t LmtpConnection::write_some(std::string_view bytes, short* wait) {
+  *wait = 0;
+  if (layer_) return layer_->write(bytes.data(), bytes.size(), wait, &error_);
+  for (;;) {
+    const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      *wait = POLLOUT;
+    } else {
+      error_ = std::string("sending to lmtpd: ") + strerror(errno);
+    }
+    return -1;
+  }
+}
+
+ssize_t LmtpConnection::read_some(char* buf, size_t len, short* wait) {
+  *wait = 0;
+  if (layer_) return layer_->read(buf, len, wait, &error_);
+  for (;;) {
+    const ssize_t n = ::recv(fd_, buf, len, MSG_DONTWAIT);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      *wait = POLLIN;
+    } else {
+      error_ = std::string("reading from lmtpd: ") + strerror(errno);
+    }
+    return -1;
+  }
+}
+
+bool LmtpConnection::await(short events, Clock::time_point deadline, const char* timed_out) {
+  for (;;) {
+    pollfd p{fd_, events, 0};
+    const int ready = ::poll(&p, 1, millis_until(deadline));
+    if (ready > 0) return true;
+    if (ready == 0) {
+      error_ = timed_out + std::to_string(timeout_.count() / 1000) + " s";
+      return false;
+    }
+    if (errno != EINTR) {
+      error_ = std::string("poll: ") + strerror(errno);
+      return false;
+    }
+  }
+}
+
 bool LmtpConnection::send(std::string_view bytes) {
   const auto deadline = Clock::now() + timeout_;
   while (!bytes.empty()) {
-    const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    short wait = 0;
+    const ssize_t n = write_some(bytes, &wait);
     if (n > 0) {
       bytes.remove_prefix(static_cast<size_t>(n));
       continue;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      pollfd p{fd_, POLLOUT, 0};
-      const int ready = ::poll(&p, 1, millis_until(deadline));
-      if (ready == 0) {
-        error_ = "lmtpd accepted no data for " + std::to_string(timeout_.count() / 1000) + " s";
-        return false;
-      }
-      if (ready < 0 && errno != EINTR) {
-        error_ = std::string("poll: ") + strerror(errno);
-        return false;
-      }
-      continue;
+    if (wait == 0) {
+      if (error_.empty()) error_ = "sending to lmtpd: nothing written";
+      return false;
     }
-    error_ = std::string("sending to lmtpd: ") + strerror(errno);
-    return false;
+    if (!await(wait, deadline, "lmtpd accepted no data for ")) return false;
   }
   return true;
 }
 
 bool LmtpConnection::fill(Clock::time_point deadline) {
   for (;;) {
-    pollfd p{fd_, POLLIN, 0};
-    const int ready = ::poll(&p, 1, millis_until(deadline));
-    if (ready == 0) {
-      error_ = "no reply from lmtpd for " + std::to_string(timeout_.count() / 1000) + " s";
-      return false;
-    }
-    if (ready < 0) {
-      if (errno == EINTR) continue;
-      error_ = std::string("poll: ") + strerror(errno);
-      return false;
-    }
     char buf[8192];
-    const ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
+    short wait = 0;
+    const ssize_t n = read_some(buf, sizeof buf, &wait);
     if (n > 0) {
       buffer_.append(buf, static_cast<size_t>(n));
       return true;
@@ -176,9 +207,8 @@ bool LmtpConnection::fill(Clock::time_point deadline) {
       error_ = "lmtpd closed the connection";
       return false;
     }
-    if (errno == EINTR || errno == EAGAIN) continue;
-    error_ = std::string("reading from lmtpd: ") + strerror(errno);
-    return false;
+    if (wait == 0) return false;
+    if (!await(wait, deadline, "no reply from lmtpd for ")) return false;
   }
 }
 

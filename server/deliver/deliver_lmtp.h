@@ -7,10 +7,14 @@
 // A reply is read whole (its "<code>-" lines and its last "<code> " line) into an lmtp::Reply; a
 // line of more than 64 KiB, a reply of more than 1000 lines or a line that does not start with a
 // three-digit code is a protocol error. With set_trace(true) commands and replies (not message
-// data) are logged at debug level.
+// data) are logged at debug level. After set_layer() the bytes go through the layer (TLS, once
+// STARTTLS succeeded: server/proxy/backend_tls.h) instead of straight to the socket.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -18,6 +22,17 @@
 #include "server/lmtp/reply.h"
 
 namespace cubby::deliver {
+
+// What carries the bytes over the socket instead of plain send/recv (TLS). Like recv and send
+// with MSG_DONTWAIT: returns the bytes moved (> 0), 0 at the end of the stream (read only), or -1;
+// after -1, `*wait` is POLLIN or POLLOUT when the call is to be repeated once the socket is ready,
+// and 0 when the stream failed (`*why` then says how).
+class ByteLayer {
+ public:
+  virtual ~ByteLayer() = default;
+  virtual ssize_t read(char* buf, size_t len, short* wait, std::string* why) = 0;
+  virtual ssize_t write(const char* buf, size_t len, short* wait, std::string* why) = 0;
+};
 
 class LmtpConnection {
  public:
@@ -37,6 +52,10 @@ class LmtpConnection {
   void set_trace(bool on) { trace_ = on; }
   const std::string& error() const { return error_; }
   int fd() const { return fd_; }
+  // From now on every byte goes through `layer`.
+  void set_layer(std::unique_ptr<ByteLayer> layer) { layer_ = std::move(layer); }
+  // Bytes received and not yet read as a reply (after STARTTLS's 220 there must be none).
+  bool has_unread() const { return !buffer_.empty(); }
 
   // Writes `line` and CRLF.
   bool send_command(std::string_view line);
@@ -47,6 +66,11 @@ class LmtpConnection {
 
  private:
   bool fill(std::chrono::steady_clock::time_point deadline);
+  // One non-blocking move of bytes, through the layer when there is one (ByteLayer's contract).
+  ssize_t read_some(char* buf, size_t len, short* wait);
+  ssize_t write_some(std::string_view bytes, short* wait);
+  // Waits until the socket is ready for `events`; false (error_ set) at the deadline or on error.
+  bool await(short events, std::chrono::steady_clock::time_point deadline, const char* timed_out);
   Result<std::string, std::string> read_line(std::chrono::steady_clock::time_point deadline);
 
   int fd_ = -1;
@@ -54,6 +78,7 @@ class LmtpConnection {
   bool trace_ = false;
   std::string buffer_;  // received, not yet returned
   std::string error_;
+  std::unique_ptr<ByteLayer> layer_;
 };
 
 // Parses one reply line: its code, whether more lines follow ("250-"), and the text after the

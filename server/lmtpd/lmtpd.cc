@@ -37,6 +37,7 @@
 #include "server/lmtpd/delivery_metrics.h"
 #include "server/lmtpd/front_end_carrier.h"
 #include "server/lmtpd/message_carrier.h"
+#include "server/proxy/backend_tls.h"
 #include "server/proxy/front_end_backend.h"
 #include "server/lmtpd/store_backend.h"
 #include "server/lmtpd/worker.h"
@@ -148,6 +149,13 @@ int main(int argc, char** argv) {
     backend = std::make_unique<cubby::proxy::FrontEndBackend>(
         *directory, cubby::store::AddressRules::from(*settings), cubby::proxy::spool_directory());
     auto forwarding = cubby::proxy::ForwardSettings::from(*settings);
+    auto backend_tls = cubby::proxy::BackendTls::from(*settings);
+    if (!backend_tls.ok()) {
+      fprintf(stderr, "lmtpd -P: %s\n", backend_tls.error().c_str());
+      CUBBY_LOG_ERR("front end: %s", backend_tls.error().c_str());
+      return kExitConfig;
+    }
+    forwarding.connection.tls = backend_tls.value();
     carrier = std::make_unique<cubby::server::ForwardingCarrier>(
         io, forwarding,
         static_cast<size_t>(std::clamp<int64_t>(settings->get_int("lmtp_max_connections"), 1, 64)));

@@ -5,23 +5,11 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "conf/values.h"
+#include "server/tls/tls_protocols.h"
 
 namespace cubby::server {
-namespace {
-
 namespace ssl = boost::asio::ssl;
-
-std::string openssl_error() {
-  const unsigned long code = ERR_get_error();
-  ERR_clear_error();
-  if (code == 0) return "unknown OpenSSL error";
-  char buf[256];
-  ERR_error_string_n(code, buf, sizeof buf);
-  return buf;
-}
-
-}  // namespace
+using tls::openssl_error;
 
 Result<std::unique_ptr<ssl::context>, std::string> make_tls_context(
     const conf::Settings& settings) {
@@ -29,29 +17,11 @@ Result<std::unique_ptr<ssl::context>, std::string> make_tls_context(
   const std::string key = settings.get_string("tls_server_key");
   if (cert.empty() || key.empty()) return std::unique_ptr<ssl::context>();
 
-  // TLS 1.2 and 1.3 only, narrowed by tls_versions.
-  int lowest = 0, highest = 0;
-  for (const std::string& v : conf::split_list(settings.get_string("tls_versions"))) {
-    int version = 0;
-    if (v == "tls1_2") version = TLS1_2_VERSION;
-    if (v == "tls1_3") version = TLS1_3_VERSION;
-    if (version == 0) continue;  // tls1_0 and tls1_1 are never offered
-    if (lowest == 0 || version < lowest) lowest = version;
-    if (version > highest) highest = version;
-  }
-  if (lowest == 0) return fail(std::string("tls_versions: names neither tls1_2 nor tls1_3"));
-
   auto context = std::make_unique<ssl::context>(ssl::context::tls_server);
   SSL_CTX* ctx = context->native_handle();
-  ERR_clear_error();
-  SSL_CTX_set_min_proto_version(ctx, lowest);
-  SSL_CTX_set_max_proto_version(ctx, highest);
-  SSL_CTX_set_options(
-      ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-  const std::string ciphers = settings.get_string("tls_ciphers");
-  if (!ciphers.empty() && SSL_CTX_set_cipher_list(ctx, ciphers.c_str()) != 1) {
-    return fail("tls_ciphers \"" + ciphers + "\": " + openssl_error());
-  }
+  // TLS 1.2 and 1.3 only, narrowed by tls_versions; the server's order of ciphers.
+  if (auto error = tls::restrict_protocols(ctx, settings)) return fail(*error);
+  SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
   if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1) {
     return fail("tls_server_cert " + cert + ": " + openssl_error());
   }

@@ -8,6 +8,7 @@
 
 #include "server/deliver/deliver_options.h"
 #include "server/proxy/backend_sasl.h"
+#include "server/proxy/backend_tls.h"
 #include "server/proxy/forwarder.h"
 #include "server/proxy/front_end_backend.h"
 
@@ -24,6 +25,18 @@ bool keyword_is(std::string_view line, std::string_view keyword) {
 // The words after AUTH in the LHLO reply's capability line, or "".
 std::string auth_mechanisms(const std::string& line) {
   return line.size() > 5 ? line.substr(5) : "";
+}
+
+// Whether the space-separated `mechanisms` name `mechanism`.
+bool offers(const std::string& mechanisms, std::string_view mechanism) {
+  size_t at = 0;
+  while (at < mechanisms.size()) {
+    size_t end = mechanisms.find(' ', at);
+    if (end == std::string::npos) end = mechanisms.size();
+    if (keyword_is(std::string_view(mechanisms).substr(at, end - at), mechanism)) return true;
+    at = end + 1;
+  }
+  return false;
 }
 
 }  // namespace
@@ -53,29 +66,67 @@ Result<std::unique_ptr<BackendConnection>, std::string> BackendConnection::open(
     c->broken_ = true;
     return fail("greeting: " + deliver::reply_text(*greeting));
   }
-  auto lhlo = c->command("LHLO " + settings.lhlo_name);
-  if (!lhlo) return fail(c->connection_.error());
-  if (lhlo->code != 250) return fail("LHLO: " + deliver::reply_text(*lhlo));
-  std::vector<std::string> lines(lhlo->preamble.begin(), lhlo->preamble.end());
-  lines.push_back(deliver::reply_text(*lhlo));
-  std::string mechanisms;
-  for (size_t i = 1; i < lines.size(); ++i) {
-    const std::string& l = lines[i];
-    if (keyword_is(l, "AUTH")) {
-      c->auth_ = true;
-      mechanisms = auth_mechanisms(l);
+  auto mechanisms = c->hello(settings.lhlo_name);
+  if (!mechanisms.ok()) return fail(mechanisms.error());
+  if (settings.tls) {
+    if (auto error = c->start_tls(settings)) return fail(*error);
+    mechanisms = c->hello(settings.lhlo_name);
+    if (!mechanisms.ok()) return fail(mechanisms.error());
+    if (settings.authname.empty()) {
+      // The certificate is the front end's login: the back end offers only EXTERNAL then (a
+      // peer that is not pre-authenticated must log in before MAIL, engine.h).
+      if (!offers(mechanisms.value(), "EXTERNAL")) {
+        const std::string offered =
+            c->auth_ ? "it offers AUTH " + mechanisms.value() : "it offers no AUTH";
+        return fail("the back end did not accept the front end's TLS client certificate (" +
+                    offered + ")");
+      }
+      auto external = c->command("AUTH EXTERNAL =");
+      if (!external) return fail(c->connection_.error());
+      if (external->code != 235) return fail("AUTH EXTERNAL: " + deliver::reply_text(*external));
     }
-    if (keyword_is(l, "IGNOREQUOTA")) c->ignore_quota_ = true;
-    if (keyword_is(l, "8BITMIME")) c->eight_bit_mime_ = true;
-    if (keyword_is(l, "SIZE")) c->size_ = true;
   }
   if (!settings.authname.empty()) {
-    if (auto error = authenticate(c->connection_, address, mechanisms, settings.authname,
+    if (auto error = authenticate(c->connection_, address, mechanisms.value(), settings.authname,
                                   settings.password)) {
       return fail("AUTH: " + *error);
     }
   }
   return c;
+}
+
+Result<std::string, std::string> BackendConnection::hello(const std::string& lhlo_name) {
+  auto lhlo = command("LHLO " + lhlo_name);
+  if (!lhlo) return fail(connection_.error());
+  if (lhlo->code != 250) return fail("LHLO: " + deliver::reply_text(*lhlo));
+  std::vector<std::string> lines(lhlo->preamble.begin(), lhlo->preamble.end());
+  lines.push_back(deliver::reply_text(*lhlo));
+  auth_ = ignore_quota_ = eight_bit_mime_ = size_ = starttls_ = false;
+  std::string mechanisms;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const std::string& l = lines[i];
+    if (keyword_is(l, "AUTH")) {
+      auth_ = true;
+      mechanisms = auth_mechanisms(l);
+    }
+    if (keyword_is(l, "IGNOREQUOTA")) ignore_quota_ = true;
+    if (keyword_is(l, "8BITMIME")) eight_bit_mime_ = true;
+    if (keyword_is(l, "SIZE")) size_ = true;
+    if (keyword_is(l, "STARTTLS")) starttls_ = true;
+  }
+  return mechanisms;
+}
+
+std::optional<std::string> BackendConnection::start_tls(const ConnectionSettings& settings) {
+  if (!starttls_) return std::string("the back end does not offer STARTTLS (proxy_tls is on)");
+  auto reply = command("STARTTLS");
+  if (!reply) return connection_.error();
+  if (reply->code != 220) return "STARTTLS: " + deliver::reply_text(*reply);
+  if (auto error = settings.tls->start(connection_, address_)) {
+    broken_ = true;  // no QUIT: the TLS state is unknown
+    return "TLS: " + *error;
+  }
+  return std::nullopt;
 }
 
 std::optional<lmtp::Reply> BackendConnection::command(const std::string& line) {

@@ -19,7 +19,8 @@
 // Back end addresses are "unix:/path" (or an absolute path) and "host:port" (a name or IPv4
 // address; "[v6]:port" for IPv6). The back end either treats the front end as pre-authenticated
 // (a UNIX socket, or `lmtpd -a` on a trusted network) or asks it to log in: proxy_authname and
-// proxy_password (backend_sasl.h). The stored bytes the front end made already hold its
+// proxy_password (backend_sasl.h), or, with proxy_tls, the front end's TLS client certificate
+// (backend_tls.h). The stored bytes the front end made already hold its
 // Return-Path and Received lines; the back end drops the Return-Path (it writes its own from MAIL
 // FROM) and adds its Received above the front end's.
 // Blocking, thread-safe: run it off the event loop.
@@ -40,11 +41,12 @@ namespace cubby::proxy {
 class ConnectionCache;
 
 struct ForwardSettings {
-  ConnectionSettings connection;  // LHLO name, timeouts, SASL credentials
+  ConnectionSettings connection;  // LHLO name, timeouts, SASL credentials, TLS (set by the caller)
   size_t cached_per_backend = 4;  // proxy_cached_connections
   std::chrono::milliseconds cache_idle_timeout{60000};  // proxy_connection_idle_timeout
 
-  // From the settings: servername, lmtp_idle_timeout, proxy_*.
+  // From the settings: servername, lmtp_idle_timeout, proxy_* (but not TLS: connection.tls is
+  // BackendTls::from(), whose files can fail to load).
   static ForwardSettings from(const conf::Settings& settings);
 };
 
