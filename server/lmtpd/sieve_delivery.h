@@ -112,10 +112,10 @@ class SieveDelivery {
   bool has_script(const std::string& target) const;
 
   // The plan for `target` (the internal mailbox the RCPT check resolved). `message` is the stored
-  // message; `rcpt` the RCPT address; `from` MAIL FROM.
+  // message (it keeps the outcomes of recipient-independent scripts for the next recipients);
+  // `rcpt` the RCPT address; `from` MAIL FROM.
   RecipientPlan plan(const std::string& target, bool ignore_quota, const std::string& rcpt,
-                     const std::string& from, SieveMessage& message,
-                     const std::string& message_id);
+                     const std::string& from, SieveMessage& message, const std::string& message_id);
   // After the commit: records the plan's duplicate marks and starts sending its mail (the history
   // of each message is recorded once sendmail has taken it). Returns at once.
   void finish(const RecipientPlan& plan);

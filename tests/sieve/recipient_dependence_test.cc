@@ -3,8 +3,9 @@
 // duplicate, mailboxexists, include), true for the 20 rules of scripts/bench's W2S; and for an
 // independent script, two recipients with different addresses, mailboxes, histories and personal
 // scripts get exactly the same Outcome (what lets delivery evaluate it once per message).
-#include <fstream>
 #include <gtest/gtest.h>
+
+#include <fstream>
 #include <sstream>
 
 #include "tests/sieve/sieve_fixture.h"
@@ -39,35 +40,43 @@ std::string bench_script() {
 TEST(SieveRecipientDependence, EachFeatureThatReadsTheRecipientCounts) {
   EXPECT_FALSE(independent("require \"envelope\"; if envelope \"to\" \"a@b\" { discard; }"));
   EXPECT_FALSE(independent("require \"envelope\"; if envelope \"TO\" \"a@b\" { discard; }"));
-  EXPECT_FALSE(independent(
-      "require \"envelope\"; if envelope [\"from\", \"to\"] \"a@b\" { discard; }"));
-  EXPECT_FALSE(independent("require [\"envelope\", \"subaddress\"];\n"
-                           "if envelope :detail \"to\" \"lists\" { discard; }"));
-  EXPECT_FALSE(independent("require [\"envelope\", \"subaddress\"];\n"
-                           "if envelope :user \"to\" \"bob\" { discard; }"));
-  EXPECT_FALSE(independent("require [\"envelope\", \"variables\"]; set \"p\" \"to\";\n"
-                           "if envelope \"${p}\" \"a@b\" { discard; }"));
+  EXPECT_FALSE(
+      independent("require \"envelope\"; if envelope [\"from\", \"to\"] \"a@b\" { discard; }"));
+  EXPECT_FALSE(
+      independent("require [\"envelope\", \"subaddress\"];\n"
+                  "if envelope :detail \"to\" \"lists\" { discard; }"));
+  EXPECT_FALSE(
+      independent("require [\"envelope\", \"subaddress\"];\n"
+                  "if envelope :user \"to\" \"bob\" { discard; }"));
+  EXPECT_FALSE(
+      independent("require [\"envelope\", \"variables\"]; set \"p\" \"to\";\n"
+                  "if envelope \"${p}\" \"a@b\" { discard; }"));
   EXPECT_FALSE(independent("require \"vacation\"; vacation \"away\";"));
   EXPECT_FALSE(independent("require \"duplicate\"; if duplicate { discard; }"));
   EXPECT_FALSE(independent("require \"mailbox\"; if mailboxexists \"Work\" { keep; }"));
   EXPECT_FALSE(independent("require \"include\"; include \"rules\";"));
   EXPECT_FALSE(independent("require \"include\"; include :global \"rules\";"));
   // Deep inside a block or a test list still counts.
-  EXPECT_FALSE(independent("require [\"envelope\", \"fileinto\"];\n"
-                           "if true { if anyof (false, not envelope \"to\" \"x@y\") { stop; } }"));
+  EXPECT_FALSE(
+      independent("require [\"envelope\", \"fileinto\"];\n"
+                  "if true { if anyof (false, not envelope \"to\" \"x@y\") { stop; } }"));
 }
 
 TEST(SieveRecipientDependence, ScriptsThatReadOnlyTheMessageAndTheSenderAreIndependent) {
   EXPECT_TRUE(independent(""));
   EXPECT_TRUE(independent("require \"envelope\"; if envelope \"from\" \"a@b\" { discard; }"));
-  EXPECT_TRUE(independent("require [\"envelope\", \"subaddress\"];\n"
-                          "if envelope :detail \"From\" \"x\" { discard; }"));
+  EXPECT_TRUE(
+      independent("require [\"envelope\", \"subaddress\"];\n"
+                  "if envelope :detail \"From\" \"x\" { discard; }"));
   // :detail of a header address is the message's, not the recipient's.
-  EXPECT_TRUE(independent("require [\"subaddress\", \"fileinto\"];\n"
-                          "if address :detail \"to\" \"lists\" { fileinto \"Lists\"; }"));
-  EXPECT_TRUE(independent("require [\"fileinto\", \"mailbox\", \"copy\", \"imap4flags\"];\n"
-                          "fileinto :create :copy :flags \"\\\\Seen\" \"Work\";"));
-  EXPECT_TRUE(independent("require [\"reject\", \"ihave\"]; if ihave \"vacation\" { reject \"no\"; }"));
+  EXPECT_TRUE(
+      independent("require [\"subaddress\", \"fileinto\"];\n"
+                  "if address :detail \"to\" \"lists\" { fileinto \"Lists\"; }"));
+  EXPECT_TRUE(
+      independent("require [\"fileinto\", \"mailbox\", \"copy\", \"imap4flags\"];\n"
+                  "fileinto :create :copy :flags \"\\\\Seen\" \"Work\";"));
+  EXPECT_TRUE(
+      independent("require [\"reject\", \"ihave\"]; if ihave \"vacation\" { reject \"no\"; }"));
   EXPECT_TRUE(independent("redirect \"a@example.org\";"));
   const std::string bench = bench_script();
   ASSERT_NE(bench.find("fileinto \"Bench\""), std::string::npos) << bench;
