@@ -54,6 +54,12 @@ struct ScriptTree {
   std::vector<Node> commands;
   std::set<std::string> required;  // capabilities named by `require`
   bool variables = false;          // "variables" was required: strings are expanded at run time
+  // Set by compile() (recipient_dependence.cc): no command or test reads anything of the
+  // recipient (see Script::recipient_independent in sieve.h).
+  bool recipient_independent = false;
 };
+
+// Whether running `tree` for two recipients of one message can differ (recipient_dependence.cc).
+bool depends_on_recipient(const ScriptTree& tree);
 
 }  // namespace cubby::sieve

@@ -417,6 +417,7 @@ Result<Script, Error> compile(std::string_view source, const Limits& limits) {
   auto tree = parse(source, limits);
   if (!tree.ok()) return fail(tree.error());
   if (auto e = check(tree.value())) return fail(*e);
+  tree.value().recipient_independent = !depends_on_recipient(tree.value());
   return Script(std::make_shared<const ScriptTree>(std::move(tree.value())));
 }
 

@@ -130,12 +130,20 @@ class Script {
  public:
   explicit Script(std::shared_ptr<const ScriptTree> tree) : tree_(std::move(tree)) {}
   const ScriptTree& tree() const { return *tree_; }
+  // True when the script's Outcome cannot depend on the recipient: it reads nothing of the
+  // envelope but its sender (no `envelope` test of "to" or of a name built at run time), takes no
+  // `vacation` (the user's addresses and history), no `duplicate` (the user's history), no
+  // `mailboxexists` (the user's mailboxes) and no `include` (the user's personal scripts). Then
+  // one evaluation per message gives every recipient whose script has the same source the same
+  // Outcome, given the same MAIL FROM, limits, clock and zone (what delivery shares:
+  // server/lmtpd/sieve_delivery.h). Computed once, at compile().
+  bool recipient_independent() const;
 
  private:
   std::shared_ptr<const ScriptTree> tree_;
 };
 
-// Parse and check a script: syntax, known commands and arguments, `require` of every extension
+// Parse and check a script (and work out Script::recipient_independent): syntax, known commands and arguments, `require` of every extension
 // used, limits. Errors read "line N: what is wrong"; an unsupported `require` names the extension.
 Result<Script, Error> compile(std::string_view source, const Limits& limits = {});
 

@@ -1,6 +1,8 @@
 // The per-worker compiled-script cache; see script_cache.h.
 #include "sievedir/script_cache.h"
 
+#include <xxhash.h>
+
 namespace cubby::sievedir {
 
 std::shared_ptr<const CompiledScript> ScriptCache::get(const ScriptFile& file,
@@ -16,6 +18,8 @@ std::shared_ptr<const CompiledScript> ScriptCache::get(const ScriptFile& file,
   if (!source.ok()) {
     compiled->error = sieve::Error{sieve::Error::Kind::kCompile, source.error()};
   } else {
+    const XXH128_hash_t h = XXH3_128bits(source.value().data(), source.value().size());
+    compiled->source_hash = {h.high64, h.low64};
     auto script = sieve::compile(source.value(), limits);
     if (script.ok()) {
       compiled->script = std::make_shared<const sieve::Script>(std::move(script.value()));

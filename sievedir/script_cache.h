@@ -5,6 +5,7 @@
 // worker thread (the lmtpd event loop), or behind the caller's lock.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -21,6 +22,9 @@ struct CompiledScript {
   ScriptFile file;
   std::shared_ptr<const sieve::Script> script;  // null when it did not compile (or read)
   std::optional<sieve::Error> error;            // why not
+  // XXH3-128 of the source: scripts of two users with the same bytes compile to the same script
+  // (what lets delivery share one evaluation between them; sieve_delivery.h). 0 when unread.
+  std::pair<uint64_t, uint64_t> source_hash{0, 0};
 };
 
 class ScriptCache {

@@ -64,6 +64,15 @@ bool SieveMessage::has_loop_mark(const std::string& rcpt) const {
          lower_header_.rfind(mark, 0) == 0;
 }
 
+const sieve::Outcome* SieveMessage::shared_outcome(const SharedKey& key) const {
+  auto it = shared_.find(key);
+  return it == shared_.end() ? nullptr : &it->second;
+}
+
+const sieve::Outcome& SieveMessage::share_outcome(SharedKey key, sieve::Outcome outcome) {
+  return shared_.insert_or_assign(std::move(key), std::move(outcome)).first->second;
+}
+
 SieveRules SieveRules::from(const conf::Settings& s, const std::string& config_directory) {
   SieveRules r;
   r.sievedir = s.get_string("sievedir");
@@ -94,7 +103,7 @@ bool SieveDelivery::has_script(const std::string& target) const {
 
 RecipientPlan SieveDelivery::plan(const std::string& target, bool ignore_quota,
                                   const std::string& rcpt, const std::string& from,
-                                  const SieveMessage& message, const std::string& message_id) {
+                                  SieveMessage& message, const std::string& message_id) {
   RecipientPlan p;
   p.action = "no-sieve";
   auto keep_target = [&](std::vector<std::string> flags) {
@@ -119,9 +128,21 @@ RecipientPlan SieveDelivery::plan(const std::string& target, bool ignore_quota,
   sieve::Outcome outcome;
   if (!compiled->script) {
     outcome.error = compiled->error;
-  } else {
+  } else if (!compiled->script->recipient_independent()) {
     sieve::Envelope envelope{from, rcpt, {}};
+    ++evaluations_;
     outcome = sieve::evaluate(*compiled->script, message.parsed(), envelope, env, rules_.limits);
+  } else {
+    SieveMessage::SharedKey key{compiled->source_hash, from};
+    if (const sieve::Outcome* shared = message.shared_outcome(key)) {
+      outcome = *shared;
+    } else {
+      sieve::Envelope envelope{from, rcpt, {}};
+      ++evaluations_;
+      outcome = message.share_outcome(
+          std::move(key),
+          sieve::evaluate(*compiled->script, message.parsed(), envelope, env, rules_.limits));
+    }
   }
   if (outcome.error) {
     if (cache_.first_failure(*file, outcome.error->kind == sieve::Error::Kind::kCompile ? "compile"

@@ -14,9 +14,20 @@
 // arriving for a recipient with its own X-Cubby-Loop line already in it is not redirected again
 // (the redirect becomes a keep). A redirect of one Message-ID to one address is done once per
 // user (remembered with the vacation history). Used on the worker's event-loop thread.
+//
+// One evaluation per message where the recipient cannot matter: a script that reads nothing of
+// the recipient (sieve::Script::recipient_independent: no envelope "to", vacation, duplicate,
+// mailboxexists or include) is evaluated once per message for all the recipients whose active
+// script has the same source (keyed on the XXH3-128 of the source and MAIL FROM, kept in the
+// SieveMessage), and its actions are reused. What does depend on the recipient is still done per
+// recipient, after: the fileinto target in the user's mailboxes (`:create`, the fallback to the
+// INBOX), the loop check and the redirect history, the log of a failure (once per script file).
 #pragma once
 
 #include <chrono>
+#include <compare>
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -75,7 +86,18 @@ class SieveMessage {
   // Whether the header already holds `X-Cubby-Loop: <rcpt>` (any case): the message was here.
   bool has_loop_mark(const std::string& rcpt) const;
 
+  // The Outcome a recipient-independent script with the source hash `source` gave for this
+  // message from `from` (null: not evaluated yet), and the place to keep one.
+  struct SharedKey {
+    std::pair<uint64_t, uint64_t> source;
+    std::string from;
+    auto operator<=>(const SharedKey&) const = default;
+  };
+  const sieve::Outcome* shared_outcome(const SharedKey& key) const;
+  const sieve::Outcome& share_outcome(SharedKey key, sieve::Outcome outcome);
+
  private:
+  std::map<SharedKey, sieve::Outcome> shared_;
   std::string bytes_;
   sieve::Message parsed_;     // views bytes_
   std::string lower_header_;  // the header section, lower-cased
@@ -90,15 +112,17 @@ class SieveDelivery {
   bool has_script(const std::string& target) const;
 
   // The plan for `target` (the internal mailbox the RCPT check resolved). `message` is the stored
-  // message; `rcpt` the RCPT address; `from` MAIL FROM.
+  // message (it keeps the outcomes of recipient-independent scripts for the next recipients);
+  // `rcpt` the RCPT address; `from` MAIL FROM.
   RecipientPlan plan(const std::string& target, bool ignore_quota, const std::string& rcpt,
-                     const std::string& from, const SieveMessage& message,
-                     const std::string& message_id);
+                     const std::string& from, SieveMessage& message, const std::string& message_id);
   // After the commit: records the plan's duplicate marks and starts sending its mail (the history
   // of each message is recorded once sendmail has taken it). Returns at once.
   void finish(const RecipientPlan& plan);
 
   sievedir::ScriptCache& cache() { return cache_; }
+  // Scripts evaluated so far (a shared evaluation counts once): for tests.
+  size_t evaluations() const { return evaluations_; }
   sievedir::SieveHistory& history() { return history_; }
   Outbox* outbox() { return outbox_.get(); }
 
@@ -108,6 +132,7 @@ class SieveDelivery {
   sievedir::ScriptStore scripts_;
   sievedir::ScriptCache cache_;
   sievedir::SieveHistory history_;
+  size_t evaluations_ = 0;
   std::unique_ptr<Outbox> outbox_;  // last: its children are killed before the history goes
 };
 

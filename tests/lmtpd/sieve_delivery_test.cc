@@ -178,6 +178,58 @@ TEST(SieveDelivery, TenRecipientsFiledIntoFoldersAreLinksOfOneInodeWithTheirFlag
             static_cast<nlink_t>(copies));
 }
 
+// One evaluation per message where the recipient cannot matter (sieve_delivery.h): three users
+// with the same recipient-independent script cost one evaluation, and each still gets its own
+// fileinto target (one without the folder falls back to its INBOX, as it would alone); a user
+// whose script differs, and each user whose script reads the envelope "to", get their own.
+TEST(SieveDelivery, IdenticalRecipientIndependentScriptsAreEvaluatedOncePerMessage) {
+  SieveFixture f;
+  const std::string shared =
+      "require [\"fileinto\", \"envelope\"];\n"
+      "if envelope :is \"from\" \"nobody@example.net\" { discard; stop; }\n"
+      "if header :contains \"subject\" \"report\" { fileinto \"Bench\"; stop; }\n";
+  for (const std::string u : {"alice", "bob", "carol", "dave", "erin", "frank"}) {
+    f.t.create("user/" + u);
+  }
+  for (const std::string u : {"alice", "bob", "dave"}) f.t.create("user/" + u + "/Bench");
+  f.script("alice", shared);
+  f.script("bob", shared);
+  f.script("carol", shared);  // has no Bench: the fileinto falls back to her INBOX
+  f.script("dave", shared + "# another script\n");
+  const std::string by_rcpt =
+      "require [\"fileinto\", \"envelope\"];\n"
+      "if envelope :localpart \"to\" \"erin\" { fileinto \"Mine\"; stop; }\n"
+      "discard;\n";
+  f.script("erin", by_rcpt);
+  f.script("frank", by_rcpt);
+  f.t.create("user/erin/Mine");
+
+  auto replies = f.deliver(kMessage, {"alice@example.com", "bob@example.com", "carol@example.com"});
+  ASSERT_EQ(replies.size(), 3u);
+  for (const auto& r : replies) EXPECT_EQ(r, "250 2.1.5 Success SESSIONID=<sid>\r\n");
+  EXPECT_EQ(f.backend->sieve().evaluations(), 1u);
+  EXPECT_EQ(f.messages("user/alice/Bench").size(), 1u);
+  EXPECT_EQ(f.messages("user/bob/Bench").size(), 1u);
+  EXPECT_EQ(f.messages("user/carol").size(), 1u);
+  EXPECT_TRUE(f.messages("user/alice").empty());
+
+  // The next message is evaluated again (once): the shared result is the message's own.
+  f.deliver(kMessage, {"alice@example.com", "bob@example.com", "dave@example.com",
+                       "erin@example.com", "frank@example.com"});
+  EXPECT_EQ(f.backend->sieve().evaluations(), 1u + 1 + 1 + 2);
+  EXPECT_EQ(f.messages("user/alice/Bench").size(), 2u);
+  EXPECT_EQ(f.messages("user/bob/Bench").size(), 2u);
+  EXPECT_EQ(f.messages("user/dave/Bench").size(), 1u);
+  EXPECT_EQ(f.messages("user/erin/Mine").size(), 1u);
+  EXPECT_TRUE(f.messages("user/frank").empty());  // discarded: his script saw his own address
+
+  // Another sender is another evaluation, even of the same script in the same session.
+  f.deliver(kMessage, {"alice@example.com", "bob@example.com"}, "nobody@example.net");
+  EXPECT_EQ(f.backend->sieve().evaluations(), 6u);
+  EXPECT_EQ(f.messages("user/alice/Bench").size(), 2u);  // both discarded
+  EXPECT_EQ(f.messages("user/bob/Bench").size(), 2u);
+}
+
 TEST(SieveDelivery, FlagsGoWithTheirMessage) {
   SieveFixture f;
   f.t.create("user/alice");
