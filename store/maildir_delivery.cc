@@ -56,11 +56,11 @@ Result<std::optional<MaildirQuota>, Error> MaildirQuotaCache::quota(const StoreC
   if (!dir.ok()) return fail(Error{Errc::kIo, dir.error().detail});
   const std::string key = box.partition + ":" + *dir;
   if (auto it = users_.find(key); it != users_.end()) {
-    Entry& e = it->second;
+    const Entry& e = it->second;
     struct stat d, f;
     if (::fstatat(AT_FDCWD, e.path.c_str(), &d, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(d.st_mode) &&
         d.st_dev == e.dir_dev && d.st_ino == e.dir_ino) {
-      const int r = ::fstatat(e.user.fd(), "maildirsize", &f, AT_SYMLINK_NOFOLLOW);
+      const int r = ::fstatat(AT_FDCWD, (e.path + "/maildirsize").c_str(), &f, AT_SYMLINK_NOFOLLOW);
       if ((r != 0 && errno == ENOENT && !e.file) ||
           (r == 0 && e.file && S_ISREG(f.st_mode) && same_file(f, e.file_stat))) {
         ++hits_;
@@ -72,20 +72,19 @@ Result<std::optional<MaildirQuota>, Error> MaildirQuotaCache::quota(const StoreC
   ++reads_;
   auto user = open_user(config, box);
   if (!user.ok()) return fail(user.error());
-  Entry e{std::move(*user), config.partition_root(box.partition) + "/" + *dir, 0, 0, false, {},
-          std::nullopt};
+  Entry e{config.partition_root(box.partition) + "/" + *dir, 0, 0, false, {}, std::nullopt};
   struct stat d {};
-  bool keep = ::fstat(e.user.fd(), &d) == 0;
+  bool keep = ::fstat(user->fd(), &d) == 0;
   e.dir_dev = d.st_dev;
   e.dir_ino = d.st_ino;
   // Stat before reading: a change while it is read makes the next look-up read it again.
-  if (::fstatat(e.user.fd(), "maildirsize", &e.file_stat, AT_SYMLINK_NOFOLLOW) == 0) {
+  if (::fstatat(user->fd(), "maildirsize", &e.file_stat, AT_SYMLINK_NOFOLLOW) == 0) {
     e.file = true;
     keep = keep && S_ISREG(e.file_stat.st_mode);
   } else {
     keep = keep && errno == ENOENT;
   }
-  auto quota = read_logged(e.user);
+  auto quota = read_logged(*user);
   if (!quota.ok()) return fail(quota.error());
   std::optional<MaildirQuota> out;
   if (quota->exists) out = std::move(*quota);

@@ -41,12 +41,14 @@ std::optional<Error> check_maildir_delivery_quota(const MaildirQuota& quota,
 
 // A worker's memory of the quotas user_maildir_quota() read, so that a user's maildirsize is not
 // opened and read again for every recipient and every group while nobody changes it (Dovecot
-// validates its own copy the same way). Each look-up costs two fstatat() calls: the user's Maildir
-// directory must still be the one whose descriptor is kept (same device and inode at its path: a
+// validates its own copy the same way). Each look-up costs two fstatat() calls by path and holds no
+// descriptor: the user's Maildir directory must still be the one read (same device and inode: a
 // user deleted and created again, or renamed, is read afresh), and its maildirsize must be the file
-// read last time (same inode, size, mtime and ctime, to the nanosecond: any append, by Cubby or
-// by Dovecot's expunge, and any recalculation, which renames a new file into place, changes one),
-// or still be missing. Otherwise the file is read as before (garbled, too long or stale: recalculated
+// read last time (same device, inode, size, mtime and ctime, to the nanosecond: any append, by
+// Cubby or by Dovecot's expunge, and any recalculation, which renames a new file into place,
+// changes one), or still be missing. (Stat by path may follow a link planted on the way; it can
+// only ever match the very file that was read safely, beneath the root, or find none, which an
+// owner of the Maildir could have had by removing maildirsize.) Otherwise the file is read as before (garbled, too long or stale: recalculated
 // and logged). A quota over its limit is never kept: the 15-minute rule (maildir_quota.h) depends
 // on the clock, not on the file. At most kMaxUsers users are kept; then it starts again. Not
 // thread-safe: one per thread (a worker's event loop for RCPT, its committer for the commit).
@@ -62,9 +64,8 @@ class MaildirQuotaCache {
 
  private:
   struct Entry {
-    UserMaildir user;
-    std::string path;          // where `user` was opened: partition root + "/" + user dir
-    dev_t dir_dev = 0;         // the directory `user` holds
+    std::string path;          // the user's Maildir: partition root + "/" + user dir
+    dev_t dir_dev = 0;         // the directory opened there (beneath the root, no links)
     ino_t dir_ino = 0;
     bool file = false;         // maildirsize existed when read
     struct stat file_stat {};  // as it was just before it was read

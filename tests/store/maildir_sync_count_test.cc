@@ -137,7 +137,11 @@ TEST(MaildirSyncCount, ASteadyBurstIsCheckpointedOnceWhenItEnds) {
   (*committer)->stop();
   const uint64_t at_checkpoint = testing::syncs_so_far() - at_stop;
   EXPECT_EQ((*committer)->stats().checkpoints, 1u);
-  EXPECT_EQ(at_checkpoint, 101u);  // each new/ once, and the WAL sync of the rows made durable
+  // Each new/ once, and the WAL sync of the rows made durable; SQLite's automatic WAL checkpoint
+  // (every 1000 pages, and 57 messages to 100 users write thousands) may fall on that commit and
+  // sync the WAL and the database once more.
+  EXPECT_GE(at_checkpoint, 101u);
+  EXPECT_LE(at_checkpoint, 103u);
   EXPECT_EQ(testing::count_entries(t.config().partitions["default"] + "/stage."), 0u);
   std::cout << "[ syncs ] " << messages << " messages to 100 Maildir users in 300 ms: "
             << syncs_before_reply << " syncs before the replies, " << at_checkpoint
