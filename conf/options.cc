@@ -160,7 +160,8 @@ constexpr OptionSpec kOptions[] = {
 
   // The store.
   duration("store_checkpoint_interval", "1s",
-           "How often mailbox directories are fsynced and delivered stage files removed."),
+           "How long deliveries must pause before mailbox directories are fsynced and delivered "
+           "stage files removed; under steady traffic at most five intervals."),
   integer("store_commit_batch", "256", 1, kIntMax,
           "Most transactions committed together in one index transaction (group commit)."),
 

@@ -1,6 +1,7 @@
 // The committer thread: group commit and periodic checkpoints; see committer.h.
 #include "store/committer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 #include <string>
@@ -12,6 +13,12 @@ namespace {
 
 // Stage files kept open (and locked) until a checkpoint; beyond this many, checkpoint at once.
 constexpr size_t kMaxPendingStages = 1024;
+// While deliveries keep coming, the checkpoint waits for a pause of one store_checkpoint_interval,
+// for kMaxPendingStages, or at most this many intervals after its first work: its fsyncs (one per
+// directory that got entries) are then shared by everything delivered meanwhile, not repeated
+// every interval for the same directories (a run twice as long must not cost twice the
+// directory fsyncs per message). Below convert's 10 s wait for a checkpoint (convert.h).
+constexpr int kMaxCheckpointDelay = 5;
 // Threads besides the committer's own for the syncs of a group or a checkpoint: they wait on the
 // disk, they do not compute, so more than the CPUs.
 constexpr size_t kSyncThreads = 7;
@@ -92,7 +99,15 @@ bool Committer::settle() {
 void Committer::run() {
   using Clock = std::chrono::steady_clock;
   Checkpoint checkpoint;
-  auto last_checkpoint = Clock::now();
+  const auto interval = config_.checkpoint_interval;
+  auto last_checkpoint = Clock::now();  // or the last try at settling with nothing to checkpoint
+  auto last_group = Clock::now();
+  Clock::time_point first_pending;  // when the checkpoint got its first work; valid when not empty
+  auto checkpoint_due = [&](Clock::time_point now) {
+    if (checkpoint.empty()) return now - last_checkpoint >= interval;  // settling, when held
+    return checkpoint.pending_stages() >= kMaxPendingStages || now - last_group >= interval ||
+           now - first_pending >= kMaxCheckpointDelay * interval;
+  };
   auto do_checkpoint = [&] {
     if (checkpoint.empty()) {
       last_checkpoint = Clock::now();  // the next try at settling waits an interval too
@@ -116,11 +131,15 @@ void Committer::run() {
     bool stopping;
     {
       std::unique_lock lock(mutex_);
-      auto deadline = last_checkpoint + config_.checkpoint_interval;
       if (queue_.empty() && !stopping_) {
         if (checkpoint.empty() && unsettled_.empty()) {
           wake_.wait(lock, [&] { return !queue_.empty() || stopping_; });
         } else {
+          auto deadline = last_checkpoint + interval;
+          if (!checkpoint.empty()) {
+            deadline = std::min(last_group + interval,
+                                first_pending + kMaxCheckpointDelay * interval);
+          }
           wake_.wait_until(lock, deadline, [&] { return !queue_.empty() || stopping_; });
         }
       }
@@ -135,13 +154,17 @@ void Committer::run() {
       settle();
       DeliveryGroup group(config_, index_, &sync_pool_);
       group.block(unsettled_.partitions());
+      group.use_maildir_quotas(&maildir_quotas_);
       for (auto& [batch, done] : work) group.add(std::move(batch));
       group.stage();
       group.commit();
       group.link();
       const bool was_empty = unsettled_.empty();
+      const bool had_work = !checkpoint.empty();
       group.retire(checkpoint, unsettled_);
       note_unsettled(was_empty, "a failed index commit or undo");
+      last_group = Clock::now();
+      if (!had_work && !checkpoint.empty()) first_pending = last_group;
       auto results = group.results();
       {
         std::lock_guard lock(mutex_);
@@ -151,8 +174,7 @@ void Committer::run() {
       for (size_t i = 0; i < work.size(); ++i) work[i].second(std::move(results[i]));
     }
 
-    if (stopping || checkpoint.pending_stages() >= kMaxPendingStages ||
-        Clock::now() - last_checkpoint >= config_.checkpoint_interval) {
+    if (stopping || checkpoint_due(Clock::now())) {
       do_checkpoint();
       settle();
     }

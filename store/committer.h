@@ -1,7 +1,9 @@
 // Committer: a worker's delivery thread. Sessions submit finished messages; the committer carries
 // whatever has queued up through one DeliveryGroup (one set of fsyncs, one SQLite commit for all of
-// them: group commit), then reports each result through its callback, and every
-// store_checkpoint_interval runs a Checkpoint for everything delivered since the last one.
+// them: group commit), then reports each result through its callback. A Checkpoint for everything
+// delivered since the last one runs once deliveries pause for store_checkpoint_interval, or after
+// 1024 pending stage files, or at the latest 5 intervals after its first delivery: under steady
+// traffic its directory fsyncs are shared by up to 5 intervals' deliveries (committer.cc).
 //
 // A failure that leaves the disk state unknown (a failed COMMIT, undo or checkpoint) is never retried
 // into "durable": what is involved goes to an Unsettled (settle.h), the partitions involved refuse
@@ -26,6 +28,7 @@
 #include "store/config.h"
 #include "store/delivery.h"
 #include "store/index.h"
+#include "store/maildir_delivery.h"
 #include "store/settle.h"
 
 namespace cubby::store {
@@ -60,6 +63,7 @@ class Committer {
   StoreConfig config_;
   Index index_;
   SyncPool sync_pool_;  // the syncs of each group and checkpoint, at once
+  MaildirQuotaCache maildir_quotas_;  // committer thread only
   Unsettled unsettled_;  // committer thread only
   std::chrono::steady_clock::time_point last_settle_log_;
   std::mutex mutex_;

@@ -286,7 +286,8 @@ std::optional<Error> DeliveryGroup::attempt(CommitState& cs, Item& item, size_t 
     maildir_user = box.partition + ":" + *dir;
     auto it = cs.maildir_quotas.find(maildir_user);
     if (it == cs.maildir_quotas.end()) {
-      auto quota = user_maildir_quota(config_, box);
+      auto quota = maildir_quotas_ ? maildir_quotas_->quota(config_, box)
+                                   : user_maildir_quota(config_, box);
       if (!quota.ok()) return quota.error();
       it = cs.maildir_quotas.emplace(maildir_user, *quota).first;
     }
@@ -385,6 +386,7 @@ std::optional<Error> DeliveryGroup::attempt(CommitState& cs, Item& item, size_t 
   }
   t.delivered_to = &box;
   t.file = row.file;
+  t.maildir_quota = maildir && cs.maildir_quotas.at(maildir_user).has_value();
   t.outcome.mailbox = box.name;
   t.outcome.uniqueid = box.uniqueid;
   t.outcome.uid = row.uid;
@@ -483,6 +485,7 @@ void DeliveryGroup::link() {
   std::set<std::string> undo_partitions;
   std::vector<Item*> undone_items;
   MaildirCharges charges;  // Maildir++: one maildirsize line per user for the group
+  std::map<std::string, Fd> new_dirs;  // Maildir new/ directories, by path, for the group
   for (auto& item : items_) {
     if (item.error) continue;
     bool undone = false;
@@ -491,8 +494,16 @@ void DeliveryGroup::link() {
       const MailboxRecord& box = *t.delivered_to;
       const std::string& stage_path = item.stages.at(box.partition).path();
       const std::string root = config_.partition_root(box.partition);
+      int new_dir = -1;  // the group's descriptor of this new/ (opened once per group)
+      if (!t.file.empty()) {
+        auto [it, fresh] = new_dirs.try_emplace(root + "/" + box.dir);
+        if (fresh && open_dir_beneath(root, box.dir + "/new", &it->second)) {
+          it->second = Fd();  // link_delivery opens it itself, and says why it cannot
+        }
+        new_dir = it->second ? it->second.get() : -1;
+      }
       auto made = link_delivery(stage_path, root, box.dir, t.outcome.uid, t.file,
-                                config_.single_instance, LinkMode::kNew);
+                                config_.single_instance, LinkMode::kNew, new_dir);
       if (!made.ok()) {
         undo.push_back(UndoneDelivery{box.id, t.outcome.uid, static_cast<int64_t>(item.size),
                                       t.mark, t.quota_root});
@@ -505,8 +516,9 @@ void DeliveryGroup::link() {
       }
       made->linked ? ++item.links : ++item.copies;
       dirs_.insert(made->dir);
-      // Maildir++: the delivery's line in maildirsize, once the message is there to count.
-      if (!t.file.empty()) charges.add(box, static_cast<int64_t>(item.size));
+      // Maildir++: the delivery's line in maildirsize, once the message is there to count; a
+      // user the commit found without one has no quota (a quota set meanwhile recalculates).
+      if (!t.file.empty() && t.maildir_quota) charges.add(box, static_cast<int64_t>(item.size));
     }
     if (undone) undone_items.push_back(&item);
   }

@@ -66,6 +66,7 @@
 #include "store/duplicates.h"
 #include "store/error.h"
 #include "store/index.h"
+#include "store/maildir_delivery.h"
 #include "store/settle.h"
 #include "store/stage_file.h"
 #include "store/sync_pool.h"
@@ -141,6 +142,9 @@ class DeliveryGroup {
   // Partitions that refuse deliveries until settled: a transaction touching one fails kUnsettled
   // at stage().
   void block(std::set<std::string> partitions) { blocked_ = std::move(partitions); }
+  // The commit reads Maildir users' quotas through `cache` (maildir_delivery.h; the committer's,
+  // kept across groups) instead of opening and reading each maildirsize once per group.
+  void use_maildir_quotas(MaildirQuotaCache* cache) { maildir_quotas_ = cache; }
 
   ~DeliveryGroup();  // waits for syncs still running (finish_stage)
   DeliveryGroup(const DeliveryGroup&) = delete;
@@ -171,6 +175,7 @@ class DeliveryGroup {
     std::string quota_root;                       // the root charged, to undo with the row
     std::optional<size_t> folded_into;            // index of the target it shares a delivery with
     std::string file;  // on a Maildir partition: the row's name in new/ (index.h MessageRecord)
+    bool maildir_quota = false;  // its user had a maildirsize at commit: link() adds its line
   };
   struct Item {
     std::map<std::string, StageFile> stages;  // partition -> its stage file
@@ -196,6 +201,7 @@ class DeliveryGroup {
   const StoreConfig& config_;
   Index& index_;
   SyncPool* pool_;
+  MaildirQuotaCache* maildir_quotas_ = nullptr;
   std::vector<Item> items_;
   std::set<std::string> dirs_;
   std::set<std::string> blocked_;

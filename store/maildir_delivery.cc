@@ -1,6 +1,9 @@
 // Maildir quota rules of a delivery; see maildir_delivery.h.
 #include "store/maildir_delivery.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <algorithm>
 
 #include "conf/log.h"
@@ -24,20 +27,83 @@ Result<UserMaildir, Error> open_user(const StoreConfig& config, const MailboxRec
   return user;
 }
 
+// read_maildir_quota(), with the recalculation logged.
+Result<MaildirQuota, Error> read_logged(const UserMaildir& user) {
+  auto quota = read_maildir_quota(user);
+  if (!quota.ok()) return fail(quota.error());
+  if (!quota->recalculated.empty()) {
+    CUBBY_LOG_NOTICE("quota: %s/maildirsize recalculated (%s): %lld bytes, %lld messages",
+                     user.path().c_str(), quota->recalculated.c_str(),
+                     static_cast<long long>(quota->usage.bytes),
+                     static_cast<long long>(quota->usage.messages));
+  }
+  return quota;
+}
+
+bool same_file(const struct stat& a, const struct stat& b) {
+  return a.st_dev == b.st_dev && a.st_ino == b.st_ino && a.st_size == b.st_size &&
+         a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec &&
+         a.st_ctim.tv_sec == b.st_ctim.tv_sec && a.st_ctim.tv_nsec == b.st_ctim.tv_nsec;
+}
+
 }  // namespace
+
+Result<std::optional<MaildirQuota>, Error> MaildirQuotaCache::quota(const StoreConfig& config,
+                                                                    const MailboxRecord& box) {
+  auto name = MailboxName::from_internal(box.name);
+  if (!name.ok()) return fail(Error{Errc::kIo, name.error().detail});
+  auto dir = maildir_user_dir(*name);
+  if (!dir.ok()) return fail(Error{Errc::kIo, dir.error().detail});
+  const std::string key = box.partition + ":" + *dir;
+  if (auto it = users_.find(key); it != users_.end()) {
+    const Entry& e = it->second;
+    struct stat d, f;
+    if (::fstatat(AT_FDCWD, e.path.c_str(), &d, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(d.st_mode) &&
+        d.st_dev == e.dir_dev && d.st_ino == e.dir_ino) {
+      const int r = ::fstatat(AT_FDCWD, (e.path + "/maildirsize").c_str(), &f, AT_SYMLINK_NOFOLLOW);
+      if ((r != 0 && errno == ENOENT && !e.file) ||
+          (r == 0 && e.file && S_ISREG(f.st_mode) && same_file(f, e.file_stat))) {
+        ++hits_;
+        return e.quota;
+      }
+    }
+    users_.erase(it);
+  }
+  ++reads_;
+  auto user = open_user(config, box);
+  if (!user.ok()) return fail(user.error());
+  Entry e{config.partition_root(box.partition) + "/" + *dir, 0, 0, false, {}, std::nullopt};
+  struct stat d {};
+  bool keep = ::fstat(user->fd(), &d) == 0;
+  e.dir_dev = d.st_dev;
+  e.dir_ino = d.st_ino;
+  // Stat before reading: a change while it is read makes the next look-up read it again.
+  if (::fstatat(user->fd(), "maildirsize", &e.file_stat, AT_SYMLINK_NOFOLLOW) == 0) {
+    e.file = true;
+    keep = keep && S_ISREG(e.file_stat.st_mode);
+  } else {
+    keep = keep && errno == ENOENT;
+  }
+  auto quota = read_logged(*user);
+  if (!quota.ok()) return fail(quota.error());
+  std::optional<MaildirQuota> out;
+  if (quota->exists) out = std::move(*quota);
+  keep = keep && quota->recalculated.empty() && out.has_value() == e.file &&
+         !(out && maildir_quota_exceeded(out->limits, out->usage, 0, 0));
+  if (keep) {
+    if (users_.size() >= kMaxUsers) users_.clear();
+    e.quota = out;
+    users_.emplace(key, std::move(e));
+  }
+  return out;
+}
 
 Result<std::optional<MaildirQuota>, Error> user_maildir_quota(const StoreConfig& config,
                                                               const MailboxRecord& box) {
   auto user = open_user(config, box);
   if (!user.ok()) return fail(user.error());
-  auto quota = read_maildir_quota(*user);
+  auto quota = read_logged(*user);
   if (!quota.ok()) return fail(quota.error());
-  if (!quota->recalculated.empty()) {
-    CUBBY_LOG_NOTICE("quota: %s/maildirsize recalculated (%s): %lld bytes, %lld messages",
-                     user->path().c_str(), quota->recalculated.c_str(),
-                     static_cast<long long>(quota->usage.bytes),
-                     static_cast<long long>(quota->usage.messages));
-  }
   if (!quota->exists) return std::optional<MaildirQuota>();
   return std::optional<MaildirQuota>(std::move(*quota));
 }
@@ -55,9 +121,9 @@ std::optional<Error> check_maildir_delivery_quota(const MaildirQuota& quota,
 }
 
 std::optional<Error> check_maildir_rcpt_quota(const StoreConfig& config, const MailboxRecord& box,
-                                              int64_t size, bool strict) {
+                                              int64_t size, bool strict, MaildirQuotaCache* cache) {
   if (config.mailbox_format(box.partition, box.format) != PartitionFormat::kMaildir) return std::nullopt;
-  auto quota = user_maildir_quota(config, box);
+  auto quota = cache ? cache->quota(config, box) : user_maildir_quota(config, box);
   if (!quota.ok()) return quota.error();
   if (!*quota) return std::nullopt;
   return check_maildir_delivery_quota(**quota, MaildirUsage{}, size, strict, box.name);

@@ -12,6 +12,8 @@
 // notice level.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -37,9 +39,47 @@ std::optional<Error> check_maildir_delivery_quota(const MaildirQuota& quota,
                                                   const MaildirUsage& charged, int64_t size,
                                                   bool strict, const std::string& user);
 
-// RCPT time: the same check on a Maildir mailbox, reading the file; nullopt on a Cyrus partition.
+// A worker's memory of the quotas user_maildir_quota() read, so that a user's maildirsize is not
+// opened and read again for every recipient and every group while nobody changes it (Dovecot
+// validates its own copy the same way). Each look-up costs two fstatat() calls by path and holds no
+// descriptor: the user's Maildir directory must still be the one read (same device and inode: a
+// user deleted and created again, or renamed, is read afresh), and its maildirsize must be the file
+// read last time (same device, inode, size, mtime and ctime, to the nanosecond: any append, by
+// Cubby or by Dovecot's expunge, and any recalculation, which renames a new file into place,
+// changes one), or still be missing. (Stat by path may follow a link planted on the way; it can
+// only ever match the very file that was read safely, beneath the root, or find none, which an
+// owner of the Maildir could have had by removing maildirsize.) Otherwise the file is read as before (garbled, too long or stale: recalculated
+// and logged). A quota over its limit is never kept: the 15-minute rule (maildir_quota.h) depends
+// on the clock, not on the file. At most kMaxUsers users are kept; then it starts again. Not
+// thread-safe: one per thread (a worker's event loop for RCPT, its committer for the commit).
+class MaildirQuotaCache {
+ public:
+  static constexpr size_t kMaxUsers = 4096;
+  // As user_maildir_quota().
+  Result<std::optional<MaildirQuota>, Error> quota(const StoreConfig& config,
+                                                   const MailboxRecord& box);
+  // Look-ups answered from memory and files read, since construction (for tests).
+  uint64_t hits() const { return hits_; }
+  uint64_t reads() const { return reads_; }
+
+ private:
+  struct Entry {
+    std::string path;          // the user's Maildir: partition root + "/" + user dir
+    dev_t dir_dev = 0;         // the directory opened there (beneath the root, no links)
+    ino_t dir_ino = 0;
+    bool file = false;         // maildirsize existed when read
+    struct stat file_stat {};  // as it was just before it was read
+    std::optional<MaildirQuota> quota;
+  };
+  std::map<std::string, Entry> users_;  // partition + ":" + user dir
+  uint64_t hits_ = 0, reads_ = 0;
+};
+
+// RCPT time: the same check on a Maildir mailbox, reading the file (through `cache` when given);
+// nullopt on a Cyrus partition.
 std::optional<Error> check_maildir_rcpt_quota(const StoreConfig& config, const MailboxRecord& box,
-                                              int64_t size, bool strict);
+                                              int64_t size, bool strict,
+                                              MaildirQuotaCache* cache = nullptr);
 
 // Before the transaction (DeliveryGroup::stage): lists the keywords among `flags` that Maildir
 // mailbox `box` does not know yet in its dovecot-keywords (maildir_info, waiting up to 2 s for

@@ -188,7 +188,8 @@ Result<MessageLink, Error> link_maildir_message(const std::string& stage_path,
                                                 const std::string& root,
                                                 const std::string& rel_dir,
                                                 const std::string& file_name,
-                                                bool single_instance, LinkMode mode) {
+                                                bool single_instance, LinkMode mode,
+                                                int new_dir_fd) {
   // A name with flags (<base>:2,<letters>, maildir_flags.h) is delivered into cur/; the message
   // is found by its base name wherever it is.
   const std::string base(maildir_base_name(file_name));
@@ -196,20 +197,23 @@ Result<MessageLink, Error> link_maildir_message(const std::string& stage_path,
   if (base.empty() || file_name.find('/') != std::string::npos || file_name[0] == '.') {
     return fail(Error{Errc::kIo, "not a Maildir file name: \"" + file_name + "\""});
   }
-  Fd new_dir;
-  if (auto e = open_dir_beneath(root, rel_dir + "/new", &new_dir)) return fail(as_io(*e));
+  Fd opened;  // new/, unless the caller keeps it open
+  if (new_dir_fd < 0) {
+    if (auto e = open_dir_beneath(root, rel_dir + "/new", &opened)) return fail(as_io(*e));
+    new_dir_fd = opened.get();
+  }
   const std::string dir = root + "/" + rel_dir;
   MessageLink out;
   out.dir = dir + "/new";
   if (mode != LinkMode::kNew) {
     struct stat st;
-    if (::fstatat(new_dir.get(), base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (::fstatat(new_dir_fd, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
       out.existed = true;
       if (mode == LinkMode::kMissing) {
         out.made = false;
         return out;
       }
-      auto present = refresh(stage_path, new_dir.get(), dir, base);
+      auto present = refresh(stage_path, new_dir_fd, dir, base);
       if (!present) return fail(as_io(present.error()));
       if (*present) {
         out.linked = true;
@@ -230,7 +234,7 @@ Result<MessageLink, Error> link_maildir_message(const std::string& stage_path,
     }
   }
   if (!flagged) {
-    if (auto e = publish(stage_path, new_dir.get(), dir, "new", file_name, single_instance,
+    if (auto e = publish(stage_path, new_dir_fd, dir, "new", file_name, single_instance,
                          &out.linked)) {
       return fail(as_io(*e));
     }
@@ -249,9 +253,10 @@ Result<MessageLink, Error> link_maildir_message(const std::string& stage_path,
 Result<MessageLink, Error> link_delivery(const std::string& stage_path, const std::string& root,
                                          const std::string& rel_dir, int64_t uid,
                                          const std::string& file_name, bool single_instance,
-                                         LinkMode mode) {
+                                         LinkMode mode, int new_dir_fd) {
   if (file_name.empty()) return link_message(stage_path, root, rel_dir, uid, single_instance, mode);
-  return link_maildir_message(stage_path, root, rel_dir, file_name, single_instance, mode);
+  return link_maildir_message(stage_path, root, rel_dir, file_name, single_instance, mode,
+                              new_dir_fd);
 }
 
 }  // namespace cubby::store

@@ -70,14 +70,19 @@ struct MessageLink {
                                                               const std::string& rel_dir,
                                                               const std::string& file_name,
                                                               bool single_instance,
-                                                              LinkMode mode);
+                                                              LinkMode mode,
+                                                              int new_dir_fd = -1);
 
 // The file of one delivery, whichever the partition's format: link_maildir_message when the row
-// names a Maildir file (`file_name` not empty), else link_message.
+// names a Maildir file (`file_name` not empty), else link_message. `new_dir_fd`, for a Maildir
+// file: <root>/<rel_dir>/new already open as link_maildir_message would open it (beneath the
+// root, no symbolic link: open_dir_beneath), when the caller links several messages into it
+// (DeliveryGroup::link keeps one per directory for its group); -1 opens it for this call.
 [[nodiscard]] Result<MessageLink, Error> link_delivery(const std::string& stage_path,
                                                        const std::string& root,
                                                        const std::string& rel_dir, int64_t uid,
                                                        const std::string& file_name,
-                                                       bool single_instance, LinkMode mode);
+                                                       bool single_instance, LinkMode mode,
+                                                       int new_dir_fd = -1);
 
 }  // namespace cubby::store

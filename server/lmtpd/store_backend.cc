@@ -132,7 +132,8 @@ std::optional<store::Error> StoreBackend::verify(const store::RecipientMailbox& 
       if (auto e = store::check_delivery_quota(*root.value(), size, rules_.strict_quota)) return e;
     }
     // Maildir++: the quota shared with Dovecot in the user's maildirsize (maildir_delivery.h).
-    if (auto e = store::check_maildir_rcpt_quota(store_.config(), *box, size, rules_.strict_quota)) {
+    if (auto e = store::check_maildir_rcpt_quota(store_.config(), *box, size, rules_.strict_quota,
+                                                  &maildir_quotas_)) {
       return e;
     }
   }

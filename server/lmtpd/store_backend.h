@@ -44,6 +44,7 @@
 #include "server/lmtpd/sieve_delivery.h"
 #include "store/delivery.h"
 #include "store/mailbox_cache.h"
+#include "store/maildir_delivery.h"
 #include "store/recipient.h"
 #include "store/store.h"
 
@@ -119,6 +120,7 @@ class StoreBackend : public lmtp::Backend {
   RecipientRules rules_;
   SieveDelivery sieve_;
   store::MailboxCache cache_;  // the RCPT lookups, valid per catalog generation
+  store::MaildirQuotaCache maildir_quotas_;  // RCPT's reads of maildirsize (maildir_delivery.h)
   std::map<std::string, std::vector<PlannedRecipient>> planned_;  // by session id
 };
 
