@@ -92,9 +92,11 @@ class DeadlineSocket {
       const auto left =
           std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now()).count();
       pollfd p{socket_.native_handle(), events, 0};
-      const int ready = left > 0 ? ::poll(&p, 1, static_cast<int>(std::min<long long>(
-                                                      left, std::numeric_limits<int>::max())))
-                                 : 0;
+      const int ready =
+          left > 0
+              ? ::poll(&p, 1,
+                       static_cast<int>(std::min<long long>(left, std::numeric_limits<int>::max())))
+              : 0;
       if (ready > 0) return true;
       if (ready == 0) {
         ec = asio::error::timed_out;
@@ -199,7 +201,8 @@ Result<std::unique_ptr<ClientStream>, std::string> ClientContext::handshake(
       return fail(std::string("the back end's certificate: ") +
                   X509_verify_cert_error_string(verified));
     }
-    if (ec == asio::error::timed_out) return fail(std::string("no TLS handshake within the timeout"));
+    if (ec == asio::error::timed_out)
+      return fail(std::string("no TLS handshake within the timeout"));
     return fail(ec.message());
   }
   impl->timeout = timeout;
@@ -240,7 +243,8 @@ ssize_t ClientStream::write(const char* buf, size_t len, short* wait, std::strin
   } else if (ec == asio::error::eof) {
     *why = "TLS: the back end closed the connection";
   } else if (ec == asio::error::timed_out) {
-    *why = "TLS: the back end accepted no data for " + std::to_string(impl_->timeout.count() / 1000) + " s";
+    *why = "TLS: the back end accepted no data for " +
+           std::to_string(impl_->timeout.count() / 1000) + " s";
   } else {
     *why = "TLS: " + ec.message();
   }
