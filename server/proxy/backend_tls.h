@@ -1,12 +1,12 @@
 // BackendTls: the front end's side of STARTTLS to its back ends (proxy_tls, docs/scale-out.md).
 //
-// from() makes the client context once per worker from the settings: TLS 1.2 and 1.3 as
-// tls_versions and tls_ciphers say (server/tls/tls_protocols.h); the back end's certificate must
-// verify against proxy_tls_ca_file (or the system's trust store when it is empty); when
-// proxy_tls_client_cert and proxy_tls_client_key are set the front end presents that certificate,
-// which a back end with tls_client_ca_file takes as its login (its CN must be one of the back end's
-// LMTP admins; server/lmtpd/session.cc). Null (and no error) when proxy_tls is off; an unreadable
-// file or a key that does not match is an error naming the setting.
+// from() makes the client context once per worker from the settings (server/tls/client_tls.h,
+// Boost.Asio's ssl::stream underneath): TLS 1.2 and 1.3 as tls_versions and tls_ciphers say; the
+// back end's certificate must verify against proxy_tls_ca_file (or the system's trust store when
+// it is empty); when proxy_tls_client_cert and proxy_tls_client_key are set the front end presents
+// that certificate, which a back end with tls_client_ca_file takes as its login (its CN must be one
+// of the back end's LMTP admins; server/lmtpd/session.cc). Null (and no error) when proxy_tls is
+// off; an unreadable file or a key that does not match is an error naming the setting.
 //
 // start() runs the handshake on `connection` once the back end has answered STARTTLS with 220:
 // the back end's certificate must verify and, for a "host:port" address, name that host (a host
@@ -17,8 +17,6 @@
 // Thread-safe: one context serves every connection.
 #pragma once
 
-#include <openssl/ssl.h>
-
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,6 +24,7 @@
 #include "conf/result.h"
 #include "conf/settings.h"
 #include "server/deliver/deliver_lmtp.h"
+#include "server/tls/client_tls.h"
 
 namespace cubby::proxy {
 
@@ -33,19 +32,17 @@ class BackendTls {
  public:
   static Result<std::shared_ptr<const BackendTls>, std::string> from(
       const conf::Settings& settings);
-  ~BackendTls();
   BackendTls(const BackendTls&) = delete;
   BackendTls& operator=(const BackendTls&) = delete;
 
   [[nodiscard]] std::optional<std::string> start(deliver::LmtpConnection& connection,
                                                  const std::string& address) const;
   // A client certificate is presented.
-  bool presents_certificate() const { return certificate_; }
+  bool presents_certificate() const { return context_.presents_certificate(); }
 
  private:
-  explicit BackendTls(SSL_CTX* ctx) : ctx_(ctx) {}
-  SSL_CTX* ctx_;
-  bool certificate_ = false;
+  explicit BackendTls(tls::ClientContext context) : context_(std::move(context)) {}
+  tls::ClientContext context_;
 };
 
 }  // namespace cubby::proxy
