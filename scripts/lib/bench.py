@@ -50,6 +50,10 @@ How each figure is measured:
                   write calls) is printed in the details.
   store bytes     growth of `du -s -B1` over the message store (one du invocation, so a hard-linked
                   inode counts once): allocated blocks, metadata files in it included.
+  CPU/dlv         user + system CPU time of the server's processes during the timed pass (utime and
+                  stime in /proc/<pid>/stat of the master and its live descendants, plus the
+                  master's cutime and cstime for the children it reaped), per delivery. Unlike
+                  seconds it barely depends on what else the machine runs.
   peak RSS        the largest VmHWM among the server's LMTP worker processes (descendants of the
                   master whose name contains "lmtp"), sampled every 250 ms and at the end.
 """
@@ -211,6 +215,26 @@ def tree_io(master):
         written += w
         wchar += c
     return written, wchar
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(master):
+    """CPU seconds (user + system) used so far by `master` and its descendants, the children it
+    reaped included (a grandchild reaped by a worker is not)."""
+    ticks = 0
+    for pid in [master] + descendants(master):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the comm field: state is fields[0], utime fields[11], stime [12], cutime [13], cstime [14].
+        ticks += int(fields[11]) + int(fields[12])
+        if pid == master:
+            ticks += int(fields[13]) + int(fields[14])
+    return ticks / CLOCK_TICKS
 
 
 def vm_hwm_kib(pid):
@@ -539,6 +563,7 @@ class Result:
     syncs: dict | None = None
     written: int | None = None
     wchar: int | None = None
+    cpu: float | None = None  # server CPU seconds during the timed pass (tree_cpu)
     store_bytes: int | None = None
     peak_rss_kib: int | None = None
     workers: int | None = None
@@ -600,11 +625,11 @@ def run_own(w, messages, args, directory):
     bytes0 = store.bytes_on_disk()
     instance.start(traced=False)
     try:
-        io0 = tree_io(instance.master)
+        io0, cpu0 = tree_io(instance.master), tree_cpu(instance.master)
         sampler = RssSampler(instance.master)
         result.seconds = drive(result, command, args.timeout)
         sampler.stop()
-        io1 = tree_io(instance.master)
+        io1, result.cpu = tree_io(instance.master), tree_cpu(instance.master) - cpu0
         result.written, result.wchar = io1[0] - io0[0], io1[1] - io0[1]
         result.peak_rss_kib, result.workers = sampler.peak_kib, len(sampler.workers)
     finally:
@@ -664,7 +689,7 @@ def run_target(w, messages, args, directory):
         bytes0 = store.bytes_on_disk()
     master = read_pid(args.pid) if args.pid else None
     if master:
-        io0 = tree_io(master)
+        io0, cpu0 = tree_io(master), tree_cpu(master)
         sampler = RssSampler(master)
     try:
         result.seconds = drive(result, command, args.timeout)
@@ -672,7 +697,7 @@ def run_target(w, messages, args, directory):
         if master:
             sampler.stop()
     if master:
-        io1 = tree_io(master)
+        io1, result.cpu = tree_io(master), tree_cpu(master) - cpu0
         result.written, result.wchar = io1[0] - io0[0], io1[1] - io0[1]
         result.peak_rss_kib, result.workers = sampler.peak_kib, len(sampler.workers)
     if store:
@@ -750,8 +775,13 @@ def details(r):
     return "\n".join(lines)
 
 
+def cpu_per_delivery(r):
+    """The server's CPU time per delivery in the timed pass, in microseconds."""
+    return "-" if r.cpu is None or not r.expected else f"{r.cpu / r.expected * 1e6:.0f} us"
+
+
 def table(results):
-    header = ["workload", "msgs", "rcpts", "seconds", "msgs/s", "deliveries/s", "fsyncs/msg", "written/msg", "store bytes", "peak RSS"]
+    header = ["workload", "msgs", "rcpts", "seconds", "msgs/s", "deliveries/s", "CPU/dlv", "fsyncs/msg", "written/msg", "store bytes", "peak RSS"]
     rows = []
     for r in results:
         w = r.workload
@@ -765,6 +795,7 @@ def table(results):
             f"{r.seconds:.2f}",
             f"{r.messages / r.seconds:.0f}" if r.seconds else "-",
             f"{r.expected / r.seconds:.0f}" if r.seconds else "-",
+            cpu_per_delivery(r),
             "-" if syncs is None else f"{per_msg(syncs):.2f}",
             "-" if r.written is None else human_bytes(int(per_msg(r.written))),
             human_bytes(r.store_bytes),
@@ -938,7 +969,7 @@ def compare_table(workloads, servers, results):
     """One row per workload and server. cubby/this and cubby/best peer: deliveries/s of Cubby on the
     Cyrus layout over this row's or the better peer's; cubby-maildir/dovecot: Cubby on Maildir over
     Dovecot LMTP. A workload a server does not run (W2S on a peer) is a row marked n/a."""
-    header = ["workload", "server", "msgs", "seconds", "msgs/s", "deliveries/s", "fsyncs/msg", "written/msg",
+    header = ["workload", "server", "msgs", "seconds", "msgs/s", "deliveries/s", "CPU/dlv", "fsyncs/msg", "written/msg",
               "store bytes", "peak RSS", "cubby/this", "cubby/best peer", "cubby-maildir/dovecot"]
     rows = []
     for w in workloads:
@@ -957,6 +988,7 @@ def compare_table(workloads, servers, results):
                 w.name, server + ("" if ok(r) else " FAILED"), str(r.messages), f"{r.seconds:.2f}",
                 "-" if rate(r, False) is None else f"{rate(r, False):.0f}",
                 "-" if rate(r, True) is None else f"{rate(r, True):.0f}",
+                cpu_per_delivery(r),
                 "-" if syncs is None else f"{syncs:.2f}",
                 "-" if r.written is None else human_bytes(r.written // r.messages),
                 human_bytes(r.store_bytes),

@@ -36,29 +36,12 @@ import time
 
 PG_BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin")
 PATHS = (("direct", 0), ("fe->1", 1), ("fe->3", 3))
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def tree_cpu(bench, master):
-    """CPU seconds used so far by `master` and its descendants, reaped ones included."""
-    ticks = 0
-    for pid in [master] + bench.descendants(master):
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # After the comm field: state is fields[0], utime fields[11], stime [12], cutime [13], cstime [14].
-        ticks += int(fields[11]) + int(fields[12])
-        if pid == master:
-            ticks += int(fields[13]) + int(fields[14])
-    return ticks / CLOCK_TICKS
 
 
 class PgCluster:
@@ -159,8 +142,8 @@ def run_path(bench, w, messages, args, directory, path, backends, pg):
         target = fe.target if fe else instances[0].target
         stores = [i.store() for i in instances]
         landed0 = [s.messages() for s in stores]
-        cpu0 = [tree_cpu(bench, i.master) for i in instances]
-        fe_cpu0 = tree_cpu(bench, fe.master) if fe else None
+        cpu0 = [bench.tree_cpu(i.master) for i in instances]
+        fe_cpu0 = bench.tree_cpu(fe.master) if fe else None
         sampler = bench.RssSampler(fe.master) if fe else None
         since = time.time()
         result.seconds = bench.drive(result, bench.smtp_source_command(w, messages, target, args.reuse), args.timeout)
@@ -168,8 +151,8 @@ def run_path(bench, w, messages, args, directory, path, backends, pg):
             sampler.stop()
             row.fe_rss_kib = sampler.peak_kib
         time.sleep(0.5)  # the last replies are out; let the back ends' committers go quiet
-        row.be_cpu = sum(tree_cpu(bench, i.master) - c for i, c in zip(instances, cpu0))
-        row.fe_cpu = tree_cpu(bench, fe.master) - fe_cpu0 if fe else None
+        row.be_cpu = sum(bench.tree_cpu(i.master) - c for i, c in zip(instances, cpu0))
+        row.fe_cpu = bench.tree_cpu(fe.master) - fe_cpu0 if fe else None
     finally:
         for instance in reversed(started):
             instance.stop()
