@@ -86,7 +86,8 @@ void DeliveryGroup::stage() {
         if (t.request.refused) continue;
         (void)lookup(t.request.mailbox);
         auto name = MailboxName::from_internal(t.request.mailbox);
-        if (name.ok() && name->is_user() && !name->is_inbox()) (void)lookup(name->inbox()->internal());
+        if (name.ok() && name->is_user() && !name->is_inbox())
+          (void)lookup(name->inbox()->internal());
       }
     }
     if (txn) {

@@ -215,8 +215,8 @@ store::DeliveryBatch StoreBackend::batch(lmtp::DeliveryRequest& request) {
   std::vector<std::optional<sievedir::ScriptFile>> active;
   active.reserve(request.recipients.size());
   for (const auto& r : request.recipients) active.push_back(sieve_.active_script(r.target));
-  const bool scripts = std::any_of(active.begin(), active.end(),
-                                   [](const auto& file) { return file.has_value(); });
+  const bool scripts =
+      std::any_of(active.begin(), active.end(), [](const auto& file) { return file.has_value(); });
   if (scripts) {
     // The script reads the message as stored: the stage file's bytes (read only when a recipient
     // has an active script, so mail to users without one costs nothing more).

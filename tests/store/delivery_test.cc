@@ -127,7 +127,8 @@ TEST(Delivery, StageLooksUpTargetsInOneReadTransactionAndEndsIt) {
     group.add(std::move(b));
   }
   group.stage();
-  EXPECT_NE(sqlite3_get_autocommit(t.store().index().db().handle()), 0);  // no transaction left open
+  // No transaction is left open.
+  EXPECT_NE(sqlite3_get_autocommit(t.store().index().db().handle()), 0);
   group.commit();
   group.link();
   Checkpoint cp;
