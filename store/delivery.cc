@@ -75,6 +75,28 @@ std::optional<Error> DeliveryGroup::need_stage(Item& item, const MailboxRecord& 
 void DeliveryGroup::stage() {
   std::set<std::string> stage_dirs;
   std::vector<Item*> to_sync;  // items whose first stage file still needs its fdatasync
+  {
+    // Every target's mailbox and INBOX fallback, looked up in one read transaction: each lookup
+    // alone would be a transaction of its own, taking and dropping SQLite's file locks (fcntl
+    // calls) every time, and a Sieve fileinto target needs two (the folder and its INBOX). Without
+    // the transaction (BEGIN failed) each lookup below still reads on its own, as before.
+    const bool txn = !index_.db().exec("BEGIN");
+    for (auto& item : items_) {
+      for (auto& t : item.targets) {
+        if (t.request.refused) continue;
+        (void)lookup(t.request.mailbox);
+        auto name = MailboxName::from_internal(t.request.mailbox);
+        if (name.ok() && name->is_user() && !name->is_inbox())
+          (void)lookup(name->inbox()->internal());
+      }
+    }
+    if (txn) {
+      if (auto e = index_.db().exec("COMMIT")) {  // only a read: but do not leave it open
+        CUBBY_LOG_ERR("delivery: ending the lookups' read transaction: %s", e->detail.c_str());
+        if (index_.db().exec("ROLLBACK")) CUBBY_LOG_ERR("delivery: cannot roll the lookups back");
+      }
+    }
+  }
   for (auto& item : items_) {
     StageFile& first = item.stages.begin()->second;
     for (auto& t : item.targets) {

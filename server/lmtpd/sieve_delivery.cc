@@ -93,17 +93,21 @@ SieveDelivery::SieveDelivery(store::Store& store, SieveRules rules, boost::asio:
   if (io && enabled()) outbox_ = std::make_unique<Outbox>(*io, rules_.sendmail, rules_.outbox);
 }
 
-bool SieveDelivery::has_script(const std::string& target) const {
-  if (!enabled()) return false;
+std::optional<sievedir::ScriptFile> SieveDelivery::active_script(const std::string& target) {
+  if (!enabled()) return std::nullopt;
   auto name = store::MailboxName::from_internal(target);
-  if (!name.ok() || !name->is_user()) return false;
+  if (!name.ok() || !name->is_user()) return std::nullopt;
   auto inbox = name->inbox();
-  return inbox && scripts_.active(store::owner_of(*inbox)).has_value();
+  if (!inbox) return std::nullopt;
+  ++resolutions_;
+  return scripts_.active(store::owner_of(*inbox));
 }
 
-RecipientPlan SieveDelivery::plan(const std::string& target, bool ignore_quota,
-                                  const std::string& rcpt, const std::string& from,
-                                  SieveMessage& message, const std::string& message_id) {
+RecipientPlan SieveDelivery::plan(const std::string& target,
+                                  const std::optional<sievedir::ScriptFile>& file,
+                                  bool ignore_quota, const std::string& rcpt,
+                                  const std::string& from, SieveMessage& message,
+                                  const std::string& message_id) {
   RecipientPlan p;
   p.action = "no-sieve";
   auto keep_target = [&](std::vector<std::string> flags) {
@@ -118,7 +122,6 @@ RecipientPlan SieveDelivery::plan(const std::string& target, bool ignore_quota,
     return p;
   }
   const std::string user = store::owner_of(*inbox);
-  auto file = scripts_.active(user);
   if (!file) {
     p.targets.push_back(keep_target({}));
     return p;

@@ -108,14 +108,19 @@ class SieveDelivery {
   // Mail is sent through sendmail children of `io` (none: sends are logged as impossible).
   SieveDelivery(store::Store& store, SieveRules rules, boost::asio::io_context* io = nullptr);
   bool enabled() const { return !rules_.sievedir.empty(); }
-  // Whether the owner of `target` (an internal mailbox name) has an active script.
-  bool has_script(const std::string& target) const;
+  // The active script of the owner of `target` (an internal mailbox name): nullopt when Sieve is
+  // off, `target` is not a user's, or the user has none. Reads the file system (the `defaultbc`
+  // link and the script's stat), so a delivery resolves it once per recipient per message and
+  // hands it to plan().
+  std::optional<sievedir::ScriptFile> active_script(const std::string& target);
 
-  // The plan for `target` (the internal mailbox the RCPT check resolved). `message` is the stored
-  // message (it keeps the outcomes of recipient-independent scripts for the next recipients);
-  // `rcpt` the RCPT address; `from` MAIL FROM.
-  RecipientPlan plan(const std::string& target, bool ignore_quota, const std::string& rcpt,
-                     const std::string& from, SieveMessage& message, const std::string& message_id);
+  // The plan for `target` (the internal mailbox the RCPT check resolved), whose owner's active
+  // script active_script() found as `script`. `message` is the stored message (it keeps the
+  // outcomes of recipient-independent scripts for the next recipients); `rcpt` the RCPT address;
+  // `from` MAIL FROM.
+  RecipientPlan plan(const std::string& target, const std::optional<sievedir::ScriptFile>& script,
+                     bool ignore_quota, const std::string& rcpt, const std::string& from,
+                     SieveMessage& message, const std::string& message_id);
   // After the commit: records the plan's duplicate marks and starts sending its mail (the history
   // of each message is recorded once sendmail has taken it). Returns at once.
   void finish(const RecipientPlan& plan);
@@ -123,6 +128,8 @@ class SieveDelivery {
   sievedir::ScriptCache& cache() { return cache_; }
   // Scripts evaluated so far (a shared evaluation counts once): for tests.
   size_t evaluations() const { return evaluations_; }
+  // Active scripts resolved so far (active_script calls): for tests.
+  size_t resolutions() const { return resolutions_; }
   sievedir::SieveHistory& history() { return history_; }
   Outbox* outbox() { return outbox_.get(); }
 
@@ -133,6 +140,7 @@ class SieveDelivery {
   sievedir::ScriptCache cache_;
   sievedir::SieveHistory history_;
   size_t evaluations_ = 0;
+  size_t resolutions_ = 0;
   std::unique_ptr<Outbox> outbox_;  // last: its children are killed before the history goes
 };
 

@@ -211,9 +211,13 @@ store::DeliveryBatch StoreBackend::batch(lmtp::DeliveryRequest& request) {
   std::vector<PlannedRecipient> planned;
   planned.reserve(request.recipients.size());
   b.targets.reserve(request.recipients.size());
-  const bool scripts = std::any_of(
-      request.recipients.begin(), request.recipients.end(),
-      [&](const lmtp::RecipientVerdict& r) { return sieve_.has_script(r.target); });
+  // Each recipient's active script is resolved once for this message (a readlink and a stat):
+  // the same answer decides whether the message is read and which script plans its delivery.
+  std::vector<std::optional<sievedir::ScriptFile>> active;
+  active.reserve(request.recipients.size());
+  for (const auto& r : request.recipients) active.push_back(sieve_.active_script(r.target));
+  const bool scripts =
+      std::any_of(active.begin(), active.end(), [](const auto& file) { return file.has_value(); });
   if (scripts) {
     // The script reads the message as stored: the stage file's bytes (read only when a recipient
     // has an active script, so mail to users without one costs nothing more).
@@ -225,10 +229,11 @@ store::DeliveryBatch StoreBackend::batch(lmtp::DeliveryRequest& request) {
       CUBBY_LOG_ERR("sieve: reading %s: %s; no script runs", b.stage.path().c_str(),
                     bytes.error().c_str());
     }
-    for (const auto& r : request.recipients) {
+    for (size_t i = 0; i < request.recipients.size(); ++i) {
+      const auto& r = request.recipients[i];
       PlannedRecipient p;
       if (message) {
-        p.plan = sieve_.plan(r.target, r.request.ignore_quota, r.request.address,
+        p.plan = sieve_.plan(r.target, active[i], r.request.ignore_quota, r.request.address,
                              request.info.mail_from, *message, request.info.message_id);
       } else {
         p.plan.targets.push_back({r.target, r.request.ignore_quota, std::nullopt});

@@ -230,6 +230,50 @@ TEST(SieveDelivery, IdenticalRecipientIndependentScriptsAreEvaluatedOncePerMessa
   EXPECT_EQ(f.messages("user/bob/Bench").size(), 2u);
 }
 
+// Each recipient's active script is resolved once per message (a readlink and a stat), also the
+// first recipient's, whose answer both decides that the message is read and plans its delivery;
+// a recipient without a script is resolved once too, and costs nothing more.
+TEST(SieveDelivery, ActiveScriptIsResolvedOncePerRecipientPerMessage) {
+  SieveFixture f;
+  for (const std::string u : {"alice", "bob", "carol"}) f.t.create("user/" + u);
+  f.t.create("user/alice/Bench");
+  f.t.create("user/bob/Bench");
+  const std::string script = "require \"fileinto\";\nfileinto \"Bench\";\n";
+  f.script("alice", script);
+  f.script("bob", script);
+  f.deliver(kMessage, {"alice@example.com", "bob@example.com", "carol@example.com"});
+  EXPECT_EQ(f.backend->sieve().resolutions(), 3u);
+  f.deliver(kMessage, {"alice@example.com", "bob@example.com"});
+  EXPECT_EQ(f.backend->sieve().resolutions(), 5u);
+  EXPECT_EQ(f.messages("user/alice/Bench").size(), 2u);
+  EXPECT_EQ(f.messages("user/bob/Bench").size(), 2u);
+  EXPECT_EQ(f.messages("user/carol").size(), 1u);
+}
+
+// The fileinto target and its INBOX fallback are looked up afresh for each commit (in one read
+// transaction): a folder deleted after a delivery filed into it sends the next message to the
+// INBOX, and one created again gets the message after that.
+TEST(SieveDelivery, FileintoIntoAFolderDeletedSinceTheLastDeliveryFallsBackToTheInbox) {
+  SieveFixture f;
+  f.t.create("user/alice");
+  f.t.create("user/alice/Bench");
+  f.script("alice", "require \"fileinto\";\nfileinto \"Bench\";\n");
+  f.deliver(kMessage, {"alice@example.com"});
+  EXPECT_EQ(f.messages("user/alice/Bench").size(), 1u);
+  EXPECT_TRUE(f.messages("user/alice").empty());
+
+  ASSERT_FALSE(f.t.store().delete_mailbox(f.t.store().parse_name("user/alice/Bench").value()));
+  auto replies = f.deliver(kMessage, {"alice@example.com"});
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0], "250 2.1.5 Success SESSIONID=<sid>\r\n");
+  EXPECT_EQ(f.messages("user/alice").size(), 1u);
+
+  f.t.create("user/alice/Bench");
+  f.deliver(kMessage, {"alice@example.com"});
+  EXPECT_EQ(f.messages("user/alice/Bench").size(), 1u);
+  EXPECT_EQ(f.messages("user/alice").size(), 1u);
+}
+
 TEST(SieveDelivery, FlagsGoWithTheirMessage) {
   SieveFixture f;
   f.t.create("user/alice");

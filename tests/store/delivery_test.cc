@@ -108,6 +108,47 @@ TEST(Delivery, UidsGrowAndUnknownMailboxFailsAlone) {
   EXPECT_EQ(t.store().index().messages(box.id).size(), 3u);
 }
 
+// stage() looks up every target and each folder's INBOX fallback in one read transaction, and
+// ends it: the commit that follows opens its own. A folder that exists gets the message, one that
+// does not falls back to the owner's INBOX, in the same group.
+TEST(Delivery, StageLooksUpTargetsInOneReadTransactionAndEndsIt) {
+  TempStore t;
+  t.create("user/alice");
+  t.create("user/alice/Bench");
+  t.create("user/bob");
+  DeliveryGroup group(t.store().config(), t.store().index());
+  for (int i = 0; i < 2; ++i) {
+    auto b = testing::batch_to(t.stage(kMessage), {});
+    for (const std::string box : {"user.alice.Bench", "user.bob.Bench"}) {
+      DeliveryTarget target{box, false, std::nullopt};
+      target.by_owner = true;
+      b.targets.push_back(target);
+    }
+    group.add(std::move(b));
+  }
+  group.stage();
+  // No transaction is left open.
+  EXPECT_NE(sqlite3_get_autocommit(t.store().index().db().handle()), 0);
+  group.commit();
+  group.link();
+  Checkpoint cp;
+  Unsettled unsettled;
+  group.retire(cp, unsettled);
+  EXPECT_TRUE(unsettled.empty());
+  auto results = group.results();
+  ASSERT_EQ(results.size(), 2u);
+  for (const auto& r : results) {
+    ASSERT_EQ(r.outcomes.size(), 2u);
+    EXPECT_FALSE(r.outcomes[0].error);
+    EXPECT_FALSE(r.outcomes[0].fell_back);
+    EXPECT_FALSE(r.outcomes[1].error);
+    EXPECT_TRUE(r.outcomes[1].fell_back);
+    EXPECT_EQ(r.outcomes[1].mailbox, "user.bob");
+  }
+  EXPECT_EQ(t.store().index().messages(t.mailbox("user/alice/Bench").id).size(), 2u);
+  EXPECT_EQ(t.store().index().messages(t.mailbox("user/bob").id).size(), 2u);
+}
+
 TEST(Delivery, SameMailboxTwiceWithoutDuplicateSuppressionGetsTwoUids) {
   TempStore t;
   t.config().duplicate_suppression = false;  // as Cyrus: each RCPT is its own delivery
