@@ -352,7 +352,8 @@ TEST_F(AuthTest, FailedAuthStormDoesNotSlowAnotherConnection) {
   EXPECT_EQ(auth_cram_md5(other, kAdmin, kAdminPassword).code, 235);
   EXPECT_EQ(send_message(other, "during-storm@e2e"), "");
   const auto other_took = Clock::now() - t0;
-  EXPECT_LT(other_took, 700ms) << "the other connection waited for the storm";
+  // Held behind the storm's second failure it would take 1.9 s.
+  EXPECT_LT(other_took, 1500ms) << "the other connection waited for the storm";
 
   storm.set_timeout(10s);
   EXPECT_EQ(storm.read_reply().code, 535);

@@ -117,8 +117,9 @@ TEST(FrontEndBackend, AHangingDirectoryHoldsARecipientNoLongerThanTheWait) {
     EXPECT_FALSE(verdict.accepted);
     EXPECT_EQ(verdict.rejection.code, 451);
     EXPECT_EQ(verdict.rejection.enhanced, "4.4.3");
-    // The first waits its 200 ms; those behind the hanging lookup do not wait at all.
-    EXPECT_LT(took, i == 0 ? 400ms : 50ms) << i;
+    // The first waits its 200 ms; those behind the hanging lookup do not wait at all (150 ms
+    // leaves room for a loaded machine and is still less than the wait they would share).
+    EXPECT_LT(took, i == 0 ? 400ms : 150ms) << i;
     if (i == 0) {
       EXPECT_GE(took, 190ms);
     }

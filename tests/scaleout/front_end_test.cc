@@ -202,7 +202,8 @@ TEST_F(FrontEndTest, ThreeBackEndsOneFrontEnd) {
 // libpq sends its startup packet and waits for an answer that never comes (up to its 2 s
 // connect_timeout). One session's RCPT for a user the front end has never seen waits for that
 // lookup (at most directory_lookup_wait, 300 ms) and is deferred; another session's RCPT for a
-// known user, sent just after it to the same worker, is answered within 500 ms.
+// known user, sent just after it to the same worker, is answered within 1 s (held behind the
+// lookup, it would wait for libpq's 2 s).
 void FrontEndTest::a_hanging_lookup_does_not_hold_up_known_users() {
   const int hole = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   ASSERT_GE(hole, 0);
@@ -233,7 +234,7 @@ void FrontEndTest::a_hanging_lookup_does_not_hold_up_known_users() {
     auto reply = known.command("RCPT TO:<" + user_name(user) + "@example.org>");
     const auto took = std::chrono::steady_clock::now() - start;
     EXPECT_EQ(reply.code, 250) << reply.text();
-    EXPECT_LT(took, 500ms) << "round " << round << ": "
+    EXPECT_LT(took, 1000ms) << "round " << round << ": "
                            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
                            << " ms";
     auto deferred = waiting.read_reply();
