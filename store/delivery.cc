@@ -4,8 +4,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 #include <functional>
+#include <thread>
 
 #include "conf/log.h"
 #include "store/acl.h"
@@ -21,6 +23,15 @@
 
 namespace cubby::store {
 namespace {
+
+// link() makes the files of a group of at least kLinksForLanes deliveries in lanes on the sync
+// pool (the calling thread is one of them), one per core up to four: a lane more than the cores
+// would only queue for them, and the other threads of the worker need some too.
+constexpr size_t kLinksForLanes = 64;
+size_t link_lanes() {
+  static const size_t lanes = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4);
+  return lanes;
+}
 
 // The unique Maildir names of this process (maildir_file_name.h).
 MaildirNamer& maildir_namer() {
@@ -508,41 +519,77 @@ void DeliveryGroup::link() {
   std::vector<Item*> undone_items;
   MaildirCharges charges;  // Maildir++: one maildirsize line per user for the group
   std::map<std::string, Fd> new_dirs;  // Maildir new/ directories, by path, for the group
+  // Every file to make, in order. The links are independent of one another (the COMMIT and the
+  // stage syncs are behind us), so a big group makes them in lanes on the pool: with 100
+  // recipients a message, linking was most of the committer's time, nearly all of it in the
+  // kernel's directory code. A directory belongs to one lane, so no two lanes wait for the same
+  // directory's lock. What each made is then taken up in order, as when one thread made them.
+  struct Job {
+    Item* item;
+    Target* target;
+    size_t lane = 0;
+    int new_dir = -1;  // the group's descriptor of this new/ (opened once per group)
+    std::optional<Result<MessageLink, Error>> made;
+  };
+  std::vector<Job> jobs;
+  std::map<std::string, size_t> dir_lanes;  // mailbox directory -> its lane
   for (auto& item : items_) {
     if (item.error) continue;
-    bool undone = false;
     for (auto& t : item.targets) {
       if (!t.delivered_to) continue;
       const MailboxRecord& box = *t.delivered_to;
-      const std::string& stage_path = item.stages.at(box.partition).path();
-      const std::string root = config_.partition_root(box.partition);
-      int new_dir = -1;  // the group's descriptor of this new/ (opened once per group)
+      const std::string dir = config_.partition_root(box.partition) + "/" + box.dir;
+      Job job{&item, &t, 0, -1, std::nullopt};
+      job.lane = dir_lanes.try_emplace(dir, dir_lanes.size()).first->second;
       if (!t.file.empty()) {
-        auto [it, fresh] = new_dirs.try_emplace(root + "/" + box.dir);
-        if (fresh && open_dir_beneath(root, box.dir + "/new", &it->second)) {
+        auto [it, fresh] = new_dirs.try_emplace(dir);
+        if (fresh && open_dir_beneath(config_.partition_root(box.partition), box.dir + "/new",
+                                      &it->second)) {
           it->second = Fd();  // link_delivery opens it itself, and says why it cannot
         }
-        new_dir = it->second ? it->second.get() : -1;
+        job.new_dir = it->second ? it->second.get() : -1;
       }
-      auto made = link_delivery(stage_path, root, box.dir, t.outcome.uid, t.file,
-                                config_.single_instance, LinkMode::kNew, new_dir);
-      if (!made.ok()) {
-        undo.push_back(UndoneDelivery{box.id, t.outcome.uid, static_cast<int64_t>(item.size),
-                                      t.mark, t.quota_root});
-        undo_partitions.insert(box.partition);
-        undone = true;
-        t.outcome.error = made.error();
-        t.outcome.uid = 0;
-        t.delivered_to = nullptr;
-        continue;
-      }
-      made->linked ? ++item.links : ++item.copies;
-      dirs_.insert(made->dir);
-      // Maildir++: the delivery's line in maildirsize, once the message is there to count; a
-      // user the commit found without one has no quota (a quota set meanwhile recalculates).
-      if (!t.file.empty() && t.maildir_quota) charges.add(box, static_cast<int64_t>(item.size));
+      jobs.push_back(std::move(job));
     }
-    if (undone) undone_items.push_back(&item);
+  }
+  const size_t lanes = pool_ && jobs.size() >= kLinksForLanes ? link_lanes() : 1;
+  auto make = [&](size_t lane) {
+    for (auto& job : jobs) {
+      if (lanes > 1 && job.lane % lanes != lane) continue;
+      const MailboxRecord& box = *job.target->delivered_to;
+      job.made = link_delivery(job.item->stages.at(box.partition).path(),
+                               config_.partition_root(box.partition), box.dir,
+                               job.target->outcome.uid, job.target->file, config_.single_instance,
+                               LinkMode::kNew, job.new_dir);
+    }
+  };
+  if (lanes > 1) {
+    std::vector<std::function<void()>> tasks;
+    for (size_t lane = 0; lane < lanes; ++lane) tasks.emplace_back([&make, lane] { make(lane); });
+    pool_->run(std::move(tasks));
+  } else {
+    make(0);
+  }
+  for (auto& job : jobs) {
+    Item& item = *job.item;
+    Target& t = *job.target;
+    const MailboxRecord& box = *t.delivered_to;
+    auto& made = *job.made;
+    if (!made.ok()) {
+      undo.push_back(UndoneDelivery{box.id, t.outcome.uid, static_cast<int64_t>(item.size),
+                                    t.mark, t.quota_root});
+      undo_partitions.insert(box.partition);
+      if (undone_items.empty() || undone_items.back() != &item) undone_items.push_back(&item);
+      t.outcome.error = made.error();
+      t.outcome.uid = 0;
+      t.delivered_to = nullptr;
+      continue;
+    }
+    made->linked ? ++item.links : ++item.copies;
+    dirs_.insert(made->dir);
+    // Maildir++: the delivery's line in maildirsize, once the message is there to count; a
+    // user the commit found without one has no quota (a quota set meanwhile recalculates).
+    if (!t.file.empty() && t.maildir_quota) charges.add(box, static_cast<int64_t>(item.size));
   }
   charges.write(config_);
   // The UIDs stay used (invariant 4); the rows, marks and charges go, so that the MTA's retry of

@@ -25,7 +25,8 @@
 //                partition into <mailbox dir>/new/ under the unique name commit() recorded in the
 //                row (link_maildir_message; then the user's maildirsize gets its line); a delivery whose
 //                file could not be made is undone (row, quota charge and duplicate mark, in one
-//                transaction) and that recipient fails.
+//                transaction) and that recipient fails. A big group makes its files in lanes on
+//                the pool (a mailbox directory in one lane) and takes the results up in order.
 // The new directory entries are not fsynced here: a Checkpoint does that later for many messages at
 // once, then marks the rows durable and removes the stage files. Until then a crash is repaired by
 // recovery (recovery.h), which makes the file of every pending row again from its stage file.

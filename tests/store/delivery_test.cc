@@ -7,6 +7,7 @@
 
 #include "store/check.h"
 #include "store/committer.h"
+#include "store/sync_pool.h"
 #include "tests/store/temp_store.h"
 
 namespace cubby::store {
@@ -91,6 +92,57 @@ TEST(Delivery, TwoPartitionsGetOneCopyEach) {
   EXPECT_EQ(b1.st_nlink, 2u);
   EXPECT_EQ(testing::read_file(t.store().message_path(t.mailbox("user/b2"), 1)), kMessage);
   EXPECT_TRUE(check(t.store()).ok());
+}
+
+// A group of more than 64 deliveries is linked in lanes on the pool: every file is made as by one
+// thread, and a link that fails (its mailbox directory replaced by a file after the COMMIT) is
+// undone for that recipient alone, its row, quota charge and UID use as on one thread.
+TEST(Delivery, AGroupLinkedInLanesMakesEveryFileAndUndoesAFailedLinkAlone) {
+  TempStore t;
+  std::vector<std::string> names;
+  for (int i = 0; i < 60; ++i) {
+    t.create("user/u" + std::to_string(i));
+    names.push_back("user.u" + std::to_string(i));
+  }
+  SyncPool pool(3);
+  DeliveryGroup group(t.store().config(), t.store().index(), &pool);
+  group.add(testing::batch_to(t.stage(kMessage), names));
+  group.add(testing::batch_to(t.stage(kMessage + "second\r\n"), names));
+  group.stage();
+  group.commit();
+  const std::string broken = t.config().partitions["default"] + "/" + t.mailbox("user/u37").dir;
+  ASSERT_EQ(::system(("rm -rf '" + broken + "' && touch '" + broken + "'").c_str()), 0);
+  group.link();
+  Checkpoint cp;
+  Unsettled unsettled;
+  group.retire(cp, unsettled);
+  EXPECT_TRUE(unsettled.empty());
+  EXPECT_FALSE(cp.run(t.store().index(), &pool));
+  auto results = group.results();
+  ASSERT_EQ(results.size(), 2u);
+  for (int m = 0; m < 2; ++m) {
+    SCOPED_TRACE(m);
+    EXPECT_EQ(results[m].links, 59);
+    ino_t first = 0;
+    for (int i = 0; i < 60; ++i) {
+      const auto& outcome = results[m].outcomes[i];
+      const MailboxRecord box = t.mailbox("user/u" + std::to_string(i));
+      if (i == 37) {
+        ASSERT_TRUE(outcome.error);
+        EXPECT_EQ(outcome.error->code, Errc::kIo);
+        EXPECT_EQ(outcome.uid, 0);
+        EXPECT_TRUE(t.store().index().messages(box.id).empty());
+        continue;
+      }
+      ASSERT_FALSE(outcome.error) << i << ": " << outcome.error->detail;
+      EXPECT_EQ(outcome.uid, m + 1);
+      auto st = testing::stat_of(t.store().message_path(box, m + 1));
+      if (first == 0) first = st.st_ino;
+      EXPECT_EQ(st.st_ino, first) << i;
+      EXPECT_EQ(st.st_nlink, 59u) << i;
+      EXPECT_EQ(t.store().index().messages(box.id).size(), 2u);
+    }
+  }
 }
 
 TEST(Delivery, UidsGrowAndUnknownMailboxFailsAlone) {

@@ -84,9 +84,11 @@ inline DeliveryBatch batch_to(StageFile stage, const std::vector<std::string>& n
 }
 
 // Carries `batches` through one whole group commit (stage, commit, link, checkpoint), as the
-// committer does, and returns each batch's result.
-inline std::vector<DeliveryResult> commit_group(TempStore& t, std::vector<DeliveryBatch> batches) {
-  DeliveryGroup group(t.store().config(), t.store().index());
+// committer does (with `pool` for its syncs and links, as the committer has), and returns each
+// batch's result.
+inline std::vector<DeliveryResult> commit_group(TempStore& t, std::vector<DeliveryBatch> batches,
+                                                SyncPool* pool = nullptr) {
+  DeliveryGroup group(t.store().config(), t.store().index(), pool);
   for (auto& b : batches) group.add(std::move(b));
   group.stage();
   group.commit();
@@ -95,7 +97,7 @@ inline std::vector<DeliveryResult> commit_group(TempStore& t, std::vector<Delive
   Unsettled unsettled;
   group.retire(cp, unsettled);
   EXPECT_TRUE(unsettled.empty());
-  EXPECT_FALSE(cp.run(t.store().index()));
+  EXPECT_FALSE(cp.run(t.store().index(), pool));
   return group.results();
 }
 
