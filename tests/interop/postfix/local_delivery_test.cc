@@ -128,15 +128,25 @@ TEST_F(PostfixInterop, LocalTransportSendsAHundredRecipientsInOneLmtpTransaction
     inodes.insert(inode_of(path));
   }
   EXPECT_EQ(inodes.size(), 2u);
+  const std::string hundred = by_guid.begin()->first;
   by_guid = index_rows_by_guid(cubby_->root() + "/lib/cubby.sqlite", &error);
   ASSERT_TRUE(error.empty()) << error;
-  ASSERT_EQ(by_guid.size(), 2u);
-  std::multiset<int> stages;
-  for (const auto& [guid, rows] : by_guid) {
-    EXPECT_EQ(rows.rows, 100) << guid;
-    stages.insert(rows.stages);
+  ASSERT_EQ(by_guid.count(hundred), 1u);
+  EXPECT_EQ(by_guid[hundred].rows, 100);
+  EXPECT_EQ(by_guid[hundred].stages, 1);
+  // The two transactions of the second message store the same bytes, one GUID, unless they fall
+  // in two seconds: Cubby's Received: header ends with the time of its transaction (on a loaded
+  // machine the first of 50 recipients can take a second). Either way: 100 rows, two stage files.
+  by_guid.erase(hundred);
+  ASSERT_GE(by_guid.size(), 1u);
+  ASSERT_LE(by_guid.size(), 2u);
+  int rows = 0, stages = 0;
+  for (const auto& [guid, r] : by_guid) {
+    rows += r.rows;
+    stages += r.stages;
   }
-  EXPECT_EQ(stages, (std::multiset<int>{1, 2}));
+  EXPECT_EQ(rows, 100);
+  EXPECT_EQ(stages, 2);
   expect_check_passes();
 }
 
