@@ -56,6 +56,15 @@ How each figure is measured:
                   seconds it barely depends on what else the machine runs.
   peak RSS        the largest VmHWM among the server's LMTP worker processes (descendants of the
                   master whose name contains "lmtp"), sampled every 250 ms and at the end.
+
+--repeat N runs each workload N times, each time on a fresh store (a peer reset), and reports for
+each the run with the median deliveries/s (the slower of the middle two for an even N), its other
+figures with it, except the peak RSS (the largest of all runs) and the sync calls (traced in the
+first run only: the later ones run untraced, as every timed pass does). Every run's deliveries/s
+is printed beside the table, so a goal is judged on the median and the spread is in view: one
+workload of one second moves by 10-20 % between identical runs on this machine. With --compare the
+runs go in rounds (every server and workload, then again), so that a drift in the machine's speed
+falls on every server alike.
 """
 
 import argparse
@@ -572,6 +581,7 @@ class Result:
     setup: str = ""  # what was done to the store before smtp-source ran, beyond the mailboxes
     errors: list = dataclasses.field(default_factory=list)
     growth: dict | None = None  # --grow: the fill and the index's size (bench_grow.py)
+    rates: list | None = None  # --repeat: deliveries/s of every run, in run order (median_run)
 
     @property
     def expected(self):
@@ -810,6 +820,52 @@ def ok(r):
     return r is not None and not r.errors and (r.landed is None or r.landed == r.expected)
 
 
+def median_run(runs):
+    """--repeat: of the runs of one workload on one server (in run order), the one with the median
+    deliveries/s, which also carries every run's deliveries/s (rates), the largest peak RSS of them
+    all, and the first run's sync calls (the only traced one). A failed run is reported instead:
+    no failure hides behind a median."""
+    failed = next((r for r in runs if not ok(r)), None)
+    if failed is not None:
+        return failed
+    chosen = sorted(runs, key=lambda r: r.seconds)[len(runs) // 2]  # equal messages: by time
+    if chosen.syncs is None:
+        chosen.syncs = runs[0].syncs
+    peaks = [r.peak_rss_kib for r in runs if r.peak_rss_kib is not None]
+    chosen.peak_rss_kib = max(peaks) if peaks else None
+    chosen.rates = [r.expected / r.seconds if r.seconds else None for r in runs]
+    return chosen
+
+
+def spread_table(results):
+    """--repeat: every run's deliveries/s beside the median that the table shows."""
+    lines = []
+    for (server, name), r in results.items():
+        if r is None or not r.rates:
+            continue
+        known = [x for x in r.rates if x is not None]
+        spread = f"{(max(known) - min(known)) / (sum(known) / len(known)) * 100:.0f} %" if known else "-"
+        lines.append(f"  {name:<8} {server:<14} median {rate(r, True):>7.0f}  runs "
+                     + " ".join("-" if x is None else f"{x:.0f}" for x in r.rates) + f"  (spread {spread} of the mean)")
+    if not lines:
+        return ""
+    return "deliveries/s of every run (--repeat; the tables and goals use the median):\n" + "\n".join(lines)
+
+
+def rounds(args):
+    """The argument sets of the --repeat runs: the first traced (unless --no-strace), the rest not."""
+    out = []
+    for i in range(args.repeat):
+        sub = argparse.Namespace(**vars(args))
+        sub.no_strace = args.no_strace or i > 0
+        out.append(sub)
+    return out
+
+
+def run_label(i, args):
+    return f"run {i + 1}/{args.repeat}: " if args.repeat > 1 else ""
+
+
 def rate(r, deliveries):
     if not ok(r) or not r.seconds:
         return None
@@ -879,7 +935,8 @@ def provenance(args):
     if not args.no_strace and (args.pid or not args.target):
         lines.append("note: fsyncs/msg come from a second, traced pass of each workload on the same store ("
                      + ("strace attached" if args.target else "the master restarted under strace --seccomp-bpf")
-                     + "); the timed pass ran untraced")
+                     + "); the timed pass ran untraced"
+                     + (f"; with --repeat {args.repeat} only the first run of each has the traced pass" if args.repeat > 1 else ""))
     return "\n".join(lines)
 
 
@@ -1067,35 +1124,42 @@ def run_compare(args, names, scratch):
     workloads = compare_workloads(names)
     servers = list(CUBBY_FORMATS) + [p[0] for p in PEER_SERVERS] + ["smtp-sink"]
     planned = [(server, w) for server in servers for w in workloads if runs_on(server, w)]
-    results = {}
+    runs = {}  # (server, workload) -> its Results, one per --repeat round
     try:
-        for server, w in planned:
-            messages = max(1, round(w.messages * args.scale))
-            directory = os.path.join(scratch, server, w.name.replace("/", "-"))
-            os.makedirs(directory)
-            log(f"bench: --compare: {server} {w.name}")
-            try:
-                if server in unavailable:
-                    raise RuntimeError(f"{server}: {unavailable[server]}")
-                if server in CUBBY_FORMATS:
-                    sub = argparse.Namespace(**vars(args))
-                    sub.format = CUBBY_FORMATS[server]
-                    r = run_own(w, messages, sub, directory)
-                elif server == "smtp-sink":
-                    r = run_sink(w, messages, args, directory)
-                else:
-                    r = run_peer(next(p for p in PEER_SERVERS if p[0] == server), w, messages, args, directory)
-            except (RuntimeError, subprocess.CalledProcessError) as e:
-                r = Result(w, messages, errors=[str(e)])
-            results[(server, w.name)] = r
-            log(f"[{server}] " + details(r))
+        for i, round_args in enumerate(rounds(args)):
+            for server, w in planned:
+                messages = max(1, round(w.messages * args.scale))
+                directory = os.path.join(scratch, server, w.name.replace("/", "-") + (f"-{i + 1}" if args.repeat > 1 else ""))
+                os.makedirs(directory)
+                log(f"bench: --compare: {run_label(i, args)}{server} {w.name}")
+                try:
+                    if server in unavailable:
+                        raise RuntimeError(f"{server}: {unavailable[server]}")
+                    if server in CUBBY_FORMATS:
+                        sub = argparse.Namespace(**vars(round_args))
+                        sub.format = CUBBY_FORMATS[server]
+                        r = run_own(w, messages, sub, directory)
+                    elif server == "smtp-sink":
+                        r = run_sink(w, messages, round_args, directory)
+                    else:
+                        r = run_peer(next(p for p in PEER_SERVERS if p[0] == server), w, messages, round_args, directory)
+                except (RuntimeError, subprocess.CalledProcessError) as e:
+                    r = Result(w, messages, errors=[str(e)])
+                runs.setdefault((server, w.name), []).append(r)
+                log(f"[{server}] {run_label(i, args)}" + details(r))
     except KeyboardInterrupt:
         log("bench: interrupted")
     finally:
         for script in ("cyrus.sh", "dovecot.sh"):
             subprocess.run([f"{PEERS}/{script}", "stop"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Only what ran in every round counts (an interrupted round is left out whole).
+    complete = min((len(v) for v in runs.values()), default=0)
+    results = {k: median_run(v[:complete]) for k, v in runs.items() if complete}
     print()
     print(compare_table(workloads, servers, results))
+    if args.repeat > 1:
+        print()
+        print(spread_table(results))
     print()
     print("goals (issues 7 and 14; Cubby on the Cyrus layout):")
     print(goals(results, names))
@@ -1143,6 +1207,9 @@ def main():
     parser.add_argument("--compare", action="store_true", help="run every workload and a W2 sweep of 1, 4, 16, 64 sessions against Cubby (own instance, "
                         "once on the Cyrus layout and once on Maildir), Cyrus lmtpd and Dovecot LMTP (the peers in /work/shared/peers, reset before each workload; "
                         "not W2S) and smtp-sink, then one table with ratios and the goals")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="run each workload N times, each on a fresh store (with --compare: in N rounds over every server), and report the run "
+                        "with the median deliveries/s, every run's figure beside the table; only the first run is traced for fsyncs")
     parser.add_argument("--timeout", type=int, default=900, help="seconds one workload may take (default 900)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (stores, logs, traces)")
     parser.add_argument("--grow", metavar="MAILBOXES,MESSAGES", help="own instance: run each workload on an empty store and again (as <workload>+grown) "
@@ -1186,6 +1253,10 @@ def main():
     if args.front_end and (args.target or args.compare or args.grow or args.tcp_port or format_given or args.fs != "root"
                            or any(WORKLOADS[n].sieve for n in names)):
         parser.error("--front-end runs its own back ends and front end on the root file system: no --target, --compare, --grow, --tcp-port, --format, --fs or W2S")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    if args.repeat > 1 and (args.grow or args.front_end):
+        parser.error("--repeat is for plain runs and --compare: not with --grow or --front-end")
     if args.grow_recipients < 1:
         parser.error("--grow-recipients must be at least 1")
     args.grow_plan = bench_grow.parse(args.grow) if args.grow else None
@@ -1212,7 +1283,7 @@ def main():
         signal.signal(signal.SIGTERM, signal.default_int_handler)  # the file system is undone
     sized = compare_workloads(names) if args.compare else runs
     scratch = bench_fs.open_scratch(
-        args.fs, [(max(1, round(w.messages * args.scale)), w.size, w.recipients, bench_grow.is_grown(w)) for w in sized],
+        args.fs, [(max(1, round(w.messages * args.scale)), w.size, w.recipients, bench_grow.is_grown(w)) for w in sized] * args.repeat,
         args.grow_plan + (args.grow_recipients,) if args.grow_plan else None, args.compare, args.keep,
         lambda text: setattr(args, "fs_description", text))
     if args.front_end:
@@ -1236,14 +1307,17 @@ def main():
         for w in runs:
             name = w.name
             messages = max(1, round(w.messages * args.scale))
-            directory = os.path.join(scratch, name)
-            os.makedirs(directory)
-            try:
-                r = (run_target if args.target else run_own)(w, messages, args, directory)
-            except (RuntimeError, subprocess.CalledProcessError) as e:
-                r = Result(w, messages, errors=[str(e)])
-            results.append(r)
-            log(details(r))
+            repeats = []
+            for i, round_args in enumerate(rounds(args)):
+                directory = os.path.join(scratch, name + (f"-{i + 1}" if args.repeat > 1 else ""))
+                os.makedirs(directory)
+                try:
+                    r = (run_target if args.target else run_own)(w, messages, round_args, directory)
+                except (RuntimeError, subprocess.CalledProcessError) as e:
+                    r = Result(w, messages, errors=[str(e)])
+                repeats.append(r)
+                log(run_label(i, args) + details(r))
+            results.append(median_run(repeats) if args.repeat > 1 else repeats[0])
     except KeyboardInterrupt:
         log("bench: interrupted")
     finally:
@@ -1254,6 +1328,10 @@ def main():
 
     print()
     print(table(results))
+    if args.repeat > 1:
+        print()
+        label = args.target or ("cubby-maildir" if args.format == "maildir" else "cubby")
+        print(spread_table({(label, r.workload.name): r for r in results}))
     if "W2S" in names:
         by_name = {r.workload.name: r for r in results}
         print()
