@@ -77,8 +77,8 @@ int main(int argc, char** argv) {
   // glibc hands the free top of a thread's heap back to the kernel (madvise) whenever a chunk of
   // 64 KiB or more is freed and 128 KiB lie free there. SQLite's statement journal is such a
   // chunk: every UID allocation (an UPDATE that may abort, so it opens one) frees it on the
-  // committer thread, and the next one faults the pages in again. W2's CPU per delivery fell from
-  // 85-100 to 74-80 us on a tmpfs when the threshold was 1 MiB (docs/architecture.md).
+  // committer thread, and the next one faults the pages in again. With 1 MiB, W2's CPU per
+  // delivery fell by a fifth or more (docs/architecture.md has the figures).
   mallopt(M_TRIM_THRESHOLD, 1 << 20);
   std::string config_path = "/etc/cubby/imapd.conf";
   bool preauth = false, debug = false, front_end = false;
