@@ -833,7 +833,7 @@ def median_run(runs):
         chosen.syncs = runs[0].syncs
     peaks = [r.peak_rss_kib for r in runs if r.peak_rss_kib is not None]
     chosen.peak_rss_kib = max(peaks) if peaks else None
-    chosen.rates = [r.expected / r.seconds if r.seconds else None for r in runs]
+    chosen.rates = [rate(r, True) for r in runs]
     return chosen
 
 
@@ -864,6 +864,11 @@ def rounds(args):
 
 def run_label(i, args):
     return f"run {i + 1}/{args.repeat}: " if args.repeat > 1 else ""
+
+
+def run_directory(parent, name, i, args):
+    """Where run i of a workload keeps its store: a directory of its own for each --repeat run."""
+    return os.path.join(parent, name + (f"-{i + 1}" if args.repeat > 1 else ""))
 
 
 def rate(r, deliveries):
@@ -1129,7 +1134,7 @@ def run_compare(args, names, scratch):
         for i, round_args in enumerate(rounds(args)):
             for server, w in planned:
                 messages = max(1, round(w.messages * args.scale))
-                directory = os.path.join(scratch, server, w.name.replace("/", "-") + (f"-{i + 1}" if args.repeat > 1 else ""))
+                directory = run_directory(os.path.join(scratch, server), w.name.replace("/", "-"), i, args)
                 os.makedirs(directory)
                 log(f"bench: --compare: {run_label(i, args)}{server} {w.name}")
                 try:
@@ -1309,7 +1314,7 @@ def main():
             messages = max(1, round(w.messages * args.scale))
             repeats = []
             for i, round_args in enumerate(rounds(args)):
-                directory = os.path.join(scratch, name + (f"-{i + 1}" if args.repeat > 1 else ""))
+                directory = run_directory(scratch, name, i, args)
                 os.makedirs(directory)
                 try:
                     r = (run_target if args.target else run_own)(w, messages, round_args, directory)
