@@ -201,7 +201,8 @@ void DeliveryGroup::finish_stage() {
       for (auto& t : item.targets) {
         if (!t.delivered_to) continue;
         undo.push_back(UndoneDelivery{t.delivered_to->id, t.outcome.uid,
-                                      static_cast<int64_t>(item.size), t.mark, t.quota_root});
+                                      static_cast<int64_t>(item.size), t.mark, t.quota_root,
+                                      item.stages.at(t.delivered_to->partition).name()});
         undo_partitions.insert(t.delivered_to->partition);
         t.delivered_to = nullptr;
       }
@@ -577,7 +578,7 @@ void DeliveryGroup::link() {
     auto& made = *job.made;
     if (!made.ok()) {
       undo.push_back(UndoneDelivery{box.id, t.outcome.uid, static_cast<int64_t>(item.size),
-                                    t.mark, t.quota_root});
+                                    t.mark, t.quota_root, item.stages.at(box.partition).name()});
       undo_partitions.insert(box.partition);
       if (undone_items.empty() || undone_items.back() != &item) undone_items.push_back(&item);
       t.outcome.error = made.error();

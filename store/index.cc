@@ -85,32 +85,48 @@ struct Index::Statements {
                      "UPDATE mailboxes SET uidnext = uidnext + 1 WHERE id = ? "
                      "RETURNING uidnext - 1"),
         raise_uidnext(db, "UPDATE mailboxes SET uidnext = max(uidnext, ?) WHERE id = ?"),
+        // A delivery's row goes to `deliveries` until a checkpoint has made its file durable
+        // (schema.h, step 9); a row known durable (import, reconstruct) straight to `messages`.
+        insert_delivery(db,
+                        "INSERT INTO deliveries(mailbox, uid, guid, size, internaldate, stage, "
+                        "file) VALUES(?, ?, ?, ?, ?, ?, ?)"),
         insert_message(db,
                        "INSERT INTO messages(mailbox, uid, guid, size, internaldate, stage, pending, "
-                       "file) VALUES(?, ?, ?, ?, ?, ?, ?, ?)"),
+                       "file) VALUES(?, ?, ?, ?, ?, ?, 0, ?)"),
         delete_message(db, "DELETE FROM messages WHERE mailbox = ? AND uid = ?"),
-        // The stage's few pending rows come from the partial index messages_pending and each
-        // row's partition from the mailbox's primary key: `mailbox IN (SELECT id FROM mailboxes
-        // WHERE partition = ?)` made SQLite walk every mailbox of the partition per call (5.6 ms
-        // per checkpointed stage file on a store of 10,000 mailboxes, against 0.003 ms this way).
-        clear_stage(db,
-                    "UPDATE messages SET pending = 0 WHERE stage = ? AND pending = 1 AND "
-                    "(SELECT partition FROM mailboxes WHERE id = messages.mailbox) = ?"),
+        delete_pending(db, "DELETE FROM deliveries WHERE mailbox = ? AND uid = ?"),
+        delete_delivery(db, "DELETE FROM deliveries WHERE stage = ? AND mailbox = ? AND uid = ?"),
+        // A checkpointed stage's rows move into `messages` in key order, found through
+        // deliveries_stage; each row's partition comes from the mailbox's primary key.
+        settle_stage(db,
+                     "INSERT INTO messages(mailbox, uid, guid, size, internaldate, stage, pending, "
+                     "file) SELECT mailbox, uid, guid, size, internaldate, stage, 0, file "
+                     "FROM deliveries WHERE stage = ?1 AND "
+                     "(SELECT partition FROM mailboxes WHERE id = deliveries.mailbox) = ?2 "
+                     "ORDER BY mailbox, uid"),
+        forget_stage(db,
+                     "DELETE FROM deliveries WHERE stage = ?1 AND "
+                     "(SELECT partition FROM mailboxes WHERE id = deliveries.mailbox) = ?2"),
         messages(db,
                  "SELECT mailbox, uid, guid, size, internaldate, stage, pending, file FROM messages "
-                 "WHERE mailbox = ? ORDER BY uid"),
+                 "WHERE mailbox = ?1 UNION ALL "
+                 "SELECT mailbox, uid, guid, size, internaldate, stage, 1, file FROM deliveries "
+                 "WHERE mailbox = ?1 ORDER BY uid"),
         message(db,
                 "SELECT mailbox, uid, guid, size, internaldate, stage, pending, file FROM messages "
-                "WHERE mailbox = ? AND uid = ?"),
+                "WHERE mailbox = ?1 AND uid = ?2 UNION ALL "
+                "SELECT mailbox, uid, guid, size, internaldate, stage, 1, file FROM deliveries "
+                "WHERE mailbox = ?1 AND uid = ?2"),
         staged_rows(db,
-                    "SELECT m.mailbox, m.uid, m.guid, m.size, m.internaldate, m.stage, m.pending, "
-                    "m.file, b.partition FROM messages m JOIN mailboxes b ON b.id = m.mailbox "
-                    "WHERE m.pending = 1"),
+                    "SELECT d.mailbox, d.uid, d.guid, d.size, d.internaldate, d.stage, 1, d.file, "
+                    "b.partition FROM deliveries d JOIN mailboxes b ON b.id = d.mailbox "
+                    "ORDER BY d.rowid"),
         catalog_generation(db, "SELECT value FROM meta WHERE key = 'catalog_generation'") {}
   Statement find_mailbox, mailbox_by_id, mailbox_by_uniqueid, list_mailboxes, insert_mailbox, mailboxes_between,
       set_acl, rename_mailbox, delete_mailbox,
-      allocate_uid, raise_uidnext, insert_message, delete_message, clear_stage, messages, message,
-      staged_rows, catalog_generation;
+      allocate_uid, raise_uidnext, insert_delivery, insert_message, delete_message, delete_pending,
+      delete_delivery, settle_stage, forget_stage, messages, message, staged_rows,
+      catalog_generation;
 };
 
 Result<Index, Error> Index::open(const std::string& path) {
@@ -240,8 +256,16 @@ std::optional<Error> Index::set_converting(int64_t id, bool converting) {
 }
 
 std::optional<Error> Index::set_message_file(int64_t mailbox, int64_t uid, const std::string& file) {
-  Statement s(*db_, "UPDATE messages SET file = ?, pending = 0 WHERE mailbox = ? AND uid = ?");
-  return s.bind(1, file).bind(2, mailbox).bind(3, uid).run();
+  Statement durable(*db_, "UPDATE messages SET file = ? WHERE mailbox = ? AND uid = ?");
+  if (auto e = durable.bind(1, file).bind(2, mailbox).bind(3, uid).run()) return e;
+  if (db_->changes() > 0) return std::nullopt;
+  // Still a pending delivery: it becomes a durable row under its new name.
+  Statement move(*db_,
+                 "INSERT INTO messages(mailbox, uid, guid, size, internaldate, stage, pending, file) "
+                 "SELECT mailbox, uid, guid, size, internaldate, stage, 0, ?3 FROM deliveries "
+                 "WHERE mailbox = ?1 AND uid = ?2");
+  if (auto e = move.bind(1, mailbox).bind(2, uid).bind(3, file).run()) return e;
+  return st_->delete_pending.bind(1, mailbox).bind(2, uid).run();
 }
 
 std::optional<Error> Index::delete_mailbox(int64_t id) {
@@ -264,9 +288,9 @@ std::optional<Error> Index::raise_uidnext(int64_t mailbox, int64_t uid) {
 }
 
 std::optional<Error> Index::insert_message(const MessageRecord& m) {
-  auto& s = st_->insert_message;
+  auto& s = m.pending ? st_->insert_delivery : st_->insert_message;
   s.bind(1, m.mailbox).bind(2, m.uid).bind(3, m.guid).bind(4, m.size).bind(5, m.internaldate);
-  s.bind(6, m.stage).bind(7, int64_t{m.pending}).bind(8, m.file);
+  s.bind(6, m.stage).bind(7, m.file);
   return s.run();
 }
 
@@ -300,11 +324,21 @@ std::vector<std::string> Index::flags_of(int64_t mailbox, int64_t uid) {
 }
 
 std::optional<Error> Index::delete_message(int64_t mailbox, int64_t uid) {
-  return st_->delete_message.bind(1, mailbox).bind(2, uid).run();
+  if (auto e = st_->delete_message.bind(1, mailbox).bind(2, uid).run()) return e;
+  if (db_->changes() > 0) return std::nullopt;
+  return st_->delete_pending.bind(1, mailbox).bind(2, uid).run();
+}
+
+Result<bool, Error> Index::delete_delivery(const std::string& stage, int64_t mailbox, int64_t uid) {
+  if (auto e = st_->delete_delivery.bind(1, stage).bind(2, mailbox).bind(3, uid).run()) {
+    return fail(*e);
+  }
+  return db_->changes() > 0;
 }
 
 std::optional<Error> Index::clear_stage(const std::string& partition, const std::string& name) {
-  return st_->clear_stage.bind(1, name).bind(2, partition).run();
+  if (auto e = st_->settle_stage.bind(1, name).bind(2, partition).run()) return e;
+  return st_->forget_stage.bind(1, name).bind(2, partition).run();
 }
 
 std::vector<MessageRecord> Index::messages(int64_t mailbox) {

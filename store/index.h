@@ -6,15 +6,22 @@
 // the event-loop thread and one for the committer thread. The schema:
 //   mailboxes(id, name, uniqueid, partition, dir, uidvalidity, uidnext, created, acl, format,
 //             converting)
-//   messages(mailbox, uid, guid, size, internaldate, stage, pending, file)
+//   messages(mailbox, uid, guid, size, internaldate, stage, pending, file): durable rows
+//   deliveries(mailbox, uid, guid, size, internaldate, stage, file): pending rows, in commit order
 //   message_flags(mailbox, uid, flags): a Sieve script's flags or an imported message's
 //   (import.h), deleted with the message (trigger)
 // `uidnext` only grows (invariant 4: a UID is never reused, even after a failed delivery or a
 // crash, because it is allocated inside the committing transaction). `stage` names the stage file
 // the message was linked from: it identifies the delivery transaction (all rows of one transaction
-// on one partition share one inode: invariant 3, which cubbyctl check verifies). `pending` is set
+// on one partition share one inode: invariant 3, which cubbyctl check verifies). A row is pending
 // until the link's directory entry is known to be durable; recovery relinks pending rows whose file
-// is missing from their stage file, which is kept until then.
+// is missing from their stage file, which is kept until then. Pending rows live in `deliveries`,
+// appended in commit order, so that a group's COMMIT writes a page or two of it rather than a leaf
+// of the (mailbox, uid) B-tree per recipient; clear_stage() moves a checkpointed stage's rows into
+// `messages` (whose `pending` column is 0 on every row since schema 9). The methods below read and
+// change both tables as one: MessageRecord::pending says which holds a row. `deliveries` has no
+// (mailbox, uid) index (it would put the scattered writes back): looking a pending row up by
+// mailbox scans it, which checkpoints keep small (at most 1024 stage files' rows).
 #pragma once
 
 #include <cstdint>
@@ -107,6 +114,7 @@ class Index {
   Result<std::optional<int64_t>, Error> allocate_uid(int64_t mailbox);
   // Raises uidnext to at least `uid + 1` (used when adopting files).
   [[nodiscard]] std::optional<Error> raise_uidnext(int64_t mailbox, int64_t uid);
+  // Into `deliveries` when m.pending, else into `messages`.
   [[nodiscard]] std::optional<Error> insert_message(const MessageRecord& m);
   // IMAP flags a Sieve script set on a delivery, or an import brought (import.h):
   // message_flags(mailbox, uid, flags), the flags joined by single spaces. A message without a
@@ -115,7 +123,10 @@ class Index {
                                                const std::vector<std::string>& flags);
   std::vector<std::string> flags_of(int64_t mailbox, int64_t uid);
   [[nodiscard]] std::optional<Error> delete_message(int64_t mailbox, int64_t uid);
-  // Marks the rows made from stage file `name` on `partition` durable (pending = 0).
+  // Deletes the pending row of (mailbox, uid) made from stage file `stage`, through the stage
+  // index; false when there is none (taken back or made durable meanwhile).
+  Result<bool, Error> delete_delivery(const std::string& stage, int64_t mailbox, int64_t uid);
+  // Marks the rows made from stage file `name` on `partition` durable: they move into `messages`.
   [[nodiscard]] std::optional<Error> clear_stage(const std::string& partition, const std::string& name);
 
   std::vector<MessageRecord> messages(int64_t mailbox);

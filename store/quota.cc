@@ -88,7 +88,9 @@ struct QuotaTable::Statements {
         mailboxes_below(db,
                         "SELECT id, name FROM mailboxes WHERE name = ? OR "
                         "(name > ? AND name < ?)"),
-        usage(db, "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM messages WHERE mailbox = ?") {}
+        usage(db,
+              "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM (SELECT size FROM messages WHERE "
+              "mailbox = ?1 UNION ALL SELECT size FROM deliveries WHERE mailbox = ?1)") {}
   Statement any, get, list, charge, upsert, remove, set_used, mailboxes_below, usage;
 };
 

@@ -122,6 +122,36 @@ CREATE TABLE stage_marks(
   date TEXT NOT NULL
 ) WITHOUT ROWID;
 )sql",
+    // 9: committed deliveries whose file may not be durable yet, in commit order (index.h). They
+    // were rows of `messages` with pending = 1; there every delivery dirtied a leaf page of the
+    // (mailbox, uid) B-tree, one page per recipient of a group, and the COMMIT wrote them all to
+    // the WAL (100 pages for a message to 100 users). Appended here, a group dirties the last
+    // page or two; a checkpoint moves them into `messages` in bulk, in key order. The flags of a
+    // delivery taken back go with it; those of one moved into `messages` stay.
+    R"sql(
+CREATE TABLE deliveries(
+  mailbox INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+  uid INTEGER NOT NULL,
+  guid TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  internaldate INTEGER NOT NULL,
+  stage TEXT NOT NULL,
+  file TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX deliveries_stage ON deliveries(stage);
+DROP TRIGGER message_flags_follow;
+INSERT INTO deliveries(mailbox, uid, guid, size, internaldate, stage, file)
+  SELECT mailbox, uid, guid, size, internaldate, stage, file FROM messages WHERE pending = 1;
+DELETE FROM messages WHERE pending = 1;
+DROP INDEX IF EXISTS messages_pending;
+CREATE TRIGGER message_flags_follow AFTER DELETE ON messages BEGIN
+  DELETE FROM message_flags WHERE mailbox = OLD.mailbox AND uid = OLD.uid;
+END;
+CREATE TRIGGER delivery_flags_follow AFTER DELETE ON deliveries
+WHEN NOT EXISTS (SELECT 1 FROM messages WHERE mailbox = OLD.mailbox AND uid = OLD.uid) BEGIN
+  DELETE FROM message_flags WHERE mailbox = OLD.mailbox AND uid = OLD.uid;
+END;
+)sql",
 };
 
 constexpr int kCurrent = 1 + static_cast<int>(sizeof kSteps / sizeof kSteps[0]);

@@ -70,10 +70,16 @@ std::optional<Error> undo_deliveries(Index& index, const std::vector<UndoneDeliv
   auto txn = Transaction::begin(index.db());
   if (!txn.ok()) return txn.error();
   for (const auto& u : undo) {
-    // Already gone: a recovery in another worker took it back (its stage file was removed), and
-    // a mark or a charge made since belongs to another delivery.
-    if (!index.message(u.mailbox, u.uid)) continue;
-    if (auto e = index.delete_message(u.mailbox, u.uid)) return e;
+    // Still pending, as it nearly always is: its row found through the stage index.
+    auto pending = u.stage.empty() ? Result<bool, Error>(false)
+                                   : index.delete_delivery(u.stage, u.mailbox, u.uid);
+    if (!pending.ok()) return pending.error();
+    if (!pending.value()) {
+      // Already gone: a recovery in another worker took it back (its stage file was removed),
+      // and a mark or a charge made since belongs to another delivery.
+      if (!index.message(u.mailbox, u.uid)) continue;
+      if (auto e = index.delete_message(u.mailbox, u.uid)) return e;
+    }
     if (u.mark) {
       if (auto e = index.duplicates().unmark(*u.mark)) return e;
     }

@@ -41,6 +41,7 @@ struct UndoneDelivery {
   int64_t mailbox = 0, uid = 0, size = 0;
   std::optional<DuplicateKey> mark;
   std::string quota_root;  // "" when no root was charged
+  std::string stage;       // the stage file its row names: finds the pending row by index
 };
 
 // Removes the rows, marks and charges of `undo` in one transaction; all or nothing.

@@ -72,7 +72,7 @@ def index_figures(lib_dir):
     try:
         # closing(): a connection left open would keep --fs's file system busy at unmount.
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)) as db:
-            rows = db.execute("SELECT count(*) FROM messages").fetchone()[0]
+            rows = db.execute("SELECT (SELECT count(*) FROM messages) + (SELECT count(*) FROM deliveries)").fetchone()[0]
     except sqlite3.Error:
         pass
     return size, wal, rows

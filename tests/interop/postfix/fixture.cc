@@ -122,7 +122,10 @@ std::map<std::string, GuidRows> index_rows_by_guid(const std::string& sqlite_pat
   }
   sqlite3_busy_timeout(db, 10000);
   sqlite3_stmt* st = nullptr;
-  const char* sql = "SELECT guid, COUNT(*), COUNT(DISTINCT stage) FROM messages GROUP BY guid";
+  // Durable rows and pending ones (index.h) alike.
+  const char* sql =
+      "SELECT guid, COUNT(*), COUNT(DISTINCT stage) FROM (SELECT guid, stage FROM messages "
+      "UNION ALL SELECT guid, stage FROM deliveries) GROUP BY guid";
   if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) != SQLITE_OK) {
     *error = std::string("prepare: ") + sqlite3_errmsg(db);
   } else {
