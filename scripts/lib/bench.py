@@ -989,6 +989,33 @@ def missing_programs(server):
     return [p for p in PEER_PROGRAMS.get(server, ()) if not os.access(p, os.X_OK)]
 
 
+CYRUS_IMAPD = "/usr/lib/cyrus/bin/imapd"
+
+
+def install_cyrus_imapd_beside_dovecot():
+    """Debian's cyrus-imapd conflicts with dovecot-imapd (both provide imap-server), which
+    scripts/install-deps installs for the interop tests, so install.sh's apt-get fails on a machine
+    set up for the tests. The Cyrus peer needs only the package's imapd program (to provision
+    mailboxes through cyradm; cyrus-common has the master and lmtpd): unpack that one file from the
+    package, beside dpkg's knowledge, rather than remove Dovecot's IMAP server."""
+    if os.access(CYRUS_IMAPD, os.X_OK) or not os.access("/usr/lib/cyrus/bin/lmtpd", os.X_OK):
+        return
+    with tempfile.TemporaryDirectory(prefix="cubby-bench-cyrus-") as tmp:
+        out = subprocess.run(["apt-get", "download", "cyrus-imapd"], cwd=tmp, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if out.returncode != 0:
+            log(f"bench: apt-get download cyrus-imapd exited {out.returncode}: {(out.stdout + out.stderr).strip()[-300:]}")
+            return
+        debs = [f for f in os.listdir(tmp) if f.endswith(".deb")]
+        root = os.path.join(tmp, "root")
+        out = subprocess.run(["dpkg-deb", "-x", os.path.join(tmp, debs[0]), root], capture_output=True, text=True)
+        unpacked = root + CYRUS_IMAPD
+        if out.returncode != 0 or not os.access(unpacked, os.X_OK):
+            log(f"bench: dpkg-deb -x {debs[0]} failed: {out.stderr.strip()[-300:]}")
+            return
+        shutil.copy2(unpacked, CYRUS_IMAPD)
+        log(f"bench: unpacked {CYRUS_IMAPD} from {debs[0]} (cyrus-imapd conflicts with dovecot-imapd)")
+
+
 def peers_ready():
     """Installs the peers if a program of theirs is missing (install.sh is idempotent); returns
     {server: why it cannot run} for those still missing something afterwards."""
@@ -997,6 +1024,7 @@ def peers_ready():
         out = subprocess.run([f"{PEERS}/install.sh"], stdin=subprocess.DEVNULL, capture_output=True, text=True)
         if out.returncode != 0:
             log(f"bench: {PEERS}/install.sh exited {out.returncode}: " + " | ".join((out.stdout + out.stderr).strip().splitlines()[-4:]))
+            install_cyrus_imapd_beside_dovecot()
     return {server: f"not installed ({', '.join(missing)} missing; {PEERS}/install.sh could not install it)"
             for server in PEER_PROGRAMS if (missing := missing_programs(server))}
 
