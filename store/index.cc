@@ -96,17 +96,9 @@ struct Index::Statements {
         delete_message(db, "DELETE FROM messages WHERE mailbox = ? AND uid = ?"),
         delete_pending(db, "DELETE FROM deliveries WHERE mailbox = ? AND uid = ?"),
         delete_delivery(db, "DELETE FROM deliveries WHERE stage = ? AND mailbox = ? AND uid = ?"),
-        // A checkpointed stage's rows move into `messages` in key order, found through
-        // deliveries_stage; each row's partition comes from the mailbox's primary key.
-        settle_stage(db,
-                     "INSERT INTO messages(mailbox, uid, guid, size, internaldate, stage, pending, "
-                     "file) SELECT mailbox, uid, guid, size, internaldate, stage, 0, file "
-                     "FROM deliveries WHERE stage = ?1 AND "
-                     "(SELECT partition FROM mailboxes WHERE id = deliveries.mailbox) = ?2 "
-                     "ORDER BY mailbox, uid"),
-        forget_stage(db,
-                     "DELETE FROM deliveries WHERE stage = ?1 AND "
-                     "(SELECT partition FROM mailboxes WHERE id = deliveries.mailbox) = ?2"),
+        // A pending row's flags go with it when it is taken back (a durable row's go by the
+        // trigger message_flags_follow).
+        delete_flags(db, "DELETE FROM message_flags WHERE mailbox = ? AND uid = ?"),
         messages(db,
                  "SELECT mailbox, uid, guid, size, internaldate, stage, pending, file FROM messages "
                  "WHERE mailbox = ?1 UNION ALL "
@@ -125,7 +117,7 @@ struct Index::Statements {
   Statement find_mailbox, mailbox_by_id, mailbox_by_uniqueid, list_mailboxes, insert_mailbox, mailboxes_between,
       set_acl, rename_mailbox, delete_mailbox,
       allocate_uid, raise_uidnext, insert_delivery, insert_message, delete_message, delete_pending,
-      delete_delivery, settle_stage, forget_stage, messages, message, staged_rows,
+      delete_delivery, delete_flags, messages, message, staged_rows,
       catalog_generation;
 };
 
@@ -269,6 +261,10 @@ std::optional<Error> Index::set_message_file(int64_t mailbox, int64_t uid, const
 }
 
 std::optional<Error> Index::delete_mailbox(int64_t id) {
+  // The rows go by ON DELETE CASCADE; the flags of its pending ones (no trigger on deliveries)
+  // here, since a mailbox id can be reused.
+  Statement flags(*db_, "DELETE FROM message_flags WHERE mailbox = ?");
+  if (auto e = flags.bind(1, id).run()) return e;
   return st_->delete_mailbox.bind(1, id).run();
 }
 
@@ -326,19 +322,57 @@ std::vector<std::string> Index::flags_of(int64_t mailbox, int64_t uid) {
 std::optional<Error> Index::delete_message(int64_t mailbox, int64_t uid) {
   if (auto e = st_->delete_message.bind(1, mailbox).bind(2, uid).run()) return e;
   if (db_->changes() > 0) return std::nullopt;
-  return st_->delete_pending.bind(1, mailbox).bind(2, uid).run();
+  if (auto e = st_->delete_pending.bind(1, mailbox).bind(2, uid).run()) return e;
+  if (db_->changes() == 0) return std::nullopt;
+  return st_->delete_flags.bind(1, mailbox).bind(2, uid).run();
 }
 
 Result<bool, Error> Index::delete_delivery(const std::string& stage, int64_t mailbox, int64_t uid) {
   if (auto e = st_->delete_delivery.bind(1, stage).bind(2, mailbox).bind(3, uid).run()) {
     return fail(*e);
   }
-  return db_->changes() > 0;
+  if (db_->changes() == 0) return false;
+  if (auto e = st_->delete_flags.bind(1, mailbox).bind(2, uid).run()) return fail(*e);
+  return true;
 }
 
 std::optional<Error> Index::clear_stage(const std::string& partition, const std::string& name) {
-  if (auto e = st_->settle_stage.bind(1, name).bind(2, partition).run()) return e;
-  return st_->forget_stage.bind(1, name).bind(2, partition).run();
+  return clear_stages({{partition, name}});
+}
+
+std::optional<Error> Index::clear_stages(
+    const std::vector<std::pair<std::string, std::string>>& stages) {
+  if (stages.empty()) return std::nullopt;
+  // The stages go into a table of this connection's own, so that two statements move all their
+  // rows: sorted by key, the inserts walk `messages` once instead of once per stage (2.9 against
+  // 5.0 us a row for a checkpoint of 100 stage files of 100 rows each). A row's partition comes
+  // from its mailbox: the same stage name can be on two partitions.
+  if (auto e = db_->exec("CREATE TEMP TABLE IF NOT EXISTS checkpoint_stages(stage TEXT NOT NULL, "
+                         "partition TEXT NOT NULL, PRIMARY KEY(stage, partition)) WITHOUT ROWID")) {
+    return e;
+  }
+  static constexpr const char* kRows =
+      " FROM temp.checkpoint_stages c JOIN deliveries d ON d.stage = c.stage "
+      "JOIN mailboxes b ON b.id = d.mailbox AND b.partition = c.partition";
+  Statement add(*db_, "INSERT OR IGNORE INTO temp.checkpoint_stages(stage, partition) VALUES(?, ?)");
+  const std::string move_sql = std::string(
+                                   "INSERT INTO messages(mailbox, uid, guid, size, internaldate, "
+                                   "stage, pending, file) SELECT d.mailbox, d.uid, d.guid, d.size, "
+                                   "d.internaldate, d.stage, 0, d.file") +
+                               kRows + " ORDER BY d.mailbox, d.uid";
+  const std::string forget_sql =
+      std::string("DELETE FROM deliveries WHERE rowid IN (SELECT d.rowid") + kRows + ")";
+  Statement move(*db_, move_sql.c_str());
+  Statement forget(*db_, forget_sql.c_str());
+  std::optional<Error> e;
+  for (size_t i = 0; !e && i < stages.size(); ++i) {
+    e = add.bind(1, stages[i].second).bind(2, stages[i].first).run();
+  }
+  if (!e) e = move.run();
+  if (!e) e = forget.run();
+  // Emptied whatever happened: the next call must not see these stages.
+  if (auto cleared = db_->exec("DELETE FROM temp.checkpoint_stages"); cleared && !e) e = cleared;
+  return e;
 }
 
 std::vector<MessageRecord> Index::messages(int64_t mailbox) {

@@ -28,6 +28,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "conf/result.h"
@@ -128,6 +129,9 @@ class Index {
   Result<bool, Error> delete_delivery(const std::string& stage, int64_t mailbox, int64_t uid);
   // Marks the rows made from stage file `name` on `partition` durable: they move into `messages`.
   [[nodiscard]] std::optional<Error> clear_stage(const std::string& partition, const std::string& name);
+  // The same for many stage files, given as (partition, name), at once (a checkpoint's).
+  [[nodiscard]] std::optional<Error> clear_stages(
+      const std::vector<std::pair<std::string, std::string>>& stages);
 
   std::vector<MessageRecord> messages(int64_t mailbox);
   std::optional<MessageRecord> message(int64_t mailbox, int64_t uid);

@@ -126,8 +126,9 @@ CREATE TABLE stage_marks(
     // were rows of `messages` with pending = 1; there every delivery dirtied a leaf page of the
     // (mailbox, uid) B-tree, one page per recipient of a group, and the COMMIT wrote them all to
     // the WAL (100 pages for a message to 100 users). Appended here, a group dirties the last
-    // page or two; a checkpoint moves them into `messages` in bulk, in key order. The flags of a
-    // delivery taken back go with it; those of one moved into `messages` stay.
+    // page or two; a checkpoint moves them into `messages` in bulk, in key order. Index deletes
+    // the flags of a pending delivery it takes back itself (a trigger here would also fire for
+    // every row a checkpoint moves, and cost each a probe of `messages`).
     R"sql(
 CREATE TABLE deliveries(
   mailbox INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
@@ -145,10 +146,6 @@ INSERT INTO deliveries(mailbox, uid, guid, size, internaldate, stage, file)
 DELETE FROM messages WHERE pending = 1;
 DROP INDEX IF EXISTS messages_pending;
 CREATE TRIGGER message_flags_follow AFTER DELETE ON messages BEGIN
-  DELETE FROM message_flags WHERE mailbox = OLD.mailbox AND uid = OLD.uid;
-END;
-CREATE TRIGGER delivery_flags_follow AFTER DELETE ON deliveries
-WHEN NOT EXISTS (SELECT 1 FROM messages WHERE mailbox = OLD.mailbox AND uid = OLD.uid) BEGIN
   DELETE FROM message_flags WHERE mailbox = OLD.mailbox AND uid = OLD.uid;
 END;
 )sql",
