@@ -40,7 +40,7 @@ Result<std::unique_ptr<Committer>, Error> Committer::start(const StoreConfig& co
 }
 
 Committer::Committer(const StoreConfig& config, Index index)
-    : config_(config), index_(std::move(index)), sync_pool_(kSyncThreads) {}
+    : config_(config), index_(std::move(index)), mailbox_cache_(index_), sync_pool_(kSyncThreads) {}
 
 Committer::~Committer() { stop(); }
 
@@ -155,6 +155,7 @@ void Committer::run() {
       DeliveryGroup group(config_, index_, &sync_pool_);
       group.block(unsettled_.partitions());
       group.use_maildir_quotas(&maildir_quotas_);
+      group.use_mailbox_cache(&mailbox_cache_);
       for (auto& [batch, done] : work) group.add(std::move(batch));
       group.stage();
       group.commit();

@@ -62,6 +62,7 @@ class Committer {
 
   StoreConfig config_;
   Index index_;
+  MailboxCache mailbox_cache_;  // stage()'s lookups on index_ (committer thread only)
   SyncPool sync_pool_;  // the syncs of each group and checkpoint, at once
   MaildirQuotaCache maildir_quotas_;  // committer thread only
   Unsettled unsettled_;  // committer thread only

@@ -68,7 +68,10 @@ void DeliveryGroup::fail_all(const Error& e) {
 
 std::optional<MailboxRecord> DeliveryGroup::lookup(const std::string& name) {
   auto it = lookups_.find(name);
-  if (it == lookups_.end()) it = lookups_.emplace(name, index_.find_mailbox(name)).first;
+  if (it == lookups_.end()) {
+    it = lookups_.emplace(name, mailbox_cache_ ? mailbox_cache_->find(name)
+                                               : index_.find_mailbox(name)).first;
+  }
   return it->second;
 }
 
@@ -92,6 +95,7 @@ void DeliveryGroup::stage() {
     // calls) every time, and a Sieve fileinto target needs two (the folder and its INBOX). Without
     // the transaction (BEGIN failed) each lookup below still reads on its own, as before.
     const bool txn = !index_.db().exec("BEGIN");
+    if (mailbox_cache_) mailbox_cache_->begin();  // what changed since the last group is seen
     for (auto& item : items_) {
       for (auto& t : item.targets) {
         if (t.request.refused) continue;

@@ -67,6 +67,7 @@
 #include "store/duplicates.h"
 #include "store/error.h"
 #include "store/index.h"
+#include "store/mailbox_cache.h"
 #include "store/maildir_delivery.h"
 #include "store/settle.h"
 #include "store/stage_file.h"
@@ -146,6 +147,10 @@ class DeliveryGroup {
   // The commit reads Maildir users' quotas through `cache` (maildir_delivery.h; the committer's,
   // kept across groups) instead of opening and reading each maildirsize once per group.
   void use_maildir_quotas(MaildirQuotaCache* cache) { maildir_quotas_ = cache; }
+  // stage() looks the targets up through `cache` (mailbox_cache.h; the committer's, on `index`'s
+  // connection, kept across groups while the catalog generation stays): a mailbox seen before
+  // costs no query. commit() reads each mailbox's row again inside its transaction anyway.
+  void use_mailbox_cache(MailboxCache* cache) { mailbox_cache_ = cache; }
 
   ~DeliveryGroup();  // waits for syncs still running (finish_stage)
   DeliveryGroup(const DeliveryGroup&) = delete;
@@ -203,6 +208,7 @@ class DeliveryGroup {
   Index& index_;
   SyncPool* pool_;
   MaildirQuotaCache* maildir_quotas_ = nullptr;
+  MailboxCache* mailbox_cache_ = nullptr;
   std::vector<Item> items_;
   std::set<std::string> dirs_;
   std::set<std::string> blocked_;

@@ -268,5 +268,45 @@ TEST(Committer, GroupsConcurrentSubmissionsAndCheckpoints) {
   EXPECT_EQ(report.messages, 500u);
 }
 
+// The committer remembers the mailboxes its groups looked up (mailbox_cache.h); a change another
+// connection commits between two groups (here a rename, as cubbyctl makes it) is seen by the next
+// group: the old name is unknown and the new one gets the next UID in its new directory.
+TEST(Committer, SeesAMailboxRenamedBetweenTwoGroups) {
+  TempStore t;
+  t.create("user/u0");
+  auto committer = Committer::start(t.config());
+  ASSERT_TRUE(committer.ok());
+  auto deliver = [&](const std::string& mailbox, const std::string& text) {
+    std::promise<DeliveryResult> promise;
+    auto result = promise.get_future();
+    (*committer)->submit(testing::batch_to(t.stage(text), {mailbox}),
+                         [&promise](DeliveryResult r) { promise.set_value(std::move(r)); });
+    return result.get();
+  };
+  auto first = deliver("user.u0", kMessage + std::string("1"));
+  ASSERT_EQ(first.outcomes.size(), 1u);
+  EXPECT_FALSE(first.outcomes[0].error);
+  EXPECT_EQ(first.outcomes[0].uid, 1);
+
+  auto from = t.store().parse_name("user/u0");
+  auto to = t.store().parse_name("user/u9");
+  ASSERT_TRUE(from.ok() && to.ok());
+  ASSERT_FALSE(t.store().rename_mailbox(from.value(), to.value()));
+
+  auto gone = deliver("user.u0", kMessage + std::string("2"));
+  ASSERT_EQ(gone.outcomes.size(), 1u);
+  ASSERT_TRUE(gone.outcomes[0].error);
+  EXPECT_EQ(gone.outcomes[0].error->code, Errc::kNotFound);
+  auto moved = deliver("user.u9", kMessage + std::string("3"));
+  ASSERT_EQ(moved.outcomes.size(), 1u);
+  EXPECT_FALSE(moved.outcomes[0].error);
+  EXPECT_EQ(moved.outcomes[0].uid, 2);
+  (*committer)->stop();
+  auto report = check(t.store());
+  EXPECT_TRUE(report.ok()) << (report.problems.empty() ? "" : report.problems[0]);
+  EXPECT_EQ(report.messages, 2u);
+  EXPECT_EQ(t.mailbox("user/u9").uidnext, 3);
+}
+
 }  // namespace
 }  // namespace cubby::store
