@@ -9,7 +9,8 @@
 //   messages(mailbox, uid, guid, size, internaldate, stage, pending, file): durable rows
 //   deliveries(mailbox, uid, guid, size, internaldate, stage, file): pending rows, in commit order
 //   message_flags(mailbox, uid, flags): a Sieve script's flags or an imported message's
-//   (import.h), deleted with the message (trigger)
+//   (import.h), deleted with the message (a trigger for a durable row; for a pending one, the
+//   methods below that take it back)
 // `uidnext` only grows (invariant 4: a UID is never reused, even after a failed delivery or a
 // crash, because it is allocated inside the committing transaction). `stage` names the stage file
 // the message was linked from: it identifies the delivery transaction (all rows of one transaction
@@ -21,7 +22,7 @@
 // `messages` (whose `pending` column is 0 on every row since schema 9). The methods below read and
 // change both tables as one: MessageRecord::pending says which holds a row. `deliveries` has no
 // (mailbox, uid) index (it would put the scattered writes back): looking a pending row up by
-// mailbox scans it, which checkpoints keep small (at most 1024 stage files' rows).
+// mailbox scans it, which checkpoints keep small (each worker's at most 1024 stage files' rows).
 #pragma once
 
 #include <cstdint>

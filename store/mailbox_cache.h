@@ -1,5 +1,7 @@
 // MailboxCache: a worker's memory of the mailboxes and quota roots its RCPT checks looked up, so
-// that a recipient seen before costs one small read of the index instead of several.
+// that a recipient seen before costs one small read of the index instead of several. The
+// committer keeps one too, on its own connection, for the lookups of each group's stage step
+// (delivery.h), whose begin() it calls once per group.
 //
 // What it remembers: per internal mailbox name, the mailbox's record or that there is none; per
 // mailbox, the name of the quota root covering it or that none does. What it never remembers: the
