@@ -992,12 +992,35 @@ def missing_programs(server):
 CYRUS_IMAPD = "/usr/lib/cyrus/bin/imapd"
 
 
-def install_cyrus_imapd_beside_dovecot():
+# What ../shared/peers/install.sh installs, but cyrus-imapd (see below).
+PEER_PACKAGES_BESIDE_DOVECOT = ["cyrus-common", "cyrus-admin", "sasl2-bin", "libsasl2-modules", "dovecot-core",
+                                "dovecot-lmtpd", "dovecot-sieve", "postfix", "swaks"]
+
+
+def install_peers_beside_dovecot():
     """Debian's cyrus-imapd conflicts with dovecot-imapd (both provide imap-server), which
-    scripts/install-deps installs for the interop tests, so install.sh's apt-get fails on a machine
-    set up for the tests. The Cyrus peer needs only the package's imapd program (to provision
-    mailboxes through cyradm; cyrus-common has the master and lmtpd): unpack that one file from the
-    package, beside dpkg's knowledge, rather than remove Dovecot's IMAP server."""
+    scripts/install-deps installs for the interop tests, so install.sh's one apt-get fails on a
+    machine set up for the tests and installs nothing (Dovecot's lmtp included). This installs the
+    rest of its packages, as it does (no daemon started: policy-rc.d), and of cyrus-imapd only
+    the imapd program the Cyrus peer provisions mailboxes through (cyrus-common has the master and
+    lmtpd), unpacked from the package beside dpkg's knowledge rather than removing Dovecot's IMAP
+    server."""
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    policy = "/usr/sbin/policy-rc.d"
+    made_policy = not os.path.exists(policy)
+    if made_policy:
+        with open(policy, "w") as f:
+            f.write("#!/bin/sh\nexit 101\n")
+        os.chmod(policy, 0o755)
+    try:
+        out = subprocess.run(["apt-get", "install", "-y", "-q"] + PEER_PACKAGES_BESIDE_DOVECOT, env=env,
+                             stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if out.returncode != 0:
+            log(f"bench: apt-get install {' '.join(PEER_PACKAGES_BESIDE_DOVECOT)} exited {out.returncode}: "
+                + " | ".join((out.stdout + out.stderr).strip().splitlines()[-3:]))
+    finally:
+        if made_policy:
+            os.remove(policy)
     if os.access(CYRUS_IMAPD, os.X_OK) or not os.access("/usr/lib/cyrus/bin/lmtpd", os.X_OK):
         return
     with tempfile.TemporaryDirectory(prefix="cubby-bench-cyrus-") as tmp:
@@ -1024,7 +1047,7 @@ def peers_ready():
         out = subprocess.run([f"{PEERS}/install.sh"], stdin=subprocess.DEVNULL, capture_output=True, text=True)
         if out.returncode != 0:
             log(f"bench: {PEERS}/install.sh exited {out.returncode}: " + " | ".join((out.stdout + out.stderr).strip().splitlines()[-4:]))
-            install_cyrus_imapd_beside_dovecot()
+            install_peers_beside_dovecot()
     return {server: f"not installed ({', '.join(missing)} missing; {PEERS}/install.sh could not install it)"
             for server in PEER_PROGRAMS if (missing := missing_programs(server))}
 
