@@ -989,7 +989,12 @@ def missing_programs(server):
     return [p for p in PEER_PROGRAMS.get(server, ()) if not os.access(p, os.X_OK)]
 
 
-CYRUS_IMAPD = "/usr/lib/cyrus/bin/imapd"
+CYRUS_LMTPD, CYRUS_IMAPD = PEER_PROGRAMS["cyrus"][1:3]
+
+
+def output_tail(out, lines):
+    """The last `lines` lines a finished subprocess.run(capture_output=True) printed, on one line."""
+    return " | ".join((out.stdout + out.stderr).strip().splitlines()[-lines:])
 
 
 # What ../shared/peers/install.sh installs, but cyrus-imapd (see below).
@@ -1016,24 +1021,23 @@ def install_peers_beside_dovecot():
         out = subprocess.run(["apt-get", "install", "-y", "-q"] + PEER_PACKAGES_BESIDE_DOVECOT, env=env,
                              stdin=subprocess.DEVNULL, capture_output=True, text=True)
         if out.returncode != 0:
-            log(f"bench: apt-get install {' '.join(PEER_PACKAGES_BESIDE_DOVECOT)} exited {out.returncode}: "
-                + " | ".join((out.stdout + out.stderr).strip().splitlines()[-3:]))
+            log(f"bench: apt-get install {' '.join(PEER_PACKAGES_BESIDE_DOVECOT)} exited {out.returncode}: {output_tail(out, 3)}")
     finally:
         if made_policy:
             os.remove(policy)
-    if os.access(CYRUS_IMAPD, os.X_OK) or not os.access("/usr/lib/cyrus/bin/lmtpd", os.X_OK):
+    if os.access(CYRUS_IMAPD, os.X_OK) or not os.access(CYRUS_LMTPD, os.X_OK):
         return
     with tempfile.TemporaryDirectory(prefix="cubby-bench-cyrus-") as tmp:
         out = subprocess.run(["apt-get", "download", "cyrus-imapd"], cwd=tmp, stdin=subprocess.DEVNULL, capture_output=True, text=True)
         if out.returncode != 0:
-            log(f"bench: apt-get download cyrus-imapd exited {out.returncode}: {(out.stdout + out.stderr).strip()[-300:]}")
+            log(f"bench: apt-get download cyrus-imapd exited {out.returncode}: {output_tail(out, 3)}")
             return
         debs = [f for f in os.listdir(tmp) if f.endswith(".deb")]
         root = os.path.join(tmp, "root")
         out = subprocess.run(["dpkg-deb", "-x", os.path.join(tmp, debs[0]), root], capture_output=True, text=True)
         unpacked = root + CYRUS_IMAPD
         if out.returncode != 0 or not os.access(unpacked, os.X_OK):
-            log(f"bench: dpkg-deb -x {debs[0]} failed: {out.stderr.strip()[-300:]}")
+            log(f"bench: dpkg-deb -x {debs[0]} failed: {output_tail(out, 3)}")
             return
         shutil.copy2(unpacked, CYRUS_IMAPD)
         log(f"bench: unpacked {CYRUS_IMAPD} from {debs[0]} (cyrus-imapd conflicts with dovecot-imapd)")
@@ -1046,7 +1050,7 @@ def peers_ready():
         log(f"bench: installing the reference peers: {PEERS}/install.sh")
         out = subprocess.run([f"{PEERS}/install.sh"], stdin=subprocess.DEVNULL, capture_output=True, text=True)
         if out.returncode != 0:
-            log(f"bench: {PEERS}/install.sh exited {out.returncode}: " + " | ".join((out.stdout + out.stderr).strip().splitlines()[-4:]))
+            log(f"bench: {PEERS}/install.sh exited {out.returncode}: {output_tail(out, 4)}")
             install_peers_beside_dovecot()
     return {server: f"not installed ({', '.join(missing)} missing; {PEERS}/install.sh could not install it)"
             for server in PEER_PROGRAMS if (missing := missing_programs(server))}
