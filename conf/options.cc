@@ -164,6 +164,10 @@ constexpr OptionSpec kOptions[] = {
            "stage files removed; under steady traffic at most five intervals."),
   integer("store_commit_batch", "256", 1, kIntMax,
           "Most transactions committed together in one index transaction (group commit)."),
+  integer("store_stage_reserve", "16", 0, 1024,
+          "Stage files a worker names ahead per partition, with one directory fsync for them all, "
+          "so that a delivery needs no directory fsync of its own; 0 makes each one when its "
+          "message comes. Each is an open file (fewer than 1.5 times this many per partition)."),
 
   // The mailbox directory (docs/scale-out.md).
   choice("directory_backend", "local", "local|postgresql",

@@ -31,16 +31,21 @@ std::string joined(const std::set<std::string>& names) {
 
 }  // namespace
 
-Result<std::unique_ptr<Committer>, Error> Committer::start(const StoreConfig& config) {
+Result<std::unique_ptr<Committer>, Error> Committer::start(const StoreConfig& config,
+                                                          StageReserve* reserve) {
   auto index = Index::open(config.index_path());
   if (!index.ok()) return fail(index.error());
-  std::unique_ptr<Committer> c(new Committer(config, std::move(index.value())));
+  std::unique_ptr<Committer> c(new Committer(config, std::move(index.value()), reserve));
   c->thread_ = std::thread([p = c.get()] { p->run(); });
   return c;
 }
 
-Committer::Committer(const StoreConfig& config, Index index)
-    : config_(config), index_(std::move(index)), mailbox_cache_(index_), sync_pool_(kSyncThreads) {}
+Committer::Committer(const StoreConfig& config, Index index, StageReserve* reserve)
+    : config_(config),
+      index_(std::move(index)),
+      mailbox_cache_(index_),
+      reserve_(reserve),
+      sync_pool_(kSyncThreads) {}
 
 Committer::~Committer() { stop(); }
 
@@ -156,6 +161,7 @@ void Committer::run() {
       group.block(unsettled_.partitions());
       group.use_maildir_quotas(&maildir_quotas_);
       group.use_mailbox_cache(&mailbox_cache_);
+      group.use_stage_reserve(reserve_);
       for (auto& [batch, done] : work) group.add(std::move(batch));
       group.stage();
       group.commit();

@@ -30,6 +30,7 @@
 #include "store/index.h"
 #include "store/maildir_delivery.h"
 #include "store/settle.h"
+#include "store/stage_reserve.h"
 
 namespace cubby::store {
 
@@ -37,7 +38,10 @@ class Committer {
  public:
   using Done = std::function<void(DeliveryResult)>;
 
-  static Result<std::unique_ptr<Committer>, Error> start(const StoreConfig& config);
+  // With a `reserve` (the worker's Store::stage_reserve(), which must outlive the committer), each
+  // group refills it when it runs low (stage_reserve.h, DeliveryGroup::use_stage_reserve).
+  static Result<std::unique_ptr<Committer>, Error> start(const StoreConfig& config,
+                                                         StageReserve* reserve = nullptr);
   ~Committer();
 
   // Thread-safe. `done` is called exactly once, on the committer thread.
@@ -53,7 +57,7 @@ class Committer {
   Stats stats();
 
  private:
-  Committer(const StoreConfig& config, Index index);
+  Committer(const StoreConfig& config, Index index, StageReserve* reserve);
   void run();
   // Tries to settle what is held; true when nothing is (any more).
   bool settle();
@@ -63,6 +67,7 @@ class Committer {
   StoreConfig config_;
   Index index_;
   MailboxCache mailbox_cache_;  // stage()'s lookups on index_ (committer thread only)
+  StageReserve* reserve_;       // may be null
   SyncPool sync_pool_;  // the syncs of each group and checkpoint, at once
   MaildirQuotaCache maildir_quotas_;  // committer thread only
   Unsettled unsettled_;  // committer thread only

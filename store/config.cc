@@ -13,6 +13,7 @@ Result<StoreConfig, std::string> StoreConfig::from(const conf::Settings& s) {
   c.single_instance = s.get_bool("singleinstancestore");
   c.checkpoint_interval = s.get_duration("store_checkpoint_interval");
   c.commit_batch = static_cast<size_t>(std::max<int64_t>(1, s.get_int("store_commit_batch")));
+  c.stage_reserve = static_cast<size_t>(std::max<int64_t>(0, s.get_int("store_stage_reserve")));
   c.default_acl = s.get_string("defaultacl");
   c.duplicate_suppression = s.get_bool("duplicatesuppression");
   c.strict_quota = s.get_bool("lmtp_strict_quota");

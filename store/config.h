@@ -26,6 +26,7 @@ struct StoreConfig {
   bool single_instance = true;                  // singleinstancestore: link, don't copy
   std::chrono::milliseconds checkpoint_interval{1000};  // store_checkpoint_interval
   size_t commit_batch = 256;                    // store_commit_batch
+  size_t stage_reserve = 16;                    // store_stage_reserve (stage_reserve.h)
   std::string default_acl = "anyone lrs";       // defaultacl: a new shared mailbox's ACL
   // Delivery rules the group commit applies (delivery.h).
   bool duplicate_suppression = true;            // duplicatesuppression

@@ -153,7 +153,11 @@ void DeliveryGroup::stage() {
     }
     if (item.error) continue;
     to_sync.push_back(&item);
-    stage_dirs.insert(stage_dir(config_.partition_root(first.partition())));
+    const std::string root = config_.partition_root(first.partition());
+    if (!first.name_durable()) stage_dirs.insert(stage_dir(root));
+    if (reserve_) {
+      if (auto refill = reserve_->plan(first.partition(), root)) refills_.push_back(std::move(*refill));
+    }
   }
   // Each file's data and each stage directory's entries must be durable before a reply; the
   // order among them does not matter, so they all go at once, and with a pool they run while
@@ -170,6 +174,7 @@ void DeliveryGroup::stage() {
   for (size_t i = 0; i < sync_dirs_.size(); ++i) {
     syncs.emplace_back([this, i] { dir_errors_[i] = fsync_dir(sync_dirs_[i]); });
   }
+  for (auto& refill : refills_) syncs.emplace_back([&refill] { StageReserve::run(refill); });
   syncs_started_ = true;
   if (pool_) {
     pool_->start(std::move(syncs));
@@ -185,6 +190,14 @@ void DeliveryGroup::finish_stage() {
   if (!syncs_started_) return;
   syncs_started_ = false;
   if (pool_) pool_->wait();
+  for (auto& refill : refills_) {
+    if (refill.error) {
+      CUBBY_LOG_WARNING("store: making stage files ahead on partition %s failed: %s",
+                        refill.partition.c_str(), refill.error->detail.c_str());
+    }
+    reserve_->finish(std::move(refill));
+  }
+  refills_.clear();
   std::optional<Error> dir_error;
   for (auto& e : dir_errors_) {
     if (e && !dir_error) dir_error = e;

@@ -7,8 +7,10 @@
 // together, so they share the fsyncs (group commit):
 //   1. stage():  look up each target mailbox (and the INBOX a +detail folder falls back to); give
 //                each partition involved its own copy of the stage file (one write per partition);
-//                start the fdatasync of every stage file and the fsync of each stage directory,
-//                all at once on the SyncPool (without a pool they run here, before the commit).
+//                start the fdatasync of every stage file and the fsync of each stage directory
+//                a new name was made in, all at once on the SyncPool (without a pool they run
+//                here, before the commit). A stage file from the StageReserve (stage_reserve.h)
+//                has a durable name already: it needs its fdatasync only.
 //   2. commit(): one SQLite transaction decides and records every delivery (below), while the
 //                stage syncs run: the group waits about one sync's time, not two in series.
 //                The rows record the message's XXH3-128 (its GUID), which recovery checks the
@@ -71,6 +73,7 @@
 #include "store/maildir_delivery.h"
 #include "store/settle.h"
 #include "store/stage_file.h"
+#include "store/stage_reserve.h"
 #include "store/sync_pool.h"
 
 namespace cubby::store {
@@ -151,6 +154,10 @@ class DeliveryGroup {
   // connection, kept across groups while the catalog generation stays): a mailbox seen before
   // costs no query. commit() reads each mailbox's row again inside its transaction anyway.
   void use_mailbox_cache(MailboxCache* cache) { mailbox_cache_ = cache; }
+  // stage() refills `reserve` (stage_reserve.h) for the partitions this group's messages were
+  // staged on, when it runs low: the files are made and their directory fsynced on the pool
+  // beside the group's own syncs, and offered once finish_stage() has seen that fsync succeed.
+  void use_stage_reserve(StageReserve* reserve) { reserve_ = reserve; }
 
   ~DeliveryGroup();  // waits for syncs still running (finish_stage)
   DeliveryGroup(const DeliveryGroup&) = delete;
@@ -209,6 +216,7 @@ class DeliveryGroup {
   SyncPool* pool_;
   MaildirQuotaCache* maildir_quotas_ = nullptr;
   MailboxCache* mailbox_cache_ = nullptr;
+  StageReserve* reserve_ = nullptr;
   std::vector<Item> items_;
   std::set<std::string> dirs_;
   std::set<std::string> blocked_;
@@ -222,6 +230,7 @@ class DeliveryGroup {
   std::vector<std::string> sync_dirs_;             // stage directories fsynced
   std::vector<std::optional<Error>> file_errors_;  // one per syncing_ entry
   std::vector<std::optional<Error>> dir_errors_;   // one per sync_dirs_ entry
+  std::vector<StageReserve::Refill> refills_;      // run on the pool beside the syncs
 };
 
 }  // namespace cubby::store

@@ -173,9 +173,12 @@ Result<RecoveryReport, Error> recover(const StoreConfig& config, Index& index) {
       auto rows = pending.find({partition, name});
       if (rows == pending.end()) {
         // No pending row: either never committed, or committed and already durable (its rows were
-        // marked before a crash stopped the removal). Both ways the file is no longer needed.
+        // marked before a crash stopped the removal). Both ways the file is no longer needed. An
+        // empty one held no message: a dead worker's reserve (stage_reserve.h), counted apart.
+        struct stat file;
+        const bool empty = ::fstat(fd.get(), &file) == 0 && file.st_size == 0;
         ::unlink(path.c_str());
-        ++report.stage_files_removed;
+        ++(empty ? report.empty_stage_files_removed : report.stage_files_removed);
         continue;
       }
       // The COMMIT does not wait for the stage file's sync (docs/store-protocol.md): a crash can

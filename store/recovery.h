@@ -31,13 +31,15 @@ namespace cubby::store {
 
 struct RecoveryReport {
   int stage_files_removed = 0;   // uncommitted messages dropped
+  int empty_stage_files_removed = 0;  // a dead worker's reserve (stage_reserve.h): no message
   int stage_files_retired = 0;   // committed messages made durable
   int stage_files_live = 0;      // skipped: in use by a live process
   int links_restored = 0;        // <uid>. files recreated from stage files
   bool remade_after_failed_sync = false;  // a dead worker's unsettled mark: entries remade (settle.h)
   std::vector<std::string> undone;  // deliveries taken back: their stage file never became durable
   bool nothing_done() const {
-    return stage_files_removed == 0 && stage_files_retired == 0 && links_restored == 0 &&
+    return stage_files_removed == 0 && empty_stage_files_removed == 0 &&
+           stage_files_retired == 0 && links_restored == 0 &&
            undone.empty();
   }
 };

@@ -92,6 +92,7 @@ StageFile& StageFile::operator=(StageFile&& o) noexcept {
     hash_ = std::move(o.hash_);
     error_ = std::move(o.error_);
     keep_ = o.keep_;
+    name_durable_ = o.name_durable_;
   }
   return *this;
 }

@@ -47,6 +47,11 @@ class StageFile {
 
   // From now on the destructor leaves the file in place (rows in the index name it).
   void keep() { keep_ = true; }
+  // Whether the file's name in stage./ is durable already: a directory fsync after it was named
+  // succeeded (a file made ahead by the StageReserve, stage_reserve.h). A delivery from such a
+  // file needs only its fdatasync, not a directory fsync of its own.
+  bool name_durable() const { return name_durable_; }
+  void name_made_durable() { name_durable_ = true; }
   // Unlinks the file and releases it.
   void remove();
   // Tests only: drop the lock and forget the file as a crash would, leaving it on disk.
@@ -71,6 +76,7 @@ class StageFile {
   std::unique_ptr<Hasher> hash_;
   std::optional<Error> error_;
   bool keep_ = false;
+  bool name_durable_ = false;
 };
 
 // The stage directory of a partition root.

@@ -576,6 +576,7 @@ std::optional<Error> Store::remove_maildir_files(const MailboxRecord& m,
 Result<StageFile, Error> Store::create_stage(const std::string& partition) const {
   const std::string root = partition_root(partition);
   if (root.empty()) return fail(Error{Errc::kNotFound, "no partition \"" + partition + "\""});
+  if (auto made = reserve_->take(partition)) return std::move(*made);
   return StageFile::create(root, partition);
 }
 

@@ -32,6 +32,7 @@
 #include "store/maildir_quota.h"
 #include "store/mailbox_name.h"
 #include "store/stage_file.h"
+#include "store/stage_reserve.h"
 
 namespace cubby::store {
 
@@ -92,7 +93,11 @@ class Store {
   [[nodiscard]] std::optional<Error> open_mailbox_dir(const MailboxRecord& m, Fd* fd) const;
   [[nodiscard]] std::optional<Error> open_message_file(const MailboxRecord& m, int64_t uid, Fd* fd) const;
 
+  // A stage file for a message arriving on `partition`: one the reserve made ahead (its name
+  // durable) when it has one ready, else a new one.
   Result<StageFile, Error> create_stage(const std::string& partition) const;
+  // The stage files made ahead for create_stage(); a worker's committer refills it (committer.h).
+  StageReserve& stage_reserve() const { return *reserve_; }
 
  private:
   Store(StoreConfig config, Index index) : config_(std::move(config)), index_(std::move(index)) {}
@@ -103,6 +108,7 @@ class Store {
                                                           const std::vector<MessageRecord>& rows);
   StoreConfig config_;
   Index index_;
+  std::unique_ptr<StageReserve> reserve_ = std::make_unique<StageReserve>(config_.stage_reserve);
 };
 
 // Parses the "<uid>." file name of a message; nullopt for anything else.

@@ -132,6 +132,7 @@ int recover_command(Context& c, const Args& args) {
   if (c.json) {
     printf("%s\n", JsonObject()
                        .add("stage_files_removed", r->stage_files_removed)
+                       .add("empty_stage_files_removed", r->empty_stage_files_removed)
                        .add("stage_files_retired", r->stage_files_retired)
                        .add("links_restored", r->links_restored)
                        .add("stage_files_live", r->stage_files_live)
@@ -139,10 +140,11 @@ int recover_command(Context& c, const Args& args) {
                        .str()
                        .c_str());
   } else {
-    printf("%d uncommitted stage files removed, %d committed made durable, %d links restored, "
-           "%d stage files in use by live workers, %zu unacknowledged deliveries taken back\n",
-           r->stage_files_removed, r->stage_files_retired, r->links_restored,
-           r->stage_files_live, r->undone.size());
+    printf("%d uncommitted stage files removed (and %d empty ones), %d committed made durable, "
+           "%d links restored, %d stage files in use by live workers, %zu unacknowledged "
+           "deliveries taken back\n",
+           r->stage_files_removed, r->empty_stage_files_removed, r->stage_files_retired,
+           r->links_restored, r->stage_files_live, r->undone.size());
     for (const auto& l : r->undone) printf("taken back: %s\n", l.c_str());
   }
   return kOk;

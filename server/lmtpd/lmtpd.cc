@@ -186,9 +186,11 @@ int main(int argc, char** argv) {
       return kExitTempFail;
     }
     if (!recovered->nothing_done()) {
-      CUBBY_LOG_NOTICE("recovery: %d uncommitted stage files removed, %d committed made durable, "
-                       "%d links restored%s, %zu unacknowledged deliveries taken back",
-                       recovered->stage_files_removed, recovered->stage_files_retired,
+      CUBBY_LOG_NOTICE("recovery: %d uncommitted stage files removed (and %d empty ones), %d "
+                       "committed made durable, %d links restored%s, %zu unacknowledged "
+                       "deliveries taken back",
+                       recovered->stage_files_removed, recovered->empty_stage_files_removed,
+                       recovered->stage_files_retired,
                        recovered->links_restored,
                        recovered->remade_after_failed_sync
                            ? " (all made anew: a worker died with a failed sync unsettled)"
@@ -199,7 +201,7 @@ int main(int argc, char** argv) {
       CUBBY_LOG_NOTICE("recovery: taken back (its stage file never became durable; the MTA's "
                        "retry will deliver it): %s", undone.c_str());
 
-    auto started = cubby::store::Committer::start(store_config.value());
+    auto started = cubby::store::Committer::start(store_config.value(), &store->stage_reserve());
     if (!started.ok()) {
       CUBBY_LOG_ERR("cannot start the committer: %s", started.error().detail.c_str());
       return kExitTempFail;

@@ -25,13 +25,21 @@ inline std::string plain(const std::string& user, const std::string& password) {
                                              password);
 }
 
-// Open descriptors of `pid` (entries of /proc/<pid>/fd); -1 when the process is gone.
+// Open descriptors of `pid` (entries of /proc/<pid>/fd) but its stage files (a worker keeps a
+// bounded reserve of them open whatever its connections, store/stage_reserve.h); -1 when the
+// process is gone.
 inline int open_fds(pid_t pid) {
-  DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
+  const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* d = ::opendir(dir.c_str());
   if (!d) return -1;
   int n = 0;
   while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] != '.') ++n;
+    if (e->d_name[0] == '.') continue;
+    char target[4096];
+    const ssize_t len = ::readlink((dir + "/" + e->d_name).c_str(), target, sizeof target - 1);
+    if (len > 0 && std::string(target, static_cast<size_t>(len)).find("/stage./") != std::string::npos)
+      continue;
+    ++n;
   }
   ::closedir(d);
   return n;

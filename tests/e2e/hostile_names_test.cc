@@ -113,6 +113,8 @@ TEST_F(HostileNames, RecipientLocalPartsAndDetailsStayInsideTheUsersMailbox) {
     if (p == "stage." || p == "user" || p == "user/alice" || p.rfind("user/alice/", 0) == 0) {
       continue;
     }
+    // The worker's reserve of empty stage files (wait_settled() saw no stage file holding mail).
+    if (p.rfind("stage./", 0) == 0 && fs::file_size(spool + "/" + p) == 0) continue;
     ADD_FAILURE() << "unexpected path in the partition: " << p;
   }
   for (const auto& p : outside) {

@@ -341,7 +341,13 @@ std::string CubbyInstance::message_file(const std::string& spool, const std::str
 }
 
 std::vector<std::string> CubbyInstance::stage_files(const std::string& spool) {
-  return list_dir(spool + "/stage.");
+  std::vector<std::string> out;
+  for (auto& n : list_dir(spool + "/stage.")) {
+    struct stat st;
+    if (::stat((spool + "/stage./" + n).c_str(), &st) == 0 && st.st_size == 0) continue;
+    out.push_back(n);
+  }
+  return out;
 }
 
 std::vector<std::string> CubbyInstance::message_files(const std::string& spool,

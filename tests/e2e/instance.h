@@ -127,11 +127,13 @@ class CubbyInstance {
   // Directory of user/<user> on a partition root, and the path of one message file in it.
   static std::string mailbox_dir(const std::string& spool, const std::string& user);
   static std::string message_file(const std::string& spool, const std::string& user, int64_t uid);
-  // Names in <spool>/stage./ and the "<uid>." files of a mailbox directory.
+  // The stage files in <spool>/stage./ that hold a message (not the empty ones a worker names
+  // ahead, store/stage_reserve.h), and the "<uid>." files of a mailbox directory.
   static std::vector<std::string> stage_files(const std::string& spool);
   static std::vector<std::string> message_files(const std::string& spool, const std::string& user);
-  // Waits until every partition's stage directory is empty: the committer's checkpoint has made
-  // every link durable and retired the stage files (rows are no longer pending).
+  // Waits until no partition's stage directory holds a message (stage_files()): the committer's
+  // checkpoint has made every link durable and retired the stage files (rows are no longer
+  // pending).
   bool wait_settled(std::chrono::milliseconds timeout = 10s) const;
 
  private:

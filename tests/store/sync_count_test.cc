@@ -80,6 +80,48 @@ TEST(SyncCount, TheCheckpointSyncsEachDirectoryOnceForAllItsMessages) {
   EXPECT_EQ(many.before_reply, 22u);
 }
 
+// A stage file the reserve made ahead (stage_reserve.h) has a durable name already: its delivery
+// waits for its own fdatasync and the WAL's, not for a directory fsync too. The group that takes
+// the reserve below its low-water mark refills it with one directory fsync for a whole batch.
+TEST(SyncCount, AMessageInAReservedStageFileCostsTwoSyncsBeforeTheReply) {
+  TempStore t;
+  auto names = users(t, 10);
+  StageReserve& reserve = t.store().stage_reserve();
+  auto deliver = [&](int m) {
+    DeliveryGroup group(t.store().config(), t.store().index());
+    group.use_stage_reserve(&reserve);
+    group.add(testing::batch_to(t.stage(kMessage + std::to_string(m)), names));
+    const uint64_t start = testing::syncs_so_far();
+    group.stage();
+    group.commit();
+    group.link();
+    const uint64_t syncs = testing::syncs_so_far() - start;
+    Checkpoint cp;
+    Unsettled unsettled;
+    group.retire(cp, unsettled);
+    EXPECT_TRUE(unsettled.empty());
+    const auto results = group.results();
+    for (const auto& o : results.at(0).outcomes) EXPECT_FALSE(o.error);
+    return syncs;
+  };
+  // The first message's stage file was made anew (the reserve was empty): its directory fsync,
+  // the refill's, its fdatasync, the WAL's.
+  EXPECT_EQ(deliver(0), 4u);
+  EXPECT_EQ(reserve.ready("default"), reserve.batch());
+  const size_t from_reserve = reserve.batch() - reserve.low_water() + 1;
+  uint64_t total = 0;
+  for (size_t m = 1; m <= from_reserve; ++m) {
+    const uint64_t syncs = deliver(static_cast<int>(m));
+    total += syncs;
+    if (m < from_reserve) {
+      EXPECT_EQ(syncs, 2u) << "message " << m;
+    }
+  }
+  // The last one took the reserve below its low-water mark: its group refilled it.
+  EXPECT_EQ(total, 2u * from_reserve + 1);
+  EXPECT_EQ(reserve.ready("default"), reserve.low_water() - 1 + reserve.batch());
+}
+
 // Group commit: transactions queued while the committer syncs share its next group's syncs.
 TEST(Committer, QueuedTransactionsShareOneGroup) {
   TempStore t;
