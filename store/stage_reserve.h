@@ -17,6 +17,7 @@
 // Thread-safe: take() runs on a worker's event loop, the refill on the committer and its sync pool.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <deque>
 #include <map>
@@ -33,14 +34,14 @@ namespace cubby::store {
 class StageReserve {
  public:
   // A refill makes `batch` files at once (store_stage_reserve; 0: no reserve, every stage file is
-  // made when its message comes) and starts once fewer than batch / 2 of a partition are ready:
-  // one directory fsync per `batch` deliveries. Each reserved file is an open descriptor, so a
+  // made when its message comes) and starts once fewer than batch / 2 (at least 1) of a partition
+  // are ready: one directory fsync per `batch` deliveries. Each reserved file is an open descriptor, so a
   // worker holds fewer than 1.5 x batch more per partition it delivers to (within cyrus.conf's
   // maxfds: the limit is per worker, not per connection).
   explicit StageReserve(size_t batch = kDefaultBatch) : batch_(batch) {}
   static constexpr size_t kDefaultBatch = 16;
   size_t batch() const { return batch_; }
-  size_t low_water() const { return batch_ / 2; }
+  size_t low_water() const { return std::max<size_t>(1, batch_ / 2); }  // a batch of 1 refills too
 
   StageReserve(const StageReserve&) = delete;
   StageReserve& operator=(const StageReserve&) = delete;

@@ -109,6 +109,17 @@ TEST(StageReserve, ABatchOfZeroIsNoReserve) {
   EXPECT_FALSE(reserve.take("default"));
 }
 
+TEST(StageReserve, ABatchOfOneRefillsWhenEmpty) {
+  TempStore t;
+  const std::string root = t.config().partitions["default"];
+  StageReserve reserve(1);
+  refill(reserve, root);
+  EXPECT_EQ(reserve.ready("default"), 1u);
+  EXPECT_FALSE(reserve.plan("default", root));
+  ASSERT_TRUE(reserve.take("default"));
+  EXPECT_TRUE(reserve.plan("default", root)) << "a reserve of one never refilled";
+}
+
 TEST(StageReserve, RemovesItsFilesWhenDestroyed) {
   TempStore t;
   const std::string root = t.config().partitions["default"];
